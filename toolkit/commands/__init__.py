@@ -1,0 +1,1 @@
+"""One module per ``hdnnp`` subcommand; each defines ``register(subparsers)``."""
