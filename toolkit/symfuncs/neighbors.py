@@ -1,0 +1,131 @@
+"""Neighbour (pair) lists for periodic cells of any shape and for isolated structures.
+
+Every pair (i, j, image) with |r_j + S - r_i| < r_cut is listed once per
+direction (i sees j and j sees i). Cells smaller than twice the cutoff are
+handled by enumerating as many periodic images as the cell's plane spacings
+require, so an atom can be its own neighbour through an image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import StructureError
+
+# Brute force (all pairs x all images) below this many distance evaluations;
+# above it, a cell list keeps memory and time linear in the number of atoms.
+_BRUTE_FORCE_LIMIT = 4_000_000
+
+
+@dataclass
+class PairList:
+    """Pairs of one structure or of a batch (atom indices are global in the batch).
+
+    ``center[p]``, ``neighbor[p]``: atom indices; ``vec[p] = r_neighbor + S - r_center``
+    (length units); ``dist[p] = |vec[p]|``.
+    """
+
+    center: torch.Tensor
+    neighbor: torch.Tensor
+    vec: torch.Tensor
+    dist: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.center.numel())
+
+    def select(self, mask: torch.Tensor) -> "PairList":
+        return PairList(self.center[mask], self.neighbor[mask], self.vec[mask], self.dist[mask])
+
+    @staticmethod
+    def concatenate(parts: list["PairList"], offsets: list[int]) -> "PairList":
+        return PairList(
+            torch.cat([p.center + o for p, o in zip(parts, offsets)]),
+            torch.cat([p.neighbor + o for p, o in zip(parts, offsets)]),
+            torch.cat([p.vec for p in parts]),
+            torch.cat([p.dist for p in parts]),
+        )
+
+
+def image_shifts(cell: np.ndarray, cutoff: float) -> np.ndarray:
+    """Integer image vectors (n, 3) needed to find all neighbours within ``cutoff``."""
+    cell = np.asarray(cell, dtype=float)
+    volume = abs(np.linalg.det(cell))
+    reps = []
+    for k in range(3):
+        a, b = cell[(k + 1) % 3], cell[(k + 2) % 3]
+        height = volume / np.linalg.norm(np.cross(a, b))  # plane spacing along lattice vector k
+        reps.append(int(math.ceil(cutoff / height)))
+    rng = [np.arange(-n, n + 1) for n in reps]
+    return np.stack(np.meshgrid(*rng, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def _brute_force(pos: torch.Tensor, shifts: torch.Tensor, cutoff: float):
+    n = pos.shape[0]
+    cut2 = cutoff * cutoff
+    centers, neighbors, vecs = [], [], []
+    zero_shift = torch.all(shifts == 0, dim=1)
+    diff = pos[None, :, :] - pos[:, None, :]  # diff[i, j] = r_j - r_i
+    eye = torch.eye(n, dtype=torch.bool, device=pos.device)
+    for s in range(shifts.shape[0]):
+        d = diff + shifts[s]
+        r2 = (d * d).sum(-1)
+        mask = r2 < cut2
+        if zero_shift[s]:
+            mask &= ~eye
+        idx = mask.nonzero()
+        if idx.numel():
+            centers.append(idx[:, 0])
+            neighbors.append(idx[:, 1])
+            vecs.append(d[idx[:, 0], idx[:, 1]])
+    if not centers:
+        empty = torch.zeros(0, dtype=torch.long, device=pos.device)
+        return empty, empty.clone(), torch.zeros((0, 3), dtype=pos.dtype, device=pos.device)
+    return torch.cat(centers), torch.cat(neighbors), torch.cat(vecs)
+
+
+def build_pairs(positions, cell, cutoff: float, dtype=torch.float64, device=None,
+                min_distance: float | None = None, where: str = "structure") -> PairList:
+    """All pairs closer than ``cutoff`` (length units), sorted by centre atom.
+
+    Parameters
+    ----------
+    positions : (N, 3) array.
+    cell : (3, 3) array with lattice vectors as rows, or ``None`` (isolated).
+    min_distance : if given, raise :class:`StructureError` when two atoms are closer
+        (atoms "closer than physics allows"), naming ``where`` and the atoms.
+    """
+    pos_np = np.asarray(positions, dtype=float)
+    n = len(pos_np)
+    if cell is None:
+        shifts_np = np.zeros((1, 3))
+    else:
+        shifts_np = image_shifts(cell, cutoff) @ np.asarray(cell, dtype=float)
+    if n * n * len(shifts_np) <= _BRUTE_FORCE_LIMIT or cell is None and n < 3000:
+        pos = torch.as_tensor(pos_np, dtype=dtype, device=device)
+        shifts = torch.as_tensor(shifts_np, dtype=dtype, device=device)
+        center, neighbor, vec = _brute_force(pos, shifts, cutoff)
+    else:
+        center, neighbor, vec = _cell_list(pos_np, cell, cutoff, dtype, device)
+    order = torch.argsort(center * (n + 1) + neighbor, stable=True)
+    center, neighbor, vec = center[order], neighbor[order], vec[order]
+    dist = torch.linalg.vector_norm(vec, dim=1)
+    if min_distance is not None and dist.numel() and float(dist.min()) < min_distance:
+        p = int(torch.argmin(dist))
+        raise StructureError(
+            f"{where}: atoms {int(center[p])} and {int(neighbor[p])} are {float(dist[p]):.4g} apart, "
+            f"closer than the minimum distance {min_distance:g} allowed (overlapping atoms?)")
+    return PairList(center, neighbor, vec, dist)
+
+
+def _cell_list(pos_np: np.ndarray, cell: np.ndarray, cutoff: float, dtype, device):
+    """Large periodic cells: ASE's binned neighbour list (linear in N)."""
+    from ase.neighborlist import primitive_neighbor_list
+
+    i, j, d = primitive_neighbor_list("ijD", (True, True, True), np.asarray(cell, float), pos_np, cutoff,
+                                      self_interaction=False)
+    return (torch.as_tensor(i, dtype=torch.long, device=device), torch.as_tensor(j, dtype=torch.long, device=device),
+            torch.as_tensor(d, dtype=dtype, device=device))
