@@ -1,0 +1,57 @@
+"""``hdnnp generate SYSTEM OUT/``: reference data from LAMMPS MD with a built-in potential."""
+
+from __future__ import annotations
+
+
+def _floats(text: str) -> list[float]:
+    """``"0.5,1.0,1.5"`` or ``"0.5:1.5:5"`` (start:stop:count, inclusive)."""
+    if ":" in text:
+        import numpy as np
+
+        start, stop, num = text.split(":")
+        return [float(x) for x in np.linspace(float(start), float(stop), int(num))]
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="reference data (n2p2 input.data) from LAMMPS NVT MD: lj, al-eam, si-sw",
+        description="Sample configurations with energies and forces from Nose-Hoover NVT MD "
+        "with a built-in LAMMPS potential. Writes OUT/input.data, OUT/states.csv, OUT/generate.json. "
+        "Finished state points are reused when the command is rerun.",
+    )
+    p.add_argument("system", help="lj, al-eam (al) or si-sw (si)")
+    p.add_argument("out_dir", help="output folder")
+    p.add_argument("--configs", type=int, default=None, help="total configurations (default: 1500 lj, 400 al, 300 si)")
+    p.add_argument("--seed", type=int, default=0, help="velocity seed (default 0)")
+    p.add_argument("--lmp", default=None, help="LAMMPS command, e.g. 'mpirun -np 4 lmp_mpi' (default: $HDNNP_LMP or the venv's lmp)")
+    p.add_argument("--temperatures", type=_floats, default=None, help="comma list or start:stop:count")
+    p.add_argument("--densities", type=_floats, default=None, help="LJ densities (sigma^-3), comma list or start:stop:count")
+    p.add_argument("--starts", default=None, help="comma list of starting phases, e.g. fcc,liquid")
+    p.add_argument("--states", default=None, help="YAML/JSON/CSV file of state points (start, temperature, density|pressure, weight)")
+    p.add_argument("--interval", type=float, default=None, help="time between samples (tau or ps)")
+    p.add_argument("--equilibration", type=float, default=None, help="NVT equilibration before sampling (tau or ps)")
+    p.add_argument("--melt-time", type=float, default=None, help="melting time of liquid starts (tau or ps)")
+    p.add_argument("--npt-time", type=float, default=None, help="NPT run at a target pressure (ps)")
+    p.add_argument("--cells", default=None, help="unit cells NX,NY,NZ (default: 256 atoms; Si 216)")
+    p.add_argument("--jobs", type=int, default=1, help="state points run at the same time (default 1)")
+    p.add_argument("--keep-dumps", action="store_true", help="keep each state point's LAMMPS dump")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from ..lammps.generate import generate, read_state_points
+
+    path = generate(
+        args.system, args.out_dir, n_configs=args.configs, seed=args.seed, lmp=args.lmp,
+        state_points=read_state_points(args.states) if args.states else None,
+        temperatures=args.temperatures, densities=args.densities,
+        starts=args.starts.split(",") if args.starts else None,
+        interval=args.interval, equilibration=args.equilibration, melt_time=args.melt_time, npt_time=args.npt_time,
+        cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
+        jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet,
+    )
+    print(path)
+    return 0

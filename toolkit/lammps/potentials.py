@@ -1,0 +1,156 @@
+"""Which potential a LAMMPS run uses: the system's reference, an n2p2 directory, or a ``model.pt``.
+
+:func:`resolve_potential` turns what the user typed into a :class:`PotentialSpec`
+holding the LAMMPS pair commands. For HDNNPs the lines are::
+
+    <preamble from toolkit.lammps_plugin.build.pair_style_preamble(lmp)>
+    pair_style hdnnp <rc> dir <dir> showew no showewsum 0 resetew no maxew 1000000 cflength 1.0 cfenergy 1.0
+    pair_coeff * * <elements>
+
+where ``rc`` is the largest symmetry-function cutoff in ``input.nn``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import LammpsError, ToolkitError
+from .systems import System, system_for_element
+
+N2P2_FILES = ("input.nn", "scaling.data")
+
+
+@dataclass
+class PotentialSpec:
+    """A potential ready for LAMMPS: its pair commands and a label for tables and plots."""
+
+    kind: str  # "reference" or "hdnnp"
+    label: str
+    pair_lines: list[str]
+    elements: list[str] = field(default_factory=list)
+    path: str | None = None  # n2p2 directory (hdnnp) or None
+    cutoff: float | None = None
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "label": self.label, "path": self.path, "elements": self.elements,
+                "cutoff": self.cutoff, "pair_lines": self.pair_lines}
+
+
+def _minimal_rc(tokens: list[str]) -> float:
+    """Cutoff of one ``symfunction_short`` line (tokens after the keyword)."""
+    sf_type = int(tokens[1])
+    index = {2: 5, 3: 7, 9: 7, 12: 4, 13: 6, 20: 4, 21: 5, 22: 5, 23: 5}.get(sf_type)
+    if index is None:
+        raise ValueError(f"symmetry-function type {sf_type} not understood")
+    return float(tokens[index])
+
+
+def read_input_nn(path: str | os.PathLike) -> tuple[list[str], float]:
+    """Elements (n2p2 order) and largest symmetry-function cutoff of an ``input.nn``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "input.nn"
+    if not path.exists():
+        raise ToolkitError(f"{path}: not found (an n2p2 potential directory needs input.nn, scaling.data, weights.NNN.data)")
+    elements: list[str] = []
+    cutoffs: list[float] = []
+    try:
+        from ..symfuncs.definitions import parse_symfunction  # the lead's full parser
+    except ImportError:  # pragma: no cover - depends on the checkout
+        parse_symfunction = None
+    with open(path) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            tok = line.split()
+            if tok[0] == "elements":
+                elements = tok[1:]
+            elif tok[0] == "symfunction_short":
+                try:
+                    if parse_symfunction is not None:
+                        cutoffs.append(float(parse_symfunction(line).rc))
+                    else:
+                        cutoffs.append(_minimal_rc(tok[1:]))
+                except Exception:
+                    try:
+                        cutoffs.append(_minimal_rc(tok[1:]))
+                    except Exception as exc:
+                        raise ToolkitError(f"{path}, line {lineno}: cannot read the cutoff of {line!r}: {exc}") from None
+    if not elements:
+        raise ToolkitError(f"{path}: no 'elements' line")
+    if not cutoffs:
+        raise ToolkitError(f"{path}: no 'symfunction_short' lines")
+    return elements, max(cutoffs)
+
+
+def hdnnp_pair_lines(n2p2_dir: str | os.PathLike, lmp: str | Sequence[str] | None = None) -> tuple[list[str], list[str], float]:
+    """LAMMPS commands for an exported n2p2 potential: ``(lines, elements, rc)``.
+
+    The preamble (``plugin load ...`` or nothing) comes from
+    :func:`toolkit.lammps_plugin.build.pair_style_preamble`.
+    """
+    d = Path(n2p2_dir).resolve()
+    missing = [f for f in N2P2_FILES if not (d / f).exists()]
+    if missing or not list(d.glob("weights.*.data")):
+        missing += [] if list(d.glob("weights.*.data")) else ["weights.NNN.data"]
+        raise ToolkitError(f"{d}: not an n2p2 potential directory (missing {', '.join(missing)})")
+    elements, rc = read_input_nn(d / "input.nn")
+    try:
+        from ..lammps_plugin.build import pair_style_preamble
+    except ImportError as exc:
+        raise LammpsError(
+            "running an HDNNP in LAMMPS needs toolkit.lammps_plugin (pair_style hdnnp); "
+            f"it is not available in this installation ({exc})"
+        ) from exc
+    from .runner import lammps_command
+
+    preamble = list(pair_style_preamble(" ".join(lammps_command(lmp))))
+    lines = preamble + [
+        f"pair_style hdnnp {rc!r} dir {d} showew no showewsum 0 resetew no maxew 1000000 cflength 1.0 cfenergy 1.0",
+        "pair_coeff * * " + " ".join(elements),
+    ]
+    return lines, elements, rc
+
+
+def resolve_potential(potential: str | os.PathLike, system: System | None = None, work_dir: str | os.PathLike | None = None,
+                      lmp: str | Sequence[str] | None = None, label: str | None = None) -> tuple[PotentialSpec, System | None]:
+    """Turn ``'reference'``, an n2p2 directory or a ``model.pt`` into LAMMPS pair commands.
+
+    A ``model.pt`` is exported to ``work_dir/potential/`` with
+    :func:`toolkit.export.export_n2p2`. Returns the spec and the system (guessed
+    from the potential's element if ``system`` is ``None``).
+    """
+    text = str(potential)
+    if text.lower() == "reference":
+        if system is None:
+            raise ToolkitError("potential 'reference' needs a system (--system lj|al|si)")
+        return PotentialSpec("reference", label or "reference", system.pair_lines(), [system.element]), system
+    path = Path(potential)
+    if not path.exists():
+        raise ToolkitError(f"potential {text!r}: no such file or directory (expected an n2p2 directory, a model.pt or 'reference')")
+    if path.is_file() and path.suffix in (".pt", ".pth"):
+        if work_dir is None:
+            raise ToolkitError(f"{path}: exporting a model needs a work directory")
+        out = Path(work_dir) / "potential"
+        try:
+            from ..export import export_n2p2
+            from ..potential import load_potential
+        except ImportError as exc:
+            raise ToolkitError(f"{path}: cannot export the model to n2p2 ({exc})") from exc
+        export_n2p2(load_potential(path), out)
+        label = label or path.stem
+        path = out
+    elif path.is_file() and path.name == "input.nn":
+        path = path.parent
+    lines, elements, rc = hdnnp_pair_lines(path, lmp)
+    if system is None:
+        if len(elements) != 1:
+            raise ToolkitError(f"{path}: {len(elements)} elements; pass --system")
+        system = system_for_element(elements[0])
+    if elements != [system.element]:
+        raise ToolkitError(f"{path}: potential for {elements}, but system {system.name} has element {system.element}")
+    return PotentialSpec("hdnnp", label or Path(potential).name, lines, elements, str(path.resolve()), rc), system

@@ -1,0 +1,199 @@
+"""The three built-in systems: Lennard-Jones, aluminium (Mendelev EAM), silicon (Stillinger-Weber).
+
+A :class:`System` holds everything the generator, the quench protocol and the
+analysis need to know: LAMMPS units, element and mass, the reference pair
+style, timestep, thermostat damping, Boltzmann's constant in the system's
+units, the starting lattices and the default state points.
+
+Units (LAMMPS ``units``):
+
+* ``lj`` -- ``units lj``: sigma = epsilon = m = 1; lengths in sigma, energies
+  in epsilon, time in tau = sigma sqrt(m/epsilon), temperature in epsilon/kB,
+  density in sigma^-3. kB = 1. The element written to n2p2 files is ``Ar``
+  (n2p2 needs a real element symbol; nothing else about argon is used).
+* ``al-eam``, ``si-sw`` -- ``units metal``: Angstrom, eV, ps, K, bar;
+  densities in g/cm^3. kB = 8.617333262e-5 eV/K.
+
+Lennard-Jones energy convention: ``pair_style lj/cut 2.8`` with
+``pair_modify shift yes``. The pair energy is shifted to zero at rc so the
+total energy is continuous (what an HDNNP with a smooth cutoff function can
+represent); the forces still jump by 24(2 rc^-13 - rc^-7) ~ 0.015 at rc, which
+no HDNNP can reproduce exactly (a small irreducible force error). This is the
+same convention as ASE's ``LennardJones(rc=2.8, smooth=False)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ToolkitError
+
+#: Boltzmann's constant in eV/K (CODATA 2018), as LAMMPS ``units metal`` uses.
+KB_EV = 8.617333262e-5
+#: Avogadro's number (1/mol).
+N_A = 6.02214076e23
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A starting structure: a LAMMPS lattice style and the replication that gives the atom count.
+
+    ``scale`` is LAMMPS's lattice scale: the lattice constant (Angstrom) in
+    metal units, the reduced density rho* in LJ units. ``n_basis`` atoms per
+    LAMMPS unit cell.
+    """
+
+    lattice: str
+    scale: float
+    cells: tuple[int, int, int]
+    n_basis: int
+
+    @property
+    def n_atoms(self) -> int:
+        nx, ny, nz = self.cells
+        return nx * ny * nz * self.n_basis
+
+
+@dataclass(frozen=True)
+class System:
+    """Settings of one built-in system (units in the docstring of this module)."""
+
+    name: str
+    units: str
+    element: str
+    mass: float  # g/mol in metal units, 1 in LJ units
+    pair_style: str
+    pair_coeff: str  # may contain {potentials}, the folder of LAMMPS potential files
+    pair_modify: str | None
+    timestep: float  # time units (tau or ps)
+    tdamp: float  # Nose-Hoover thermostat damping time (time units)
+    pdamp: float  # barostat damping time (time units)
+    kB: float  # Boltzmann's constant in energy units / temperature unit
+    phases: dict = field(default_factory=dict)  # name -> Phase
+    melt_temperature: float = 0.0  # where liquid starts are melted (generator)
+    rdf_cutoff: float = 8.0  # length units
+    length_unit: str = "Angstrom"
+    energy_unit: str = "eV"
+    time_unit: str = "ps"
+    temperature_unit: str = "K"
+    density_unit: str = "g/cm^3"
+    pressure_unit: str = "bar"
+    # quench protocol defaults (see toolkit.lammps.quench)
+    quench_temperatures: tuple[float, ...] = ()
+    quench_density: float = 0.0
+    quench_melt_time: float = 0.0
+    quench_equilibration: float = 0.0
+    quench_measurement: float = 0.0
+    quench_msd_every: float = 0.0  # time between MSD samples
+    quench_traj_every: float = 0.0  # time between trajectory frames (RDF)
+    aliases: tuple[str, ...] = ()
+
+    def pair_lines(self) -> list[str]:
+        """The LAMMPS commands of the reference potential."""
+        from .runner import lammps_potentials_dir
+
+        lines = [f"pair_style {self.pair_style}"]
+        if self.pair_modify:
+            lines.append(f"pair_modify {self.pair_modify}")
+        coeff = self.pair_coeff
+        if "{potentials}" in coeff:
+            coeff = coeff.format(potentials=lammps_potentials_dir())
+        lines.append(f"pair_coeff {coeff}")
+        return lines
+
+    @property
+    def is_lj(self) -> bool:
+        return self.units == "lj"
+
+    def number_density(self, density: float) -> float:
+        """Atoms per length^3 for a density in the system's density unit."""
+        if self.is_lj:
+            return density
+        return density / self.mass * N_A * 1e-24  # g/cm^3 -> atoms/A^3
+
+    def mass_density(self, number_density: float) -> float:
+        """Density in the system's density unit from atoms per length^3."""
+        if self.is_lj:
+            return number_density
+        return number_density * self.mass / N_A * 1e24
+
+    def lattice_scale(self, phase: str, density: float | None) -> float:
+        """LAMMPS lattice scale of ``phase`` giving ``density`` (the phase's default if ``None``)."""
+        ph = self.phases[phase]
+        if density is None:
+            return ph.scale
+        if self.is_lj:
+            return float(density)
+        n = self.number_density(density)
+        volume_per_cell = ph.n_basis / n
+        if ph.lattice == "hcp":  # LAMMPS hcp cell: a x sqrt(3) a x sqrt(8/3) a
+            return (volume_per_cell / (3 ** 0.5 * (8 / 3) ** 0.5)) ** (1 / 3)
+        return volume_per_cell ** (1 / 3)
+
+
+_CELLS_256 = (4, 4, 4)
+
+SYSTEMS: dict[str, System] = {
+    "lj": System(
+        name="lj", units="lj", element="Ar", mass=1.0,
+        pair_style="lj/cut 2.8", pair_coeff="1 1 1.0 1.0", pair_modify="shift yes",
+        timestep=0.005, tdamp=0.5, pdamp=5.0, kB=1.0,
+        phases={"fcc": Phase("fcc", 1.0, _CELLS_256, 4)},
+        melt_temperature=4.0, rdf_cutoff=3.2,
+        length_unit="sigma", energy_unit="epsilon", time_unit="tau", temperature_unit="epsilon/kB",
+        density_unit="sigma^-3", pressure_unit="epsilon/sigma^3",
+        # LJ liquid at rho = 0.9 sigma^-3: freezes near T ~ 0.9, stays (supercooled) liquid
+        # over these short runs down to T = 0.7 for 256 atoms; see docs/lammps.md.
+        quench_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), quench_density=0.9,
+        quench_melt_time=10.0, quench_equilibration=20.0, quench_measurement=100.0,
+        quench_msd_every=0.1, quench_traj_every=1.0,
+        aliases=("lennard-jones",),
+    ),
+    "al-eam": System(
+        name="al-eam", units="metal", element="Al", mass=26.9815,
+        pair_style="eam/fs", pair_coeff="* * {potentials}/Al_mm.eam.fs Al", pair_modify=None,
+        timestep=0.002, tdamp=0.2, pdamp=2.0, kB=KB_EV,
+        phases={
+            "fcc": Phase("fcc", 4.05, _CELLS_256, 4),
+            "bcc": Phase("bcc", 3.23, (4, 4, 8), 2),
+            "hcp": Phase("hcp", 2.864, _CELLS_256, 4),
+        },
+        melt_temperature=2500.0, rdf_cutoff=8.0,
+        # Reference-study protocol: melt at 1250 K, quench in 125 K steps to 875 K, NVT at the
+        # density of liquid Al near melting (2.35 g/cm^3; experiment 2.375 at Tm = 933 K).
+        quench_temperatures=(1250.0, 1125.0, 1000.0, 875.0), quench_density=2.35,
+        quench_melt_time=20.0, quench_equilibration=10.0, quench_measurement=50.0,
+        quench_msd_every=0.1, quench_traj_every=1.0,
+        aliases=("al", "aluminium", "aluminum"),
+    ),
+    "si-sw": System(
+        name="si-sw", units="metal", element="Si", mass=28.0855,
+        pair_style="sw", pair_coeff="* * {potentials}/Si.sw Si", pair_modify=None,
+        timestep=0.001, tdamp=0.1, pdamp=1.0, kB=KB_EV,
+        phases={"diamond": Phase("diamond", 5.431, (3, 3, 3), 8)},
+        melt_temperature=3500.0, rdf_cutoff=7.0,
+        # Liquid Si (SW melts at ~1690 K; the liquid is denser than diamond: 2.57 g/cm^3).
+        quench_temperatures=(2500.0, 2250.0, 2000.0, 1750.0), quench_density=2.57,
+        quench_melt_time=10.0, quench_equilibration=5.0, quench_measurement=25.0,
+        quench_msd_every=0.05, quench_traj_every=0.5,
+        aliases=("si", "silicon", "sw"),
+    ),
+}
+
+
+def get_system(name: str) -> System:
+    """Look a system up by name or alias (``lj``, ``al``/``al-eam``, ``si``/``si-sw``)."""
+    key = name.strip().lower()
+    for sys_ in SYSTEMS.values():
+        if key == sys_.name or key in sys_.aliases:
+            return sys_
+    names = ", ".join(f"{s.name} ({'/'.join(s.aliases)})" if s.aliases else s.name for s in SYSTEMS.values())
+    raise ToolkitError(f"unknown system {name!r}; known: {names}")
+
+
+def system_for_element(element: str) -> System:
+    """The built-in system whose element is ``element`` (``Ar`` -> lj, ``Al``, ``Si``)."""
+    for sys_ in SYSTEMS.values():
+        if sys_.element == element:
+            return sys_
+    raise ToolkitError(f"no built-in system for element {element!r}")
