@@ -185,11 +185,12 @@ def _describe(run_dir: Path, name: str | None) -> str:
 
 
 def check_log(log: str | os.PathLike, run_dir: str | os.PathLike | None = None, name: str | None = None,
-              extra_text: str = "") -> list:
+              extra_text: str = "", max_temperature: float | None = None) -> list:
     """Raise :class:`LammpsError` if a log shows an error, lost atoms or NaN/inf thermo values.
 
     Returns the thermo blocks (see :func:`parse_thermo`) when the log is clean.
     ``extra_text`` (e.g. captured stdout/stderr) is searched for ``ERROR`` lines too.
+    ``max_temperature``: a thermo ``Temp`` above it also counts as an explosion.
     """
     log = Path(log)
     run_dir = Path(run_dir) if run_dir is not None else log.parent
@@ -205,13 +206,10 @@ def check_log(log: str | os.PathLike, run_dir: str | os.PathLike | None = None, 
                 elif "Unrecognized pair style" in s or "Unknown pair style" in s:
                     hint = " (this LAMMPS lacks the pair style; see docs/lammps.md)"
                 raise LammpsError(f"{what} failed: {source}, line {lineno}: {s}{hint}")
-    blocks, bad = parse_thermo(log, with_lines=True)
+    blocks, bad = parse_thermo(log, with_lines=True, max_temperature=max_temperature)
     if bad is not None:
-        lineno, line = bad
-        raise LammpsError(
-            f"{what} went unphysical (NaN/inf in thermo output; the potential exploded): "
-            f"{log}, line {lineno}: {line.strip()}"
-        )
+        lineno, line, reason = bad
+        raise LammpsError(f"{what} went unphysical ({reason}; the potential exploded): {log}, line {lineno}: {line.strip()}")
     return blocks
 
 
@@ -219,7 +217,7 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
                lmp: str | Sequence[str] | None = None, variables: Mapping[str, object] | None = None,
                log: str = "log.lammps", name: str | None = None,
                progress: Callable[[int], None] | None = None, poll: float = 0.5,
-               timeout: float | None = None) -> LammpsRun:
+               timeout: float | None = None, max_temperature: float | None = None) -> LammpsRun:
     """Run LAMMPS on ``input_file`` inside ``run_dir`` and check the result.
 
     Parameters
@@ -232,6 +230,7 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
     name : a label for messages (e.g. ``"run_003/T_1000"``).
     progress : called with the current step (read from the log) while LAMMPS runs.
     timeout : seconds before the run is killed (``None``: no limit).
+    max_temperature : a thermo temperature above this counts as an explosion.
 
     Raises :class:`LammpsError` (naming the run and the offending log line) if
     LAMMPS is missing, exits with an error, loses atoms or prints NaN.
@@ -275,7 +274,7 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
             raise
     wall = time.perf_counter() - t0
     extra = out_path.read_text(errors="replace") if out_path.exists() else ""
-    blocks = check_log(log_path, run_dir, name, extra_text=extra)
+    blocks = check_log(log_path, run_dir, name, extra_text=extra, max_temperature=max_temperature)
     if rc != 0:
         last = [ln for ln in (_tail(log_path, 2000) + "\n" + extra).splitlines() if ln.strip()]
         tail = last[-1].strip() if last else "(empty log)"
@@ -311,11 +310,12 @@ def _kill(proc: subprocess.Popen) -> None:
 # logs
 # ---------------------------------------------------------------------------
 
-def parse_thermo(log: str | os.PathLike, with_lines: bool = False):
+def parse_thermo(log: str | os.PathLike, with_lines: bool = False, max_temperature: float | None = None):
     """Thermo output of a LAMMPS log: one :class:`pandas.DataFrame` per ``run``.
 
     With ``with_lines=True`` returns ``(blocks, bad)`` where ``bad`` is
-    ``(line_number, line)`` of the first thermo line holding NaN/inf, or ``None``.
+    ``(line_number, line, reason)`` of the first thermo line holding NaN/inf
+    (or a ``Temp`` above ``max_temperature``), or ``None``.
     """
     import pandas as pd
 
@@ -335,11 +335,15 @@ def parse_thermo(log: str | os.PathLike, with_lines: bool = False):
                 if header is not None:
                     if len(tok) == len(header) and _is_number(tok[0]):
                         if bad is None and _THERMO_BAD.search(line):
-                            bad = (lineno, line)
+                            bad = (lineno, line, "NaN/inf in thermo output")
                         try:
                             rows.append([float(t) for t in tok])
                         except ValueError:
                             pass
+                        else:
+                            if (bad is None and max_temperature is not None and "Temp" in header
+                                    and rows[-1][header.index("Temp")] > max_temperature):
+                                bad = (lineno, line, f"temperature above {max_temperature:g}")
                         continue
                     if tok[0] in ("Loop", "ERROR") or line.startswith("Loop time"):
                         blocks.append(pd.DataFrame(rows, columns=header))

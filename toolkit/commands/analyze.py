@@ -1,0 +1,38 @@
+"""``hdnnp analyze MD/ [--reference MD_REF/] -o REPORT/``: diffusion, Arrhenius fits and RDFs of quench runs."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="diffusion coefficients (Einstein), Arrhenius fits and RDFs of 'hdnnp quench' runs",
+        description="Reads a quench directory (and optionally the reference potential's) and writes "
+        "diffusion.csv, diffusion_runs.csv, arrhenius.csv, rdf.csv, rdf_peaks.csv, comparison.csv, "
+        "arrhenius.png, rdf.png, msd.png and analysis.json.",
+    )
+    p.add_argument("md_dir", help="quench output folder")
+    p.add_argument("--reference", default=None, help="quench folder of the reference potential")
+    p.add_argument("-o", "--out", default=None, help="report folder (default MD/analysis)")
+    p.add_argument("--fit-start", type=float, default=0.2, help="Einstein-fit window start, fraction of the measurement (0.2)")
+    p.add_argument("--fit-end", type=float, default=1.0, help="Einstein-fit window end, fraction (1.0)")
+    p.add_argument("--rdf-cutoff", type=float, default=None, help="largest r of g(r) (default: al 8 A, si 7 A, lj 3.2 sigma)")
+    p.add_argument("--rdf-bins", type=int, default=200, help="g(r) bins (200)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from ..lammps.analysis import analyze
+
+    res = analyze(args.md_dir, reference_dir=args.reference, out_dir=args.out, fit_start=args.fit_start,
+                  fit_end=args.fit_end, rdf_cutoff=args.rdf_cutoff, rdf_bins=args.rdf_bins)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(res["diffusion"].to_string(index=False))
+        if len(res["arrhenius"]):
+            print(res["arrhenius"][["source", "D0", "Ea", "Ea_stderr"]].to_string(index=False))
+        if res["comparison"] is not None:
+            print(res["comparison"].to_string(index=False))
+    print(res["out_dir"])
+    return 0

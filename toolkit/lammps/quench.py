@@ -1,0 +1,285 @@
+"""The melt-and-quench protocol: liquid MD at falling temperatures, R independent runs.
+
+Protocol (the reference study's, for Al): an fcc crystal of 256 atoms at the
+quench density is melted at the highest temperature, then cooled in steps
+(1250, 1125, 1000, 875 K); at every temperature the liquid is equilibrated
+(Nose-Hoover NVT; the study used 30 ps) and then measured (1 ns in the study):
+the mean-squared displacement (``compute msd com yes`` through
+``fix ave/time``) and a trajectory for radial distribution functions. R
+independent runs (10 in the study) differ in the seed of the initial
+velocities. LJ and Si follow the same shape in their own units:
+
+========  =====================================  ===========  ====================
+system    temperatures                           density      default times
+========  =====================================  ===========  ====================
+lj        1.5, 1.3, 1.1, 0.9, 0.7 (epsilon/kB)   0.9 sigma^-3 melt 10, eq 20, meas 100 tau
+al-eam    1250, 1125, 1000, 875 K                2.35 g/cm^3  melt 20, eq 10, meas 50 ps
+si-sw     2500, 2250, 2000, 1750 K               2.57 g/cm^3  melt 10, eq 5, meas 25 ps
+========  =====================================  ===========  ====================
+
+The study's Al sizes: ``equilibration=30, measurement=1000, runs=10``.
+
+Layout of ``OUT/``::
+
+    quench.json            settings, potential, versions
+    pair.in                the potential's LAMMPS commands (included by every step)
+    run_000/melt/          in.lammps, log.lammps, final.data, done.json
+    run_000/T_1250/        in.lammps, log.lammps, msd.dat, traj.lammpstrj, final.data, done.json
+    ...
+
+Each step is its own LAMMPS run that starts from the previous step's
+``final.data``; ``done.json`` is written (atomically) only after a step
+finished and its outputs were checked. Rerunning the same command skips
+finished steps and restarts an interrupted one from the previous step's data,
+so an interrupted quench ends with the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import LammpsError, ToolkitError
+from ..fileio import read_json, write_json
+from ..provenance import provenance
+from .generate import derive_seed
+from .potentials import PotentialSpec, resolve_potential
+from .progress import progress_bar
+from .runner import lammps_command, lammps_version, run_lammps, write_input, write_snippet
+from .systems import System, get_system
+
+#: A thermo temperature above this multiple of the target counts as an explosion.
+EXPLOSION_FACTOR = 10.0
+
+
+def step_name(temperature: float) -> str:
+    """Directory name of a temperature step (``T_1250``, ``T_0.7``)."""
+    return f"T_{temperature:g}"
+
+
+def protocol_settings(system: System, temperatures=None, density=None, melt_temperature=None, melt_time=None,
+                      equilibration=None, measurement=None, msd_every=None, traj_every=None, timestep=None,
+                      cells=None) -> dict:
+    """The protocol with the system's defaults filled in (times in the system's time unit)."""
+    temps = [float(t) for t in (temperatures or system.quench_temperatures)]
+    if not temps:
+        raise ToolkitError("no quench temperatures")
+    dt = float(timestep or system.timestep)
+    phase_name = next(iter(system.phases))
+    phase = system.phases[phase_name]
+    density = float(density if density is not None else system.quench_density)
+    out = {
+        "system": system.name, "units": system.units, "element": system.element, "mass": system.mass,
+        "temperatures": temps, "density": density,
+        "melt_temperature": float(melt_temperature if melt_temperature is not None else temps[0]),
+        "melt_time": float(melt_time if melt_time is not None else system.quench_melt_time),
+        "equilibration": float(equilibration if equilibration is not None else system.quench_equilibration),
+        "measurement": float(measurement if measurement is not None else system.quench_measurement),
+        "msd_every": float(msd_every if msd_every is not None else system.quench_msd_every),
+        "traj_every": float(traj_every if traj_every is not None else system.quench_traj_every),
+        "timestep": dt, "tdamp": system.tdamp, "thermostat": "Nose-Hoover NVT (fix nvt)",
+        "lattice": phase.lattice, "lattice_scale": system.lattice_scale(phase_name, density),
+        "cells": list(cells or phase.cells), "n_atoms": int(phase.n_basis * _prod(cells or phase.cells)),
+    }
+    for key in ("melt_time", "equilibration", "measurement", "msd_every", "traj_every"):
+        if out[key] <= 0:
+            raise ToolkitError(f"quench {key} must be positive (got {out[key]})")
+    if out["msd_every"] > out["measurement"] or out["traj_every"] > out["measurement"]:
+        raise ToolkitError("msd_every and traj_every must not exceed the measurement time")
+    return out
+
+
+def _prod(xs) -> int:
+    p = 1
+    for x in xs:
+        p *= int(x)
+    return p
+
+
+def _steps(t: float, dt: float) -> int:
+    return max(1, int(round(t / dt)))
+
+
+def _key(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class _Runner:
+    """Runs the steps of one independent run, skipping finished ones."""
+
+    def __init__(self, out_dir: Path, proto: dict, spec: PotentialSpec, system: System, lmp, seed: int,
+                 on_progress=None):
+        self.out_dir, self.proto, self.spec, self.system, self.lmp = out_dir, proto, spec, system, lmp
+        self.seed = seed
+        self.on_progress = on_progress or (lambda run, done, frac: None)
+        self.dt = proto["timestep"]
+        self.skin = 0.3 if system.is_lj else 1.0
+
+    def plan(self, run: int) -> list[tuple[str, float | None, dict]]:
+        p, dt = self.proto, self.dt
+        every = max(1, _steps(p["measurement"], dt) // 100)
+        melt_vars = {
+            "units": p["units"], "mass": p["mass"], "lattice": p["lattice"], "lattice_scale": p["lattice_scale"],
+            "nx": p["cells"][0], "ny": p["cells"][1], "nz": p["cells"][2], "pair_file": "../../pair.in",
+            "timestep": dt, "skin": self.skin, "seed": derive_seed(self.seed, run), "t_melt": p["melt_temperature"],
+            "tdamp": p["tdamp"], "melt_steps": _steps(p["melt_time"], dt),
+            "thermo_every": max(1, _steps(p["melt_time"], dt) // 50),
+        }
+        steps = [("melt", None, melt_vars)]
+        previous = "melt"
+        meas = _steps(p["measurement"], dt)
+        msd_every = _steps(p["msd_every"], dt)
+        traj_every = _steps(p["traj_every"], dt)
+        unit = math.lcm(msd_every, traj_every)
+        meas = unit * max(1, round(meas / unit))  # a whole number of MSD values and frames
+        for t in p["temperatures"]:
+            name = step_name(t)
+            steps.append((name, t, {
+                "units": p["units"], "element": p["element"], "data_file": f"../{previous}/final.data",
+                "pair_file": "../../pair.in", "timestep": dt, "skin": self.skin, "temperature": t,
+                "tdamp": p["tdamp"], "equil_steps": _steps(p["equilibration"], dt), "meas_steps": meas,
+                "msd_every": msd_every, "traj_every": traj_every, "thermo_every": every,
+            }))
+            previous = name
+        return steps
+
+    def run(self, run: int) -> list[dict]:
+        run_dir = self.out_dir / f"run_{run:03d}"
+        plan = self.plan(run)
+        records = []
+        upstream = _key(self.spec.pair_lines)
+        for i, (name, temperature, variables) in enumerate(plan):
+            step_dir = run_dir / name
+            key = _key([upstream, variables])
+            done = step_dir / "done.json"
+            if done.exists():
+                try:
+                    record = read_json(done)
+                except (OSError, ValueError):
+                    record = {}
+                if record.get("key") == key:
+                    records.append(record)
+                    upstream = key
+                    self.on_progress(run, i + 1, 0.0)
+                    continue
+            # unfinished (or stale): everything downstream must be redone
+            for later, _, _ in plan[i:]:
+                if (run_dir / later).exists():
+                    shutil.rmtree(run_dir / later)
+            step_dir.mkdir(parents=True)
+            template = "quench_melt.in" if temperature is None else "quench.in"
+            total_steps = variables.get("melt_steps", 0) + variables.get("equil_steps", 0) + variables.get("meas_steps", 0)
+            label = f"{self.spec.label} run {run} {name}"
+            write_input(template, step_dir, variables, header=f"hdnnp quench: {label}")
+            target = variables.get("temperature", variables.get("t_melt"))
+            result = run_lammps("in.lammps", step_dir, lmp=self.lmp, name=label,
+                                max_temperature=EXPLOSION_FACTOR * target,
+                                progress=lambda s, i=i: self.on_progress(run, i, min(1.0, s / total_steps)))
+            for needed in ["final.data"] + ([] if temperature is None else ["msd.dat", "traj.lammpstrj"]):
+                if not (step_dir / needed).exists():
+                    raise LammpsError(f"LAMMPS run {label} ({step_dir}) finished without writing {needed}")
+            thermo = result.thermo[-1] if result.thermo else None
+            record = {
+                "key": key, "run": run, "step": name, "temperature": temperature,
+                "seed": variables.get("seed"), "steps": total_steps, "wall_time_s": result.wall_time,
+                "timesteps_per_s": result.performance,
+                "mean_temperature": float(thermo["Temp"].mean()) if thermo is not None and "Temp" in thermo else None,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            write_json(done, record)
+            records.append(record)
+            upstream = key
+            self.on_progress(run, i + 1, 0.0)
+        return records
+
+
+def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str | System | None = None,
+           runs: int = 3, seed: int = 0, lmp: str | Sequence[str] | None = None, *,
+           temperatures: Sequence[float] | None = None, density: float | None = None,
+           melt_temperature: float | None = None, melt_time: float | None = None,
+           equilibration: float | None = None, measurement: float | None = None,
+           msd_every: float | None = None, traj_every: float | None = None, timestep: float | None = None,
+           cells: Sequence[int] | None = None, jobs: int = 1, label: str | None = None,
+           show_progress: bool = True) -> Path:
+    """Run (or resume) the melt-and-quench protocol; returns ``out_dir``.
+
+    Parameters
+    ----------
+    potential : ``"reference"`` (the system's own LAMMPS potential), an n2p2
+        directory (``input.nn``, ``scaling.data``, ``weights.NNN.data``) or a
+        toolkit ``model.pt`` (exported to ``out_dir/potential/``).
+    system : ``lj``, ``al`` or ``si`` (guessed from the potential's element if omitted).
+    runs : independent runs (different velocity seeds derived from ``seed``).
+    lmp : LAMMPS command line, e.g. ``"mpirun -np 4 lmp"``.
+    temperatures : temperature steps, highest first (K, or epsilon/kB for LJ).
+    density : g/cm^3 (sigma^-3 for LJ).
+    melt_temperature : where the crystal is melted (default: the first temperature).
+    melt_time, equilibration, measurement : times per step (ps, or tau for LJ).
+    msd_every, traj_every : sampling intervals of the MSD and the trajectory (time units).
+    timestep : MD timestep (default: the system's).
+    cells : unit cells of the starting crystal (default: 256 atoms, Si 216).
+    jobs : independent runs executed at the same time.
+    label : name of the potential in tables and plots.
+
+    Raises :class:`~toolkit.errors.LammpsError` naming the run directory and the
+    LAMMPS log line if LAMMPS fails or the potential explodes.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sys_ = get_system(system) if isinstance(system, str) else system
+    spec, sys_ = resolve_potential(potential, sys_, work_dir=out_dir, lmp=lmp, label=label)
+    proto = protocol_settings(sys_, temperatures, density, melt_temperature, melt_time, equilibration,
+                              measurement, msd_every, traj_every, timestep, cells)
+    cmd = lammps_command(lmp)
+    meta_path = out_dir / "quench.json"
+    if meta_path.exists():
+        old = read_json(meta_path)
+        old_proto = old.get("protocol", {})
+        if old_proto and (old_proto != proto or old.get("seed") != seed):
+            changed = sorted(k for k in set(old_proto) | set(proto) if old_proto.get(k) != proto.get(k))
+            if old.get("seed") != seed:
+                changed.append("seed")
+            raise ToolkitError(f"{out_dir} holds a quench with other settings ({', '.join(changed)}); "
+                               "use a new output directory or the same settings to resume")
+    write_snippet(out_dir / "pair.in", spec.pair_lines, comment=f"potential: {spec.label}")
+    record = provenance({"protocol": proto, "runs": runs, "potential": spec.as_dict(), "lammps_command": cmd,
+                         "jobs": jobs}, seed=seed)
+    record.update({"protocol": proto, "potential": spec.as_dict(), "runs": runs, "seed": seed})
+    record["versions"]["lammps_executable"] = lammps_version(cmd)
+    write_json(meta_path, record)
+
+    n_steps = len(proto["temperatures"]) + 1
+    lock = threading.Lock()
+    status: dict[int, float] = {}
+    t0 = time.perf_counter()
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task(f"quench {spec.label}", total=runs * n_steps, status="")
+
+        def on_progress(run, done, frac):
+            with lock:
+                status[run] = done + frac
+                bar.update(task, completed=sum(status.values()),
+                           status=f"run {run} step {min(done + 1, n_steps)}/{n_steps}")
+
+        runner = _Runner(out_dir, proto, spec, sys_, cmd, seed, on_progress)
+        all_records: dict[int, list] = {}
+        if jobs > 1:
+            with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(runner.run, r): r for r in range(runs)}
+                for fut in cf.as_completed(futures):
+                    all_records[futures[fut]] = fut.result()
+        else:
+            for r in range(runs):
+                all_records[r] = runner.run(r)
+    record["wall_time_s"] = time.perf_counter() - t0
+    record["steps"] = [rec for r in sorted(all_records) for rec in all_records[r]]
+    write_json(meta_path, record)
+    return out_dir
