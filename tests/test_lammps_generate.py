@@ -1,0 +1,106 @@
+"""Reference-data generation: energies and forces agree with an independent evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toolkit.cli import main
+from toolkit.fileio import read_json
+from toolkit.lammps.evaluate import evaluate
+from toolkit.lammps.generate import StatePoint, default_state_points, generate, split_configs
+from toolkit.lammps.systems import get_system
+from toolkit.structures import read_n2p2
+
+
+@pytest.fixture(scope="module")
+def lj_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen") / "lj"
+    rc = main(["generate", "lj", str(out), "--configs", "12", "--seed", "3", "--temperatures", "0.5,1.5",
+               "--densities", "0.9,1.1", "--starts", "fcc,liquid", "--equilibration", "1", "--melt-time", "1",
+               "--jobs", "2", "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_lj_files_and_state_table(lj_set):
+    structures = read_n2p2(lj_set / "input.data")
+    states = pd.read_csv(lj_set / "states.csv")
+    assert len(structures) == len(states) == 12
+    assert set(states["start"]) == {"fcc", "liquid"}
+    assert set(states["temperature"]) == {0.5, 1.5}
+    assert set(states["density_target"]) == {0.9, 1.1}
+    np.testing.assert_allclose(states["density"], states["density_target"], rtol=1e-12)
+    assert (states["n_atoms"] == 256).all()
+    assert states["structure"].tolist() == list(range(12))
+    for s, (_, row) in zip(structures, states.iterrows()):
+        assert s.elements == ["Ar"] * 256
+        frac = s.positions @ np.linalg.inv(s.cell)
+        assert frac.min() >= 0.0 and frac.max() < 1.0  # wrapped into the cell
+        assert s.energy / 256 == pytest.approx(row["energy_per_atom"])
+        assert f"state {row['state']} " in s.comment
+    meta = read_json(lj_set / "generate.json")
+    assert meta["seed"] == 3
+    assert meta["settings"]["interval"] == 0.3
+    assert meta["versions"]["lammps_executable"] != "unknown"
+    assert len(meta["settings"]["state_points"]) == 8
+
+
+def test_lj_energies_and_forces_match_ase(lj_set):
+    from ase.calculators.lj import LennardJones
+
+    # ASE's smooth=False LJ shifts each pair energy by -u(rc): the same as pair_modify shift yes.
+    for s in read_n2p2(lj_set / "input.data"):
+        atoms = s.to_ase()
+        atoms.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.8, smooth=False)
+        assert atoms.get_potential_energy() == pytest.approx(s.energy, rel=1e-10, abs=1e-9)
+        np.testing.assert_allclose(atoms.get_forces(), s.forces, atol=1e-9)
+
+
+def test_rerun_reuses_finished_state_points(lj_set):
+    done = sorted((lj_set / "states").glob("*/done.json"))
+    stamps = [p.stat().st_mtime_ns for p in done]
+    before = (lj_set / "input.data").read_text()
+    generate("lj", lj_set, n_configs=12, seed=3, temperatures=[0.5, 1.5], densities=[0.9, 1.1],
+             starts=["fcc", "liquid"], equilibration=1, melt_time=1, show_progress=False)
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    assert (lj_set / "input.data").read_text() == before
+
+
+@pytest.mark.parametrize("system,points", [
+    ("al", [StatePoint("fcc", 300.0, pressure=50000.0), StatePoint("liquid", 1300.0, pressure=0.0),
+            StatePoint("hcp", 10.0, density=2.7)]),
+    ("si", [StatePoint("diamond", 600.0, pressure=0.0)]),
+])
+def test_metal_energies_and_forces_match_lammps_rerun(tmp_path, system, points):
+    path = generate(system, tmp_path / system, n_configs=2 * len(points), seed=1, state_points=points,
+                    npt_time=0.2, equilibration=0.1, melt_time=0.2, interval=0.02, show_progress=False)
+    structures = read_n2p2(path)
+    states = pd.read_csv(tmp_path / system / "states.csv")
+    assert len(structures) == len(states) == 2 * len(points)
+    again = evaluate(structures, system, "reference", work_dir=tmp_path / "rerun")
+    for a, b in zip(structures, again):
+        assert b.energy == pytest.approx(a.energy, rel=1e-11, abs=1e-9)
+        np.testing.assert_allclose(b.forces, a.forces, atol=1e-9)
+    sys_ = get_system(system)
+    assert structures[0].elements[0] == sys_.element
+    if system == "al":  # raised pressure compresses fcc; the NVT state point keeps its density
+        rows = states.groupby("state").first()
+        assert rows.loc[0, "density"] > 2.75
+        assert rows.loc[2, "density"] == pytest.approx(2.7, rel=1e-12)
+
+
+def test_default_state_points_and_config_split():
+    lj = default_state_points("lj")
+    assert len(lj) == 30 and {p.start for p in lj} == {"fcc", "liquid"}
+    al = default_state_points("al")
+    assert {p.start for p in al} == {"fcc", "bcc", "hcp", "liquid"}
+    assert min(p.temperature for p in al) == 10 and max(p.temperature for p in al) == 1700
+    assert any(p.pressure and p.pressure > 0 for p in al)
+    counts = split_configs(400, [p.weight for p in al])
+    assert sum(counts) == 400
+    heavy = [c for c, p in zip(counts, al) if p.weight > 1]
+    light = [c for c, p in zip(counts, al) if p.weight == 1]
+    assert min(heavy) > max(light)  # ambient fcc and liquid sampled most
+    assert split_configs(28000, [1.0] * 21) == [1334] * 7 + [1333] * 14
