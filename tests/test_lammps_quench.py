@@ -1,0 +1,135 @@
+"""Quench protocol: resumable after a kill, identical results, clear LAMMPS errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from toolkit.errors import LammpsError, ToolkitError
+from toolkit.fileio import read_json
+from toolkit.lammps.analysis import analyze
+from toolkit.lammps.quench import quench
+from toolkit.lammps.runner import check_log, run_lammps
+
+# A tiny LJ protocol: two temperatures, short steps (a few seconds in all).
+TINY = dict(temperatures=[1.5, 1.0], melt_time=1.0, equilibration=1.0, measurement=6.0, msd_every=0.05,
+            traj_every=0.5)
+TINY_ARGS = ["--system", "lj", "--runs", "1", "--seed", "5", "--temperatures", "1.5,1.0", "--melt-time", "1",
+             "--equilibration", "1", "--measurement", "6", "--msd-every", "0.05", "--traj-every", "0.5", "--quiet"]
+STEPS = ["melt", "T_1.5", "T_1"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quench") / "full"
+    quench("reference", out, "lj", runs=1, seed=5, show_progress=False, **TINY)
+    return out
+
+
+def test_quench_layout(uninterrupted):
+    meta = read_json(uninterrupted / "quench.json")
+    assert meta["protocol"]["temperatures"] == [1.5, 1.0]
+    assert meta["potential"]["kind"] == "reference"
+    assert len(meta["steps"]) == 3
+    for name in STEPS:
+        d = uninterrupted / "run_000" / name
+        assert (d / "done.json").exists() and (d / "final.data").exists() and (d / "in.lammps").exists()
+    for name in STEPS[1:]:
+        d = uninterrupted / "run_000" / name
+        lines = [ln for ln in (d / "msd.dat").read_text().splitlines() if not ln.startswith("#")]
+        assert len(lines) == 121  # 6 tau / 0.05 tau, plus the origin
+        assert (d / "traj.lammpstrj").read_text().count("ITEM: TIMESTEP") == 13
+        assert read_json(d / "done.json")["mean_temperature"] == pytest.approx(float(name[2:]), rel=0.15)
+
+
+def test_killed_quench_resumes_with_identical_results(uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "toolkit", "quench", "reference", "-o", str(out), *TINY_ARGS]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = out / "run_000" / "T_1.5" / "done.json"
+    t0 = time.time()
+    while not first.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.time() - t0 < 120
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: Python and LAMMPS
+    proc.wait()
+    assert not (out / "run_000" / "T_1" / "done.json").exists(), "killed too late to test resuming"
+    finished = {n: (out / "run_000" / n / "done.json").read_text() for n in STEPS[:2]}
+
+    rc = subprocess.run(cmd, capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    for n in STEPS[:2]:  # finished steps were not rerun
+        assert (out / "run_000" / n / "done.json").read_text() == finished[n]
+    for n in STEPS:
+        for f in ("final.data", "msd.dat", "traj.lammpstrj"):
+            a, b = uninterrupted / "run_000" / n / f, out / "run_000" / n / f
+            if a.exists():
+                assert a.read_bytes() == b.read_bytes(), f"{n}/{f} differs after resuming"
+    ra = analyze(uninterrupted, out_dir=tmp_path / "ra")
+    rb = analyze(out, out_dir=tmp_path / "rb")
+    assert ra["diffusion"]["D_mean"].tolist() == rb["diffusion"]["D_mean"].tolist()
+
+
+def test_analysis_of_quench_against_itself(uninterrupted, tmp_path):
+    res = analyze(uninterrupted, reference_dir=uninterrupted, out_dir=tmp_path / "report")
+    for name in ("diffusion.csv", "diffusion_runs.csv", "arrhenius.csv", "rdf.csv", "rdf_peaks.csv",
+                 "comparison.csv", "arrhenius.png", "rdf.png", "msd.png", "analysis.json"):
+        assert (tmp_path / "report" / name).exists(), name
+    cmp = res["comparison"]
+    assert (cmp["D_ratio"] == 1.0).all() and (cmp["g_peak_rel_dev"] == 0.0).all()
+    d = res["diffusion"].groupby("temperature")["D_mean"].first()
+    assert d.loc[1.5] > d.loc[1.0] > 0.0  # liquid, faster when hotter
+    peaks = res["rdf_peaks"]
+    assert peaks["r_peak"].between(1.0, 1.15).all()  # LJ first neighbours near 2^(1/6) sigma
+
+
+def test_changed_settings_are_refused(uninterrupted):
+    with pytest.raises(ToolkitError, match="other settings.*measurement"):
+        quench("reference", uninterrupted, "lj", runs=1, seed=5, show_progress=False,
+               **{**TINY, "measurement": 7.0})
+
+
+def test_missing_lammps_is_a_clear_error(tmp_path):
+    with pytest.raises(LammpsError, match="LAMMPS executable not found.*nonexistent"):
+        quench("reference", tmp_path / "q", "lj", runs=1, lmp="/nonexistent/lmp_mpi", show_progress=False, **TINY)
+    from toolkit.cli import main
+
+    assert main(["quench", "reference", "-o", str(tmp_path / "q2"), *TINY_ARGS, "--lmp", "no_such_lmp"]) == 1
+
+
+def test_lammps_error_names_run_and_log_line(tmp_path):
+    (tmp_path / "in.bad").write_text("units lj\natom_style atomic\nregion b block 0 1 0 1 0 1\ncreate_box 1 b\n"
+                                     "pair_style no_such_style 2.5\n")
+    with pytest.raises(LammpsError) as err:
+        run_lammps("in.bad", tmp_path, name="broken-input")
+    msg = str(err.value)
+    assert "broken-input" in msg and str(tmp_path) in msg
+    assert "log.lammps, line" in msg and "ERROR" in msg and "no_such_style" in msg
+
+
+def test_exploding_potential_is_reported(tmp_path):
+    # a 10x too large timestep makes the LJ liquid explode: LAMMPS loses atoms
+    with pytest.raises(LammpsError) as err:
+        quench("reference", tmp_path / "boom", "lj", runs=1, show_progress=False,
+               **{**TINY, "melt_time": 5.0}, timestep=0.05)
+    msg = str(err.value)
+    assert "run_000" in msg and "melt" in msg and "log.lammps, line" in msg
+    assert "Lost atoms" in msg and "exploded" in msg
+
+
+def test_nan_in_thermo_output_is_reported(tmp_path):
+    log = tmp_path / "log.lammps"
+    log.write_text("LAMMPS (22 Jul 2025)\n   Step          Temp          PotEng    \n"
+                   "         0   1.5           -6.9    \n       100   -nan          nan    \n"
+                   "Loop time of 0.1 on 1 procs for 100 steps with 256 atoms\n")
+    with pytest.raises(LammpsError, match=r"run T_0.7 .*NaN.*log.lammps, line 4: 100\s+-nan"):
+        check_log(log, tmp_path, name="T_0.7")
+    log.write_text(log.read_text().replace("-nan          nan", "5000.0        -2.0"))
+    with pytest.raises(LammpsError, match="temperature above 15"):
+        check_log(log, tmp_path, name="T_1.5", max_temperature=15.0)
