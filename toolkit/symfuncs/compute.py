@@ -82,6 +82,8 @@ class ElementFeatures:
     pair_neighbor: torch.Tensor | None = None
     pair_vec: torch.Tensor | None = None
     dG: torch.Tensor | None = None
+    pair_dist: torch.Tensor | None = None
+    pair_nb_elem: torch.Tensor | None = None
 
 
 @dataclass
@@ -219,12 +221,34 @@ class SymmetryFunctionSet:
             self._radial(g, pe, rows, nb_elem, z_of_element, values, dG, dtype, device)
         for g in agroups:
             self._angular(g, pe, rows, nb_elem, z_of_element, len(atoms), values, dG, dtype, device)
-        feats = ElementFeatures(atoms=atoms, values=values)
-        if derivatives:
-            feats.pair_row, feats.pair_neighbor, feats.pair_vec, feats.dG = rows, pe.neighbor, pe.vec, dG
-        return feats
+        return ElementFeatures(atoms=atoms, values=values, pair_row=rows, pair_neighbor=pe.neighbor,
+                               pair_vec=pe.vec, dG=dG, pair_dist=pe.dist, pair_nb_elem=nb_elem)
 
-    def _radial(self, g: _RadialGroup, pe: PairList, rows, nb_elem, z_of_element, values, dG, dtype, device):
+    def contract(self, features: "BatchFeatures", dE_dG: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """dE/dd_p (P, 3) for every pair of every element, from dE/dG (n_e, F_e) per element.
+
+        Equivalent to ``einsum('pf,pfk->pk', dE_dG[rows], dG)`` but never forms dG:
+        the derivative terms are summed over functions as they are computed.
+        """
+        out = {}
+        for e, feat in features.per_element.items():
+            rgroups, agroups = self._plans[e]
+            dtype, device = feat.values.dtype, feat.values.device
+            pe = PairList(feat.atoms[feat.pair_row], feat.pair_neighbor, feat.pair_vec, feat.pair_dist)
+            grad = torch.zeros((len(pe), 3), dtype=dtype, device=device)
+            z_of_element = torch.tensor([atomic_number(x) for x in self.elements], dtype=dtype, device=device)
+            w = dE_dG[e].detach()
+            for g in rgroups:
+                self._radial(g, pe, feat.pair_row, feat.pair_nb_elem, z_of_element, None, None, dtype, device,
+                             weights=w, grad=grad)
+            for g in agroups:
+                self._angular(g, pe, feat.pair_row, feat.pair_nb_elem, z_of_element, len(feat.atoms), None, None,
+                              dtype, device, weights=w, grad=grad)
+            out[e] = grad
+        return out
+
+    def _radial(self, g: _RadialGroup, pe: PairList, rows, nb_elem, z_of_element, values, dG, dtype, device,
+                weights=None, grad=None):
         mask = pe.dist < g.rc
         if g.neighbor is not None:
             mask &= nb_elem == self._element_index[g.neighbor]
@@ -241,16 +265,21 @@ class SymmetryFunctionSet:
         if weight is not None:
             contrib = contrib * weight
         cols = g.cols.to(device)
-        values[:, cols] += torch.zeros((values.shape[0], len(cols)), dtype=dtype, device=device).index_add_(
-            0, rows[idx], contrib)
-        if dG is not None:
+        if values is not None:
+            values[:, cols] += torch.zeros((values.shape[0], len(cols)), dtype=dtype, device=device).index_add_(
+                0, rows[idx], contrib)
+        if dG is not None or grad is not None:
             coef = (dfc[:, None] - 2.0 * eta[None, :] * x * fc[:, None]) * ex / r[:, None]
             if weight is not None:
                 coef = coef * weight
-            dG[idx[:, None], cols[None, :]] += coef[:, :, None] * pe.vec[idx][:, None, :]
+            if dG is not None:
+                dG[idx[:, None], cols[None, :]] += coef[:, :, None] * pe.vec[idx][:, None, :]
+            if grad is not None:
+                c = (coef * weights[rows[idx]][:, cols]).sum(1)
+                grad.index_add_(0, idx, c[:, None] * pe.vec[idx])
 
     def _angular(self, g: _AngularGroup, pe: PairList, rows, nb_elem, z_of_element, n_rows, values, dG,
-                 dtype, device):
+                 dtype, device, weights=None, grad=None):
         mask = pe.dist < g.rc
         if g.neighbors is not None:
             e1, e2 = (self._element_index[x] for x in g.neighbors)
@@ -279,6 +308,7 @@ class SymmetryFunctionSet:
         ex_sub = torch.exp(-eta_u[None, :] * x_sub * x_sub)
         acc = torch.zeros((n_rows, len(cols)), **to)
         chunk = _TRIPLET_CHUNK if dG is not None else 4 * _TRIPLET_CHUNK
+        need_deriv = dG is not None or grad is not None
         for start in range(0, p_loc.numel(), chunk):
             pl, ql = p_loc[start:start + chunk], q_loc[start:start + chunk]
             pp, qq = sub[pl], sub[ql]
@@ -304,8 +334,9 @@ class SymmetryFunctionSet:
             w = pfc
             if g.sf_type == 13:
                 w = w * z_of_element[nb_elem[pp]] * z_of_element[nb_elem[qq]]
-            acc.index_add_(0, rows[pp], fg * plam * w[:, None])
-            if dG is None:
+            if values is not None:
+                acc.index_add_(0, rows[pp], fg * plam * w[:, None])
+            if not need_deriv:
                 continue
             # d/d(d_ij) and d/d(d_ik) of pnorm * fg * plam * Cs, with Cs the product of cutoffs.
             wpn = pnorm[None, :] * fg
@@ -329,23 +360,39 @@ class SymmetryFunctionSet:
                         + plam * (-2.0 * eta[None, :] * rijs * cs + (dfc_ij * fc_ik * fcjk)[:, None]) / rij[:, None])
             ak = wpn * (-zl[None, :] * cs * cos[:, None] / (rik * rik)[:, None]
                         + plam * (-2.0 * eta[None, :] * riks * cs + (fc_ij * dfc_ik * fcjk)[:, None]) / rik[:, None])
-            gj = aj[:, :, None] * dij[:, None, :] + b[:, :, None] * dik[:, None, :]
-            gk = ak[:, :, None] * dik[:, None, :] + b[:, :, None] * dij[:, None, :]
+            c3 = None
             if narrow:
                 rjks = rjk[:, None] - rs[None, :]
                 safe_rjk = torch.where(inside, rjk, torch.ones_like(rjk))
                 c3 = -wpn * plam * (-2.0 * eta[None, :] * rjks * cs + (fc_ij * fc_ik * dfcjk)[:, None]) / safe_rjk[:, None]
                 c3 = torch.where(inside[:, None], c3, torch.zeros_like(c3))
-                gj = gj + c3[:, :, None] * djk[:, None, :]
-                gk = gk - c3[:, :, None] * djk[:, None, :]
             if zz is not None:
-                gj = gj * zz[:, None, None]
-                gk = gk * zz[:, None, None]
-            block = torch.zeros((dG.shape[0], len(cols), 3), **to)
-            block.index_add_(0, pp, gj)
-            block.index_add_(0, qq, gk)
-            dG[:, cols] += block
-        values[:, cols] += acc * pnorm[None, :]
+                aj, ak, b = aj * zz[:, None], ak * zz[:, None], b * zz[:, None]
+                c3 = c3 * zz[:, None] if c3 is not None else None
+            if grad is not None:
+                # Sum over functions first: (T, F) coefficients -> (T,) scalars -> (T, 3) vectors.
+                wt = weights[rows[pp]][:, cols]
+                aj_s, ak_s, b_s = (aj * wt).sum(1), (ak * wt).sum(1), (b * wt).sum(1)
+                gj = aj_s[:, None] * dij + b_s[:, None] * dik
+                gk = ak_s[:, None] * dik + b_s[:, None] * dij
+                if c3 is not None:
+                    c3_s = (c3 * wt).sum(1)
+                    gj = gj + c3_s[:, None] * djk
+                    gk = gk - c3_s[:, None] * djk
+                grad.index_add_(0, pp, gj)
+                grad.index_add_(0, qq, gk)
+            if dG is not None:
+                gj = aj[:, :, None] * dij[:, None, :] + b[:, :, None] * dik[:, None, :]
+                gk = ak[:, :, None] * dik[:, None, :] + b[:, :, None] * dij[:, None, :]
+                if c3 is not None:
+                    gj = gj + c3[:, :, None] * djk[:, None, :]
+                    gk = gk - c3[:, :, None] * djk[:, None, :]
+                block = torch.zeros((dG.shape[0], len(cols), 3), **to)
+                block.index_add_(0, pp, gj)
+                block.index_add_(0, qq, gk)
+                dG[:, cols] += block
+        if values is not None:
+            values[:, cols] += acc * pnorm[None, :]
 
 
 def _triplets(rows_sorted: torch.Tensor, n_rows: int):
@@ -363,23 +410,31 @@ def _triplets(rows_sorted: torch.Tensor, n_rows: int):
     return starts[r_idx] + tri[0][t_idx], starts[r_idx] + tri[1][t_idx]
 
 
-def pair_forces(features: BatchFeatures, dE_dG: dict[str, torch.Tensor], virial: bool = False):
+def pair_forces(features: BatchFeatures, dE_dG: dict[str, torch.Tensor], virial: bool = False,
+                sfset: "SymmetryFunctionSet | None" = None):
     """Forces -dE/dr (N, 3) and optionally the virial W = -sum_p d_p (x) dE/dd_p (3, 3) per structure.
 
     ``dE_dG[element]`` is (n_e, F_e): derivative of the total energy with
-    respect to each *raw* symmetry-function value. The virial follows LAMMPS's
+    respect to each *raw* symmetry-function value. Uses the stored ``dG`` if the
+    features have it, else recomputes the contracted derivatives with ``sfset``. The virial follows LAMMPS's
     sign convention (W_ab = sum r_a f_b for pair forces; P V = N k T + tr W / 3).
     """
     any_feat = next(iter(features.per_element.values()))
     dtype, device = any_feat.values.dtype, any_feat.values.device
     forces = torch.zeros((features.n_atoms, 3), dtype=dtype, device=device)
     W = torch.zeros((features.n_structures, 3, 3), dtype=dtype, device=device) if virial else None
+    contracted = None
+    if any(f.dG is None for f in features.per_element.values()):
+        if sfset is None:
+            raise ValueError("features were computed without derivatives: pass the SymmetryFunctionSet")
+        contracted = sfset.contract(features, dE_dG)
     for e, feat in features.per_element.items():
-        if feat.dG is None:
-            raise ValueError("features were computed without derivatives")
-        if feat.dG.shape[0] == 0:
+        if feat.pair_row.numel() == 0:
             continue
-        g = torch.einsum("pf,pfk->pk", dE_dG[e][feat.pair_row], feat.dG)  # dE/dd_p, (P, 3)
+        if contracted is not None:
+            g = contracted[e]
+        else:
+            g = torch.einsum("pf,pfk->pk", dE_dG[e][feat.pair_row], feat.dG)  # dE/dd_p, (P, 3)
         centre = feat.atoms[feat.pair_row]
         forces.index_add_(0, centre, g)               # d_p = r_j - r_i: dE/dr_i = -g
         forces.index_add_(0, feat.pair_neighbor, -g)

@@ -1,0 +1,279 @@
+"""n2p2's ``input.nn``: read every keyword the short-range potential needs, write it back.
+
+Keywords understood (n2p2 names): ``number_of_elements``, ``elements``,
+``atom_energy``, ``cutoff_type`` (with optional alpha),
+``scale_symmetry_functions``, ``center_symmetry_functions``,
+``scale_symmetry_functions_sigma``, ``scale_min_short``, ``scale_max_short``,
+``global_hidden_layers_short``, ``global_nodes_short``,
+``global_activation_short``, ``element_nodes_short``, ``normalize_nodes``,
+``mean_energy``, ``conv_energy``, ``conv_length``, ``symfunction_short``.
+Every other keyword (training settings, ...) is kept verbatim in
+:attr:`NNSettings.extra` so that a read/write round trip loses nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputFileError
+from ..fileio import atomic_write
+from ..structures import atomic_number, sort_elements
+from ..symfuncs.definitions import SymFunc, group_by_element, parse_symfunction
+
+#: n2p2 activation letters (NeuralNetwork::ActivationFunction).
+ACTIVATIONS = {
+    "l": "identity", "t": "tanh", "s": "logistic", "p": "softplus", "r": "relu",
+    "g": "gaussian", "c": "cos", "S": "revlogistic", "e": "exp", "h": "harmonic",
+}
+
+#: n2p2 scaling types (SymFnc::ScalingType) by the keywords present.
+SCALING_MODES = ("none", "scale", "center", "scalecenter", "scalesigma")
+
+_HANDLED = {
+    "number_of_elements", "elements", "atom_energy", "cutoff_type", "scale_symmetry_functions",
+    "center_symmetry_functions", "scale_symmetry_functions_sigma", "scale_min_short", "scale_max_short",
+    "global_hidden_layers_short", "global_nodes_short", "global_activation_short", "element_nodes_short",
+    "normalize_nodes", "mean_energy", "conv_energy", "conv_length", "symfunction_short",
+}
+
+
+@dataclass
+class NNSettings:
+    """The short-range HDNNP definition of an ``input.nn``.
+
+    ``elements`` are sorted by atomic number (n2p2's element order).
+    ``symfuncs`` are in file order; :meth:`symfuncs_by_element` gives n2p2's sorted order.
+    ``hidden_nodes[element]`` lists the hidden-layer widths of that element's network;
+    ``activations`` has one letter per hidden layer plus one for the output layer.
+    Normalisation (``mean_energy`` [energy/atom], ``conv_energy`` [1/energy],
+    ``conv_length`` [1/length]) is ``None`` when absent.
+    """
+
+    elements: list[str]
+    symfuncs: list[SymFunc]
+    hidden_nodes: dict[str, list[int]]
+    activations: list[str]
+    cutoff_type: int = 1
+    cutoff_alpha: float = 0.0
+    scaling: str = "scalecenter"
+    scale_min: float = 0.0
+    scale_max: float = 1.0
+    normalize_nodes: bool = False
+    atom_energy: dict[str, float] = field(default_factory=dict)
+    mean_energy: float | None = None
+    conv_energy: float | None = None
+    conv_length: float | None = None
+    extra: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def normalized(self) -> bool:
+        return self.mean_energy is not None or self.conv_energy is not None or self.conv_length is not None
+
+    def symfuncs_by_element(self) -> dict[str, list[SymFunc]]:
+        return group_by_element(self.symfuncs, self.elements)
+
+    def layer_sizes(self, element: str) -> list[int]:
+        """Neurons per layer of an element's network, input layer (number of SFs) first."""
+        n_in = sum(1 for sf in self.symfuncs if sf.element == element)
+        return [n_in, *self.hidden_nodes[element], 1]
+
+
+def read_input_nn(path: str | os.PathLike) -> NNSettings:
+    """Parse an n2p2 ``input.nn``; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, None, "file not found")
+    kv: dict[str, tuple[int, list[str]]] = {}
+    multi: dict[str, list[tuple[int, list[str]]]] = {"atom_energy": [], "element_nodes_short": [], "symfunction_short": []}
+    extra: list[tuple[str, str]] = []
+    with open(path) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            key, *args = line.split()
+            if key in multi:
+                multi[key].append((lineno, args))
+            elif key in _HANDLED:
+                if key in kv:
+                    raise InputFileError(path, lineno, f"keyword '{key}' appears twice (first on line {kv[key][0]})")
+                kv[key] = (lineno, args)
+            else:
+                extra.append((key, " ".join(args)))
+
+    def need(key):
+        if key not in kv:
+            raise InputFileError(path, None, f"required keyword '{key}' is missing")
+        return kv[key]
+
+    def number(key, cast=float, default=None):
+        if key not in kv:
+            return default
+        lineno, args = kv[key]
+        if len(args) != 1:
+            raise InputFileError(path, lineno, f"'{key}' takes exactly one value")
+        try:
+            return cast(args[0])
+        except ValueError:
+            raise InputFileError(path, lineno, f"'{key}': cannot read {args[0]!r} as {cast.__name__}") from None
+
+    lineno, el_args = need("elements")
+    for e in el_args:
+        try:
+            atomic_number(e)
+        except KeyError:
+            raise InputFileError(path, lineno, f"unknown element {e!r}") from None
+    elements = sort_elements(el_args)
+    if len(elements) != len(el_args):
+        raise InputFileError(path, lineno, "an element is listed twice")
+    n_el = number("number_of_elements", int)
+    if n_el is not None and n_el != len(elements):
+        raise InputFileError(path, kv["number_of_elements"][0],
+                             f"number_of_elements is {n_el} but 'elements' lists {len(elements)}")
+
+    cutoff_type, cutoff_alpha = 1, 0.0
+    if "cutoff_type" in kv:
+        lineno, args = kv["cutoff_type"]
+        try:
+            cutoff_type = int(args[0])
+            cutoff_alpha = float(args[1]) if len(args) > 1 else 0.0
+        except (ValueError, IndexError):
+            raise InputFileError(path, lineno, "usage: cutoff_type <integer> [alpha]") from None
+        if cutoff_type not in range(9):
+            raise InputFileError(path, lineno, f"unknown cutoff_type {cutoff_type} (n2p2 knows 0 to 8)")
+        if not 0.0 <= cutoff_alpha < 1.0:
+            raise InputFileError(path, lineno, f"cutoff alpha must satisfy 0 <= alpha < 1, got {cutoff_alpha}")
+
+    scale = "scale_symmetry_functions" in kv
+    center = "center_symmetry_functions" in kv
+    sigma = "scale_symmetry_functions_sigma" in kv
+    if sigma and (scale or center):
+        raise InputFileError(path, kv["scale_symmetry_functions_sigma"][0],
+                             "scale_symmetry_functions_sigma cannot be combined with scale_/center_symmetry_functions")
+    scaling = "scalesigma" if sigma else {(False, False): "none", (True, False): "scale",
+                                          (False, True): "center", (True, True): "scalecenter"}[(scale, center)]
+
+    n_hidden = number("global_hidden_layers_short", int)
+    if n_hidden is None:
+        raise InputFileError(path, None, "required keyword 'global_hidden_layers_short' is missing")
+    lineno, node_args = need("global_nodes_short")
+    try:
+        nodes = [int(x) for x in node_args]
+    except ValueError:
+        raise InputFileError(path, lineno, "global_nodes_short needs integers") from None
+    if len(nodes) != n_hidden:
+        raise InputFileError(path, lineno, f"global_nodes_short lists {len(nodes)} layers, "
+                                           f"global_hidden_layers_short says {n_hidden}")
+    lineno, acts = need("global_activation_short")
+    if len(acts) != n_hidden + 1:
+        raise InputFileError(path, lineno, f"global_activation_short needs {n_hidden + 1} letters "
+                                           f"(hidden layers + output), found {len(acts)}")
+    for a in acts:
+        if a not in ACTIVATIONS:
+            raise InputFileError(path, lineno, f"unknown activation {a!r} (n2p2 letters: {' '.join(ACTIVATIONS)})")
+    hidden_nodes = {e: list(nodes) for e in elements}
+    for lineno, args in multi["element_nodes_short"]:
+        try:
+            e, layer, n = args[0], int(args[1]), int(args[2])
+        except (ValueError, IndexError):
+            raise InputFileError(path, lineno, "usage: element_nodes_short <element> <layer> <nodes>") from None
+        if e not in hidden_nodes:
+            raise InputFileError(path, lineno, f"element {e!r} is not in 'elements'")
+        if not 1 <= layer <= n_hidden:
+            raise InputFileError(path, lineno, f"layer {layer} is not a hidden layer (1..{n_hidden})")
+        hidden_nodes[e][layer - 1] = n
+
+    atom_energy = {}
+    for lineno, args in multi["atom_energy"]:
+        if len(args) != 2 or args[0] not in elements:
+            raise InputFileError(path, lineno, "usage: atom_energy <element of 'elements'> <energy>")
+        try:
+            atom_energy[args[0]] = float(args[1])
+        except ValueError:
+            raise InputFileError(path, lineno, f"cannot read energy {args[1]!r}") from None
+
+    symfuncs = []
+    for lineno, args in multi["symfunction_short"]:
+        sf = parse_symfunction(" ".join(args), cutoff_type, cutoff_alpha, path=path, lineno=lineno)
+        if sf.element not in elements or any(n not in elements for n in sf.neighbors):
+            raise InputFileError(path, lineno, f"symmetry function uses an element not listed in 'elements' ({' '.join(elements)})")
+        symfuncs.append(sf)
+    if not symfuncs:
+        raise InputFileError(path, None, "no symfunction_short lines")
+    settings = NNSettings(
+        elements=elements, symfuncs=symfuncs, hidden_nodes=hidden_nodes, activations=list(acts),
+        cutoff_type=cutoff_type, cutoff_alpha=cutoff_alpha, scaling=scaling,
+        scale_min=number("scale_min_short", float, 0.0), scale_max=number("scale_max_short", float, 1.0),
+        normalize_nodes="normalize_nodes" in kv, atom_energy=atom_energy,
+        mean_energy=number("mean_energy"), conv_energy=number("conv_energy"), conv_length=number("conv_length"),
+        extra=extra,
+    )
+    try:
+        settings.symfuncs_by_element()
+    except ValueError as exc:
+        raise InputFileError(path, None, str(exc)) from None
+    for e in elements:
+        if not any(sf.element == e for sf in symfuncs):
+            raise InputFileError(path, None, f"element {e} has no symmetry functions")
+    return settings
+
+
+def _f(x: float) -> str:
+    return f"{x:.16E}"
+
+
+def format_input_nn(s: NNSettings, comment: str | None = None) -> str:
+    """``input.nn`` text for a settings object (n2p2 keywords, full double precision)."""
+    out = []
+    if comment:
+        out += [f"# {line}" for line in comment.splitlines()]
+        out.append("")
+    if s.normalized:
+        out.append("# Normalisation of energies and lengths (n2p2 internal units).")
+        if s.mean_energy is not None:
+            out.append(f"mean_energy {_f(s.mean_energy)}")
+        if s.conv_energy is not None:
+            out.append(f"conv_energy {_f(s.conv_energy)}")
+        if s.conv_length is not None:
+            out.append(f"conv_length {_f(s.conv_length)}")
+        out.append("")
+    out.append(f"number_of_elements {len(s.elements)}")
+    out.append("elements " + " ".join(s.elements))
+    for e, v in s.atom_energy.items():
+        out.append(f"atom_energy {e} {_f(v)}")
+    out.append(f"cutoff_type {s.cutoff_type}" + (f" {s.cutoff_alpha!r}" if s.cutoff_alpha else ""))
+    if s.scaling in ("scale", "scalecenter"):
+        out.append("scale_symmetry_functions")
+    if s.scaling in ("center", "scalecenter"):
+        out.append("center_symmetry_functions")
+    if s.scaling == "scalesigma":
+        out.append("scale_symmetry_functions_sigma")
+    out.append(f"scale_min_short {s.scale_min!r}")
+    out.append(f"scale_max_short {s.scale_max!r}")
+    first = s.hidden_nodes[s.elements[0]]
+    out.append(f"global_hidden_layers_short {len(first)}")
+    out.append("global_nodes_short " + " ".join(str(n) for n in first))
+    out.append("global_activation_short " + " ".join(s.activations))
+    for e in s.elements[1:]:
+        for layer, (n, n0) in enumerate(zip(s.hidden_nodes[e], first), start=1):
+            if n != n0:
+                out.append(f"element_nodes_short {e} {layer} {n}")
+    if s.normalize_nodes:
+        out.append("normalize_nodes")
+    for key, args in s.extra:
+        out.append(f"{key} {args}".rstrip())
+    out.append("")
+    out.append("# Symmetry functions (n2p2 sorts them per element: the order of scaling.data")
+    out.append("# and of the network inputs is the sorted order, not this line order).")
+    for sf in s.symfuncs:
+        out.append(sf.to_line())
+    return "\n".join(out) + "\n"
+
+
+def write_input_nn(path: str | os.PathLike, settings: NNSettings, comment: str | None = None) -> Path:
+    """Write ``input.nn`` atomically."""
+    with atomic_write(path) as fh:
+        fh.write(format_input_nn(settings, comment))
+    return Path(path)
