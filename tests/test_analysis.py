@@ -1,0 +1,134 @@
+"""Analysis: MSD -> D on a synthetic random walk, Arrhenius fits, RDF peaks of a perfect lattice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toolkit.fileio import write_json
+from toolkit.lammps.analysis import analyze
+from toolkit.lammps.arrhenius import fit_arrhenius
+from toolkit.lammps.dump import write_dump
+from toolkit.lammps.msd import fit_diffusion, msd_from_positions, random_walk, read_msd
+from toolkit.lammps.rdf import compute_rdf, first_peak
+from toolkit.lammps.systems import KB_EV
+from toolkit.structures import Structure
+
+
+def _fcc(a: float, n: int, element: str = "Al") -> Structure:
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    cells = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)])
+    pos = (cells[:, None, :] + basis[None]).reshape(-1, 3) * a
+    return Structure(positions=pos, elements=[element] * len(pos), cell=np.eye(3) * a * n)
+
+
+def _write_msd(path, steps, msd):
+    with open(path, "w") as fh:
+        fh.write("# Time-averaged data for fix msd\n# TimeStep c_msd[4]\n")
+        for s, m in zip(steps, msd):
+            fh.write(f"{int(s)} {m:.10g}\n")
+
+
+def test_random_walk_diffusion_recovered_within_2_percent(tmp_path):
+    D, dt = 0.37, 0.01
+    x = random_walk(n_particles=10000, n_steps=200, D=D, dt=dt, seed=11)
+    msd = msd_from_positions(x)
+    t = np.arange(len(msd)) * dt
+    fit = fit_diffusion(t, msd)
+    assert fit.D == pytest.approx(D, rel=0.02)
+    assert fit.alpha == pytest.approx(1.0, abs=0.05)
+    assert fit.t_start == pytest.approx(0.2 * t[-1]) and fit.t_end == pytest.approx(t[-1])
+    # the same through a LAMMPS-style msd.dat (steps offset, timestep 0.002)
+    steps = 5000 + np.arange(len(msd)) * 5
+    _write_msd(tmp_path / "msd.dat", steps, msd)
+    t2, m2 = read_msd(tmp_path / "msd.dat", timestep=dt / 5)
+    np.testing.assert_allclose(t2, t)
+    assert fit_diffusion(t2, m2).D == pytest.approx(fit.D, rel=1e-8)
+
+
+def test_ballistic_start_is_skipped():
+    # MSD = v^2 t^2 for t < tau, then 6 D t: the default window (last 80 %) sees only the linear part
+    t = np.linspace(0, 100, 1001)
+    D, tau = 0.05, 2.0
+    msd = np.where(t < tau, 6 * D * t ** 2 / tau, 6 * D * t)
+    fit = fit_diffusion(t, msd)
+    assert fit.D == pytest.approx(D, rel=1e-10)
+
+
+def test_arrhenius_recovers_D0_and_Ea():
+    T = np.array([1250.0, 1125.0, 1000.0, 875.0])
+    D0, Ea = 0.9, 0.25  # A^2/ps, eV
+    D = D0 * np.exp(-Ea / (KB_EV * T))
+    fit = fit_arrhenius(T, D, kB=KB_EV)
+    assert fit.D0 == pytest.approx(D0, rel=1e-10)
+    assert fit.Ea == pytest.approx(Ea, rel=1e-10)
+    assert fit.r2 == pytest.approx(1.0)
+    # noisy (2 %) with standard errors: within 3 standard errors, in LJ units too
+    rng = np.random.default_rng(4)
+    T = np.linspace(0.7, 1.5, 6)
+    D = 0.3 * np.exp(-1.8 / T)
+    noisy = D * (1 + 0.02 * rng.standard_normal(len(T)))
+    fit = fit_arrhenius(T, noisy, kB=1.0, D_stderr=0.02 * D)
+    assert fit.weighted
+    assert abs(fit.Ea - 1.8) < 3 * fit.Ea_stderr
+    assert abs(fit.D0 - 0.3) < 3 * fit.D0_stderr
+    np.testing.assert_allclose(fit.predict(T), D, rtol=0.05)
+
+
+@pytest.mark.parametrize("a,n,element,cutoff", [(4.05, 4, "Al", 8.0), (1.6796, 4, "Ar", 3.2)])
+def test_rdf_peaks_of_perfect_fcc(tmp_path, a, n, element, cutoff):
+    s = _fcc(a, n, element)
+    write_dump(tmp_path / "fcc.lammpstrj", [s, s], {element: 1})
+    r, g, frames = compute_rdf([tmp_path / "fcc.lammpstrj"], cutoff=cutoff, bins=400)
+    assert frames == 2
+    dr = r[1] - r[0]
+    rp, gp = first_peak(r, g)
+    assert abs(rp - a / np.sqrt(2)) <= 0.5 * dr + 1e-9
+    assert g[r < a / np.sqrt(2) - dr].max() == 0.0  # nothing closer than the nearest neighbours
+    # second shell at a, third at a sqrt(3/2)
+    for shell in (a, a * np.sqrt(1.5)):
+        if shell < r[-1]:
+            window = np.abs(r - shell) <= dr
+            assert g[window].max() > 1.0
+    # coordination number from g: 12 nearest neighbours
+    rho = len(s) / s.volume
+    first = r < (a / np.sqrt(2) + a) / 2
+    assert 4 * np.pi * rho * np.sum(g[first] * r[first] ** 2) * dr == pytest.approx(12, rel=0.02)
+
+
+def test_first_peak_of_smooth_curve():
+    r = np.linspace(0.01, 5, 500)
+    g = 1 + 2.5 * np.exp(-((r - 1.234) ** 2) / (2 * 0.08 ** 2))
+    rp, gp = first_peak(r, g)
+    assert rp == pytest.approx(1.234, abs=1e-3)
+    assert gp == pytest.approx(3.5, rel=0.01)
+
+
+def test_analyze_synthetic_quench_recovers_activation_energy(tmp_path):
+    """A fake quench directory: random-walk MSDs with Arrhenius D(T), fcc frames for the RDF."""
+    temps, D0, Ea, dt = [1250.0, 1000.0, 875.0], 1.2, 0.3, 0.002
+    md = tmp_path / "MD"
+    proto = {"system": "al-eam", "temperatures": temps, "timestep": dt}
+    write_json(md / "quench.json", {"protocol": proto, "potential": {"label": "synthetic"}})
+    s = _fcc(4.2, 4)
+    for run in range(3):
+        for k, T in enumerate(temps):
+            d = md / f"run_{run:03d}" / f"T_{T:g}"
+            d.mkdir(parents=True)
+            D = D0 * np.exp(-Ea / (KB_EV * T))
+            x = random_walk(4000, 100, D, dt * 50, seed=100 * run + k)
+            _write_msd(d / "msd.dat", np.arange(101) * 50, msd_from_positions(x))
+            write_dump(d / "traj.lammpstrj", [s], {"Al": 1})
+            write_json(d / "done.json", {"temperature": T, "mean_temperature": T})
+    res = analyze(md, out_dir=tmp_path / "report")
+    diff = res["diffusion"].set_index("temperature")
+    for T in temps:
+        assert diff.loc[T, "D_mean"] == pytest.approx(D0 * np.exp(-Ea / (KB_EV * T)), rel=0.02)
+        assert diff.loc[T, "n_runs"] == 3 and diff.loc[T, "D_sem"] > 0
+    fit = res["arrhenius"].iloc[0]
+    assert fit.Ea == pytest.approx(Ea, rel=0.05)
+    table = pd.read_csv(tmp_path / "report" / "arrhenius.csv")
+    assert table.loc[0, "Ea"] == pytest.approx(fit.Ea)
+    peaks = pd.read_csv(tmp_path / "report" / "rdf_peaks.csv")
+    assert np.allclose(peaks["r_peak"], 4.2 / np.sqrt(2), atol=0.03)
