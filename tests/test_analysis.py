@@ -10,7 +10,7 @@ from toolkit.fileio import write_json
 from toolkit.lammps.analysis import analyze
 from toolkit.lammps.arrhenius import fit_arrhenius
 from toolkit.lammps.dump import write_dump
-from toolkit.lammps.msd import fit_diffusion, msd_from_positions, random_walk, read_msd
+from toolkit.lammps.msd import fit_diffusion, msd_from_positions, random_walk, random_walk_msd, read_msd
 from toolkit.lammps.rdf import compute_rdf, first_peak
 from toolkit.lammps.systems import KB_EV
 from toolkit.structures import Structure
@@ -31,12 +31,13 @@ def _write_msd(path, steps, msd):
 
 
 def test_random_walk_diffusion_recovered_within_2_percent(tmp_path):
+    # 200,000 walkers: the Einstein fit's statistical error is ~0.4 %, so 2 % is a real bound
     D, dt = 0.37, 0.01
-    x = random_walk(n_particles=10000, n_steps=200, D=D, dt=dt, seed=11)
-    msd = msd_from_positions(x)
+    msd = random_walk_msd(n_particles=200_000, n_steps=200, D=D, dt=dt, seed=11)
     t = np.arange(len(msd)) * dt
     fit = fit_diffusion(t, msd)
     assert fit.D == pytest.approx(D, rel=0.02)
+    assert abs(fit.D - D) < 5 * fit.D_stderr + 0.005 * D
     assert fit.alpha == pytest.approx(1.0, abs=0.05)
     assert fit.t_start == pytest.approx(0.2 * t[-1]) and fit.t_end == pytest.approx(t[-1])
     # the same through a LAMMPS-style msd.dat (steps offset, timestep 0.002)
@@ -45,6 +46,16 @@ def test_random_walk_diffusion_recovered_within_2_percent(tmp_path):
     t2, m2 = read_msd(tmp_path / "msd.dat", timestep=dt / 5)
     np.testing.assert_allclose(t2, t)
     assert fit_diffusion(t2, m2).D == pytest.approx(fit.D, rel=1e-8)
+
+
+def test_msd_from_positions_matches_lammps_definition():
+    x = random_walk(n_particles=50, n_steps=20, D=1.0, dt=0.1, seed=2)
+    drift = np.linspace(0, 3, 21)[:, None, None] * np.array([1.0, -2.0, 0.5])
+    msd = msd_from_positions(x + drift)  # com yes: a uniform drift does not count
+    disp = x - x[0]
+    disp -= disp.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(msd, (disp ** 2).sum(axis=2).mean(axis=1), atol=1e-12)
+    assert msd[0] == 0.0
 
 
 def test_ballistic_start_is_skipped():
@@ -117,8 +128,8 @@ def test_analyze_synthetic_quench_recovers_activation_energy(tmp_path):
             d = md / f"run_{run:03d}" / f"T_{T:g}"
             d.mkdir(parents=True)
             D = D0 * np.exp(-Ea / (KB_EV * T))
-            x = random_walk(4000, 100, D, dt * 50, seed=100 * run + k)
-            _write_msd(d / "msd.dat", np.arange(101) * 50, msd_from_positions(x))
+            msd = random_walk_msd(50_000, 100, D, dt * 50, seed=100 * run + k)
+            _write_msd(d / "msd.dat", np.arange(101) * 50, msd)
             write_dump(d / "traj.lammpstrj", [s], {"Al": 1})
             write_json(d / "done.json", {"temperature": T, "mean_temperature": T})
     res = analyze(md, out_dir=tmp_path / "report")

@@ -105,3 +105,21 @@ def random_walk(n_particles: int, n_steps: int, D: float, dt: float, dim: int = 
     rng = np.random.default_rng(seed)
     steps = rng.normal(0.0, np.sqrt(2 * D * dt), size=(n_steps, n_particles, dim))
     return np.concatenate([np.zeros((1, n_particles, dim)), np.cumsum(steps, axis=0)])
+
+
+def random_walk_msd(n_particles: int, n_steps: int, D: float, dt: float, dim: int = 3, seed: int = 0,
+                    remove_com: bool = True) -> np.ndarray:
+    """Single-origin MSD ``(n_steps + 1,)`` of Brownian walkers, without storing the trajectories.
+
+    Same statistics as ``msd_from_positions(random_walk(...))`` for walker
+    counts too large to keep every position in memory (tests of the fit).
+    """
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n_particles, dim))
+    out = np.zeros(n_steps + 1)
+    sigma = np.sqrt(2 * D * dt)
+    for k in range(1, n_steps + 1):
+        x += rng.normal(0.0, sigma, size=x.shape)
+        disp = x - x.mean(axis=0) if remove_com else x
+        out[k] = (disp ** 2).sum(axis=1).mean()
+    return out
