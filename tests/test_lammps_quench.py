@@ -7,12 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from toolkit.errors import LammpsError, ToolkitError
 from toolkit.fileio import read_json
 from toolkit.lammps.analysis import analyze
+from toolkit.lammps.bench import bench
+from toolkit.lammps.potentials import resolve_potential
 from toolkit.lammps.quench import quench
 from toolkit.lammps.runner import check_log, run_lammps
 
@@ -133,3 +136,48 @@ def test_nan_in_thermo_output_is_reported(tmp_path):
     log.write_text(log.read_text().replace("-nan          nan", "5000.0        -2.0"))
     with pytest.raises(LammpsError, match="temperature above 15"):
         check_log(log, tmp_path, name="T_1.5", max_temperature=15.0)
+
+
+# ---------------------------------------------------------------------------
+# HDNNPs: the shared n2p2 Al test potential (22 symmetry functions, trained on fcc at 2.70 g/cm^3)
+
+AL_NN = Path("/work/shared/reference/n2p2/al_eam_22")
+needs_al_nn = pytest.mark.skipif(not (AL_NN / "input.nn").exists(), reason="shared n2p2 Al potential not available")
+
+
+def _preamble_or_skip():
+    try:
+        from toolkit.lammps_plugin.build import pair_style_preamble
+
+        return pair_style_preamble()
+    except Exception as exc:  # no compiler / plugin cannot be built here
+        pytest.skip(f"pair_style hdnnp not available: {exc}")
+
+
+@needs_al_nn
+def test_hdnnp_quench_bench_and_model_export(tmp_path):
+    _preamble_or_skip()
+    out = quench(AL_NN, tmp_path / "nn", "al", runs=1, seed=2, temperatures=[1000.0], density=2.6978,
+                 melt_time=0.1, equilibration=0.05, measurement=0.2, msd_every=0.01, traj_every=0.05,
+                 show_progress=False)
+    pair = (out / "pair.in").read_text()
+    assert f"pair_style hdnnp 6.8 dir {AL_NN.resolve()} showew no showewsum 0 resetew no maxew 1000000" in pair
+    assert "pair_coeff * * Al" in pair
+    assert (out / "run_000" / "T_1000" / "done.json").exists()
+    meta = read_json(out / "quench.json")
+    assert meta["potential"]["kind"] == "hdnnp" and meta["potential"]["cutoff"] == 6.8
+
+    table = bench(["reference", AL_NN], tmp_path / "bench" / "bench.csv", system="al", steps=20, warmup=5,
+                  repeats=2, show_progress=False)
+    assert table["label"].tolist() == ["reference", "al_eam_22"]
+    assert (table["median"] > 0).all() and (table["min"] <= table["median"]).all()
+    assert (tmp_path / "bench" / "bench.png").exists() and (tmp_path / "bench" / "bench_repeats.csv").exists()
+
+    # a toolkit model.pt is exported to n2p2 on the fly
+    from toolkit.potential import load_n2p2, save_model
+
+    model_pt = save_model(load_n2p2(AL_NN), tmp_path / "model.pt")
+    spec, system = resolve_potential(model_pt, None, work_dir=tmp_path / "md")
+    assert system.name == "al-eam" and spec.kind == "hdnnp" and spec.cutoff == 6.8
+    assert (tmp_path / "md" / "potential" / "input.nn").exists()
+    assert spec.label == "model"
