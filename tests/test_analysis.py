@@ -10,7 +10,8 @@ from toolkit.fileio import write_json
 from toolkit.lammps.analysis import analyze
 from toolkit.lammps.arrhenius import fit_arrhenius
 from toolkit.lammps.dump import write_dump
-from toolkit.lammps.msd import fit_diffusion, msd_from_positions, random_walk, random_walk_msd, read_msd
+from toolkit.lammps.msd import (fit_diffusion, msd_from_positions, msd_multi_origin, random_walk, random_walk_msd,
+                                read_msd, read_unwrapped)
 from toolkit.lammps.rdf import compute_rdf, first_peak
 from toolkit.lammps.systems import KB_EV
 from toolkit.structures import Structure
@@ -143,3 +144,25 @@ def test_analyze_synthetic_quench_recovers_activation_energy(tmp_path):
     assert table.loc[0, "Ea"] == pytest.approx(fit.Ea)
     peaks = pd.read_csv(tmp_path / "report" / "rdf_peaks.csv")
     assert np.allclose(peaks["r_peak"], 4.2 / np.sqrt(2), atol=0.03)
+
+
+def test_trajectory_msd_unwraps_and_averages_origins(tmp_path):
+    D, dt, L = 0.2, 0.5, 8.0
+    x = random_walk(n_particles=400, n_steps=300, D=D, dt=dt, seed=7) + 4.0
+    img = np.floor(x / L)
+    wrapped = x - img * L
+    with open(tmp_path / "traj.lammpstrj", "w") as fh:
+        for k, (w, i) in enumerate(zip(wrapped, img)):
+            fh.write(f"ITEM: TIMESTEP\n{1000 + 10 * k}\nITEM: NUMBER OF ATOMS\n{len(w)}\n"
+                     f"ITEM: BOX BOUNDS pp pp pp\n0 {L}\n0 {L}\n0 {L}\nITEM: ATOMS id type element x y z ix iy iz\n")
+            for n, (p, q) in enumerate(zip(w, i), start=1):
+                fh.write(f"{n} 1 Ar {p[0]:.17g} {p[1]:.17g} {p[2]:.17g} {int(q[0])} {int(q[1])} {int(q[2])}\n")
+    t, pos = read_unwrapped(tmp_path / "traj.lammpstrj", timestep=dt / 10)
+    np.testing.assert_allclose(t, np.arange(301) * dt)
+    np.testing.assert_allclose(pos, x, atol=1e-10)
+    msd = msd_multi_origin(pos, max_lag=5)
+    c = x - x.mean(axis=1, keepdims=True)
+    brute = [np.mean([((c[i + lag] - c[i]) ** 2).sum(axis=1).mean() for i in range(301 - lag)]) for lag in range(6)]
+    np.testing.assert_allclose(msd, brute, rtol=1e-12)
+    full = msd_multi_origin(pos)
+    assert fit_diffusion(t[: len(full)], full).D == pytest.approx(D, rel=0.05)

@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--fit-end", type=float, default=1.0, help="Einstein-fit window end, fraction (1.0)")
     p.add_argument("--rdf-cutoff", type=float, default=None, help="largest r of g(r) (default: al 8 A, si 7 A, lj 3.2 sigma)")
     p.add_argument("--rdf-bins", type=int, default=200, help="g(r) bins (200)")
+    p.add_argument("--msd-source", choices=("lammps", "trajectory"), default="lammps",
+                   help="MSD from compute msd (msd.dat, default) or from all time origins of the trajectory")
     p.set_defaults(func=_run)
 
 
@@ -25,7 +27,8 @@ def _run(args) -> int:
     from ..lammps.analysis import analyze
 
     res = analyze(args.md_dir, reference_dir=args.reference, out_dir=args.out, fit_start=args.fit_start,
-                  fit_end=args.fit_end, rdf_cutoff=args.rdf_cutoff, rdf_bins=args.rdf_bins)
+                  fit_end=args.fit_end, rdf_cutoff=args.rdf_cutoff, rdf_bins=args.rdf_bins,
+                  msd_source=args.msd_source)
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):

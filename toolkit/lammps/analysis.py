@@ -32,7 +32,7 @@ from ..errors import ToolkitError
 from ..fileio import atomic_path, atomic_write, read_json, write_json
 from ..provenance import provenance
 from .arrhenius import fit_arrhenius
-from .msd import fit_diffusion, read_msd
+from .msd import fit_diffusion, msd_multi_origin, read_msd, read_unwrapped
 from .quench import step_name
 from .rdf import compute_rdf, first_peak
 from .systems import get_system
@@ -55,8 +55,24 @@ def _finished_steps(md_dir: Path, temperatures) -> dict[float, list[Path]]:
     return out
 
 
-def diffusion_table(md_dir: str | os.PathLike, fit_start: float = 0.2, fit_end: float = 1.0, label: str | None = None):
-    """``(runs, summary)`` DataFrames of D for a quench directory (see module docstring)."""
+def _msd_of_step(step_dir: Path, timestep: float, source: str) -> tuple[np.ndarray, np.ndarray]:
+    if source == "lammps":
+        return read_msd(step_dir / "msd.dat", timestep)
+    if source == "trajectory":
+        t, pos = read_unwrapped(step_dir / "traj.lammpstrj", timestep)
+        msd = msd_multi_origin(pos)
+        return t[: len(msd)], msd
+    raise ToolkitError(f"unknown MSD source {source!r} (lammps or trajectory)")
+
+
+def diffusion_table(md_dir: str | os.PathLike, fit_start: float = 0.2, fit_end: float = 1.0, label: str | None = None,
+                    msd_source: str = "lammps"):
+    """``(runs, summary)`` DataFrames of D for a quench directory (see module docstring).
+
+    ``msd_source``: ``"lammps"`` (``msd.dat`` of ``compute msd``, single time
+    origin) or ``"trajectory"`` (all time origins of ``traj.lammpstrj``, lags up
+    to half the measurement: less noisy, coarser in time).
+    """
     import pandas as pd
 
     md_dir = Path(md_dir)
@@ -66,13 +82,14 @@ def diffusion_table(md_dir: str | os.PathLike, fit_start: float = 0.2, fit_end: 
     rows = []
     for t, dirs in _finished_steps(md_dir, proto["temperatures"]).items():
         for d in dirs:
-            tt, msd = read_msd(d / "msd.dat", proto["timestep"])
+            tt, msd = _msd_of_step(d, proto["timestep"], msd_source)
             fit = fit_diffusion(tt, msd, fit_start=fit_start, fit_end=fit_end)
             done = read_json(d / "done.json")
             rows.append({"source": label, "temperature": t, "run": int(d.parent.name.split("_")[-1]), "D": fit.D,
                          "D_fit_stderr": fit.D_stderr, "fit_start": fit.t_start, "fit_end": fit.t_end,
                          "n_points": fit.n_points, "alpha": fit.alpha,
-                         "mean_temperature": done.get("mean_temperature"), "directory": str(d)})
+                         "mean_temperature": done.get("mean_temperature"), "msd_source": msd_source,
+                         "directory": str(d)})
             if not 0.8 <= fit.alpha <= 1.2:
                 warnings.warn(f"{d}: MSD log-log slope {fit.alpha:.2f} over the fit window: not diffusive "
                               "(crystallised, or too short a measurement)", stacklevel=2)
@@ -119,7 +136,7 @@ def _savefig(fig, path: Path) -> None:
 
 def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None = None,
             out_dir: str | os.PathLike | None = None, fit_start: float = 0.2, fit_end: float = 1.0,
-            rdf_cutoff: float | None = None, rdf_bins: int = 200) -> dict:
+            rdf_cutoff: float | None = None, rdf_bins: int = 200, msd_source: str = "lammps") -> dict:
     """Analyse a quench directory (and the reference's); returns a dict of DataFrames and fits.
 
     Parameters
@@ -130,6 +147,8 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
     fit_start, fit_end : Einstein-fit window as fractions of the measurement time.
     rdf_cutoff : largest r of g(r) (default: the system's; capped at half the box).
     rdf_bins : number of g(r) bins.
+    msd_source : ``"lammps"`` (``compute msd``, the default) or ``"trajectory"``
+        (multiple time origins from the trajectory; see :func:`diffusion_table`).
 
     Keys of the result: ``diffusion_runs``, ``diffusion``, ``arrhenius``,
     ``rdf``, ``rdf_peaks``, ``comparison`` (``None`` without a reference),
@@ -161,7 +180,7 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
 
     runs, summaries, fits, rdfs, peaks = [], [], [], [], []
     for (d, m), lab in zip(sources, labels):
-        r, s = diffusion_table(d, fit_start, fit_end, label=lab)
+        r, s = diffusion_table(d, fit_start, fit_end, label=lab, msd_source=msd_source)
         runs.append(r)
         summaries.append(s)
         try:
@@ -214,6 +233,7 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
     _plot_msd(sources, labels, out_dir / "msd.png", units)
     record = provenance({"md_dir": str(md_dir), "reference_dir": str(reference_dir) if reference_dir else None,
                          "fit_start": fit_start, "fit_end": fit_end, "rdf_cutoff": rdf_cutoff, "rdf_bins": rdf_bins,
+                         "msd_source": msd_source,
                          "fit_window": f"[{fit_start:g}, {fit_end:g}] x measurement time (Einstein: MSD = 6 D t + b)"})
     record.update({"units": units, "diffusion": diffusion.to_dict("records"), "arrhenius": arrhenius.to_dict("records"),
                    "rdf_peaks": rdf_peaks.to_dict("records"),
