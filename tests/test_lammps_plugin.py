@@ -473,3 +473,180 @@ def test_extrapolation_warnings(plugin, tmp_path):
     log = run_lammps(tmp_path / "c", _al_script(plugin, AL, extra="showewsum 1").replace(
         "read_data s.data", f"read_data {tmp_path / 'c.data'}"))
     assert re.search(r"### NNP EW SUMMARY ### TS:\s+0 EW\s+0 EWPERSTEP", log)
+
+
+# ----------------------------------------------------------------------------
+# against the toolkit's own evaluator (toolkit.potential.load_potential):
+# the n2p2 references and synthetic multi-element potentials exported by
+# toolkit.export.export_n2p2, all to 1e-10 relative.
+
+NNP_TOL = 1e-10
+
+
+def _plugin_predict(plugin, workdir, potdir, structure, elements, cutoff, cflength=1.0, cfenergy=1.0, nprocs=1):
+    """Energy, atomic energies, forces and virial (3x3) from the plugin, in the potential's units."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    M = write_data(workdir / "s.data", structure, elements, length_scale=1.0 / cflength)
+    extra = f"showew no maxew -1 cflength {cflength!r} cfenergy {cfenergy!r}"
+    script = header(plugin) + "read_data s.data\n" + pair_lines(potdir, cutoff / cflength * (1 + 1e-12), elements, extra) + """
+compute pea all pe/atom
+compute vir all pressure NULL virial
+thermo_style custom step pe
+run 0
+print "RESULT $(pe:%.17g) $(vol:%.17g) $(c_vir[1]:%.17g) $(c_vir[2]:%.17g) $(c_vir[3]:%.17g) $(c_vir[4]:%.17g) $(c_vir[5]:%.17g) $(c_vir[6]:%.17g)"
+write_dump all custom f.dump id fx fy fz c_pea modify sort id format float %.17g
+"""
+    log = run_lammps(workdir, script, nprocs=nprocs)
+    vals = list(map(float, re.search(r"^RESULT (.+)$", log, re.M).group(1).split()))
+    energy, vol, p = vals[0], vals[1], vals[2:]
+    w = np.array(p) * vol / NKTV2P_METAL  # xx yy zz xy xz yz, LAMMPS frame and units
+    W = np.array([[w[0], w[3], w[4]], [w[3], w[1], w[5]], [w[4], w[5], w[2]]])
+    dump = read_dump(workdir / "f.dump")
+    forces = dump[:, :3] @ M.T * (cfenergy / cflength)
+    return energy * cfenergy, dump[:, 3] * cfenergy, forces, M @ W @ M.T * cfenergy
+
+
+def _compare_with_model(model, structure, got, label):
+    p = model.predict(structure, forces=True, virial=True)
+    energy, atomic, forces, virial = got
+    err = {
+        "energy": abs(energy - p.energy) / abs(p.energy),
+        "atomic": np.max(np.abs(atomic - p.atomic_energies)) / np.max(np.abs(p.atomic_energies)),
+        "forces": np.max(np.abs(forces - p.forces)) / np.max(np.abs(p.forces)),
+        "virial": np.max(np.abs(virial - p.virial)) / np.max(np.abs(p.virial)),
+    }
+    print(f"\n{label}: plugin vs toolkit model, max rel. deviations " +
+          ", ".join(f"{k} {v:.1e}" for k, v in err.items()))
+    for k, v in err.items():
+        assert v < NNP_TOL, (label, k, v)
+
+
+@pytest.mark.parametrize("case", ["al", "h2o"])
+def test_plugin_matches_toolkit_model_on_references(plugin, tmp_path, case):
+    load_potential = pytest.importorskip("toolkit.potential").load_potential
+    if case == "al":
+        s, potdir, el, rc = read_structures(AL / "input.data")[0], AL, ["Al"], 6.8
+    else:
+        s, potdir, el, rc = read_structures(H2O / "input.data")[1], H2O, ["H", "O"], 12.0
+    got = _plugin_predict(plugin, tmp_path, potdir, s, el, rc)
+    _compare_with_model(load_potential(potdir), s, got, potdir.name)
+
+
+SYN_ELEMENTS = ["H", "C", "O"]  # n2p2 order (atomic number)
+
+# cutoff type, alpha, scaling, (Smin, Smax), activations, normalisation, normalize_nodes, (cflength, cfenergy)
+SYN_VARIANTS = {
+    "poly2-alpha0.3-scalecenter-norm": (6, 0.3, "scalecenter", (-1.0, 1.0), "t s l", True, False, (1.0, 1.0)),
+    "cos-alpha0.2-scale-nodes-units": (1, 0.2, "scale", (0.0, 1.0), "p g l", False, True, (0.8, 1.7)),
+    "exp-center-norm": (4, 0.0, "center", (0.0, 1.0), "c S l", True, False, (1.0, 1.0)),
+    "poly3-alpha0.5-sigma": (7, 0.5, "scalesigma", (-1.0, 1.0), "r e l", False, False, (1.0, 1.0)),
+    "tanhu-scalecenter": (2, 0.0, "scalecenter", (0.0, 1.0), "h t l", False, False, (1.0, 1.0)),
+    "tanh-none": (3, 0.0, "none", (0.0, 1.0), "t t l", True, False, (1.0, 1.0)),
+    "poly1-alpha0.1-scale": (5, 0.1, "scale", (0.0, 1.0), "s t l", False, False, (1.0, 1.0)),
+    "poly4-alpha0.6-scalecenter": (8, 0.6, "scalecenter", (-1.0, 1.0), "t p l", False, False, (1.0, 1.0)),
+    "hard-scalecenter": (0, 0.0, "scalecenter", (0.0, 1.0), "t t l", False, False, (1.0, 1.0)),
+}
+
+
+def _syn_symfunctions() -> list[str]:
+    """Types 2, 3, 9, 12, 13 with three cutoffs, integer and non-integer zeta, shifts."""
+    out = []
+    for ec in SYN_ELEMENTS:
+        for e1 in SYN_ELEMENTS:
+            for eta in (0.4, 1.5):
+                out.append(f"{ec} 2 {e1} {eta} 0.0 4.5")
+            out.append(f"{ec} 2 {e1} 3.0 1.3 4.0")
+        out.append(f"{ec} 3 H O 0.05 1 1 4.2")
+        out.append(f"{ec} 3 O H 0.05 -1 2.5 4.2")
+        out.append(f"{ec} 3 C C 0.1 1 4 4.2 0.4")
+        out.append(f"{ec} 9 H C 0.08 -1 1 4.5")
+        out.append(f"{ec} 9 O O 0.08 1 2 4.5")
+        out.append(f"{ec} 9 C H 0.02 1 3.7 4.0 0.6")
+        out.append(f"{ec} 12 0.3 0.0 4.0")
+        out.append(f"{ec} 12 1.0 1.2 4.5")
+        out.append(f"{ec} 13 0.02 0.0 1 2 4.0")
+        out.append(f"{ec} 13 0.05 0.3 -1 1 4.2")
+    return out
+
+
+def _syn_structure(seed: int):
+    from toolkit.structures import Structure
+
+    rng = np.random.default_rng(seed)
+    cell = np.array([[7.6, 0.0, 0.0], [1.1, 7.1, 0.0], [-0.7, 0.9, 7.3]])
+    frac = []
+    while len(frac) < 30:
+        f = rng.random(3)
+        ok = True
+        for g in frac:
+            d = f - g
+            d -= np.round(d)
+            if np.linalg.norm(d @ cell) < 1.05:
+                ok = False
+                break
+        if ok:
+            frac.append(f)
+    pos = np.array(frac) @ cell
+    elements = [SYN_ELEMENTS[i % 3] for i in range(30)]
+    return Structure(positions=pos, elements=elements, cell=cell)
+
+
+def _write_syn_potential(d: Path, variant) -> dict[str, int]:
+    ctype, alpha, scaling, (smin, smax), acts, norm, nodes_norm, _ = variant
+    sfs = _syn_symfunctions()
+    lines = ["number_of_elements 3", "elements O C H", f"cutoff_type {ctype} {alpha}",
+             "global_hidden_layers_short 2", "global_nodes_short 9 6", f"global_activation_short {acts}",
+             "element_nodes_short C 1 5", "atom_energy H -0.5", "atom_energy C -37.8", "atom_energy O -75.0"]
+    if norm:
+        lines += ["mean_energy -3.1", "conv_energy 2.7", "conv_length 1.3"]
+    if nodes_norm:
+        lines.append("normalize_nodes")
+    if scaling in ("scale", "scalecenter"):
+        lines.append("scale_symmetry_functions")
+    if scaling in ("center", "scalecenter"):
+        lines.append("center_symmetry_functions")
+    if scaling == "scalesigma":
+        lines.append("scale_symmetry_functions_sigma")
+    lines += [f"scale_min_short {smin}", f"scale_max_short {smax}"]
+    lines += [f"symfunction_short {s}" for s in sfs]
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "input.nn").write_text("\n".join(lines) + "\n")
+    counts = {e: sum(1 for s in sfs if s.split()[0] == e) for e in SYN_ELEMENTS}
+    rng = np.random.default_rng(7)
+    rows = []
+    for ie, e in enumerate(SYN_ELEMENTS):
+        for i in range(counts[e]):
+            rows.append(f"{ie + 1} {i + 1} 0.0 1.0 0.5 0.25")
+        sizes = [counts[e], 5 if e == "C" else 9, 6, 1]
+        w = []
+        for l in range(1, len(sizes)):
+            w += list(rng.normal(0, 0.6 / math.sqrt(sizes[l - 1]), sizes[l - 1] * sizes[l]))
+            w += list(rng.normal(0, 0.2, sizes[l]))
+        from toolkit.structures import atomic_number
+        (d / f"weights.{atomic_number(e):03d}.data").write_text("".join(f"{float(x)!r}\n" for x in w))
+    (d / "scaling.data").write_text("\n".join(rows) + "\n")
+    return counts
+
+
+@pytest.mark.parametrize("name", list(SYN_VARIANTS))
+def test_plugin_matches_toolkit_model_on_exported_potentials(plugin, tmp_path, name):
+    potential = pytest.importorskip("toolkit.potential")
+    export_n2p2 = pytest.importorskip("toolkit.export").export_n2p2
+    variant = SYN_VARIANTS[name]
+    cflength, cfenergy = variant[-1]
+    structures = [_syn_structure(1), _syn_structure(2)]
+    _write_syn_potential(tmp_path / "raw", variant)
+    model = potential.load_potential(tmp_path / "raw")
+    # Scaling statistics of the actual symmetry-function values (as n2p2's nnp-scaling would).
+    feats = model.sfset.compute(structures)
+    stats = {}
+    for e, f in feats.per_element.items():
+        g = f.values.detach().cpu().numpy()
+        stats[e] = np.stack([g.min(0), g.max(0) + 1e-3, g.mean(0), g.std(0) + 1e-3], axis=1)
+    model.set_scaling(stats)
+    out = export_n2p2(model, tmp_path / "exported")
+    model = potential.load_potential(out)  # the exported files define the comparison
+    for k, s in enumerate(structures):
+        got = _plugin_predict(plugin, tmp_path / f"run{k}", out, s, SYN_ELEMENTS, 4.5, cflength, cfenergy,
+                              nprocs=2 if k == 1 else 1)
+        _compare_with_model(model, s, got, f"{name} structure {k}")
