@@ -24,7 +24,6 @@ or eV / Angstrom / ps / K / bar / g cm^-3 for Al and Si.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import json
 import math
@@ -43,7 +42,7 @@ from ..provenance import provenance
 from ..structures import Structure, iter_n2p2, write_n2p2
 from .dump import iter_dump
 from .progress import progress_bar
-from .runner import lammps_command, lammps_version, run_lammps, write_input, write_snippet
+from .runner import lammps_command, lammps_version, run_lammps, run_parallel, write_input, write_snippet
 from .systems import System, get_system
 
 
@@ -331,14 +330,8 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
             bar.advance(task, n)
             return i, structures
 
-        if jobs > 1:
-            with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-                for i, structures in pool.map(work, jobs_list):
-                    results[i] = structures
-        else:
-            for job in jobs_list:
-                i, structures = work(job)
-                results[i] = structures
+        for i, structures in run_parallel(work, jobs_list, jobs):
+            results[i] = structures
     wall = time.perf_counter() - t0
 
     structures, rows = [], []

@@ -36,7 +36,6 @@ so an interrupted quench ends with the same files as an uninterrupted one.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import json
 import math
@@ -53,7 +52,7 @@ from ..provenance import provenance
 from .generate import derive_seed
 from .potentials import PotentialSpec, resolve_potential
 from .progress import progress_bar
-from .runner import lammps_command, lammps_version, run_lammps, write_input, write_snippet
+from .runner import lammps_command, lammps_version, run_lammps, run_parallel, write_input, write_snippet
 from .systems import System, get_system
 
 #: A thermo temperature above this multiple of the target counts as an explosion.
@@ -270,15 +269,7 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
                            status=f"run {run} step {min(done + 1, n_steps)}/{n_steps}")
 
         runner = _Runner(out_dir, proto, spec, sys_, cmd, seed, on_progress)
-        all_records: dict[int, list] = {}
-        if jobs > 1:
-            with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(runner.run, r): r for r in range(runs)}
-                for fut in cf.as_completed(futures):
-                    all_records[futures[fut]] = fut.result()
-        else:
-            for r in range(runs):
-                all_records[r] = runner.run(r)
+        all_records = dict(enumerate(run_parallel(runner.run, list(range(runs)), jobs)))
     record["wall_time_s"] = time.perf_counter() - t0
     record["steps"] = [rec for r in sorted(all_records) for rec in all_records[r]]
     write_json(meta_path, record)

@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ from ..fileio import atomic_write
 
 #: Environment variable holding the LAMMPS command line (e.g. ``"mpirun -np 4 lmp_mpi"``).
 LMP_ENV = "HDNNP_LMP"
+
+#: Set to stop every running LAMMPS process of this Python process (Ctrl-C with parallel jobs).
+CANCEL = threading.Event()
 
 #: Where the input templates live (repository root ``lammps_inputs/``).
 TEMPLATE_DIR = Path(os.environ.get("HDNNP_LAMMPS_INPUTS", Path(__file__).resolve().parents[2] / "lammps_inputs"))
@@ -266,6 +270,9 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
                         step = last_step(log_path)
                         if step is not None:
                             progress(step)
+                    if CANCEL.is_set():
+                        _kill(proc)
+                        raise LammpsError(f"{what} was cancelled (another run failed or the user interrupted)")
                     if timeout is not None and time.perf_counter() - t0 > timeout:
                         _kill(proc)
                         raise LammpsError(f"{what} timed out after {timeout:.0f} s (log: {log_path})")
@@ -388,3 +395,27 @@ def lammps_version(lmp: str | Sequence[str] | None = None) -> str:
         raise LammpsError(f"cannot run {' '.join(cmd)} -h: {exc}") from exc
     m = re.search(r"Massively Parallel Simulator - (.+)", res.stdout) or re.search(r"LAMMPS \(([^)]*)\)", res.stdout)
     return m.group(1).strip() if m else "unknown"
+
+
+def run_parallel(fn: Callable, items: Sequence, jobs: int = 1) -> list:
+    """``[fn(x) for x in items]`` with up to ``jobs`` at a time (threads driving LAMMPS processes).
+
+    The first error (or Ctrl-C) stops the other LAMMPS runs and is re-raised;
+    what finished stays finished (resumable).
+    """
+    if jobs <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    import concurrent.futures as cf
+
+    pool = cf.ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(fn, x) for x in items]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        CANCEL.set()
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        CANCEL.clear()
