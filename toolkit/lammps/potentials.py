@@ -106,10 +106,10 @@ def hdnnp_pair_lines(n2p2_dir: str | os.PathLike, lmp: str | Sequence[str] | Non
             "running an HDNNP in LAMMPS needs toolkit.lammps_plugin (pair_style hdnnp); "
             f"it is not available in this installation ({exc})"
         ) from exc
-    from .runner import lammps_command
+    from .runner import lammps_executable
 
     try:
-        preamble = list(pair_style_preamble(lammps_command(lmp)))
+        preamble = list(pair_style_preamble([lammps_executable(lmp)]))
     except LammpsError:
         raise
     except Exception as exc:  # PluginBuildError, RuntimeError from probing LAMMPS

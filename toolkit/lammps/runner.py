@@ -385,14 +385,30 @@ def parse_performance(log: str | os.PathLike) -> list[float]:
     return out
 
 
-def lammps_version(lmp: str | Sequence[str] | None = None) -> str:
-    """The version banner of a LAMMPS executable (e.g. ``'LAMMPS (22 Jul 2025 - Update 4)'``)."""
+def lammps_executable(lmp: str | Sequence[str] | None = None) -> str:
+    """The LAMMPS binary inside a command line (``"mpirun -np 4 lmp_mpi -sf opt"`` -> ``"lmp_mpi"``).
+
+    The first token whose name contains ``lmp`` or ``lammps``; else the last token.
+    """
     cmd = lammps_command(lmp)
+    for token in cmd:
+        name = Path(token).name.lower()
+        if "lmp" in name or "lammps" in name:
+            return token
+    return cmd[-1]
+
+
+def lammps_version(lmp: str | Sequence[str] | None = None) -> str:
+    """The version of a LAMMPS executable (e.g. ``'22 Jul 2025 - Update 4'``); never raises on a failed probe.
+
+    Runs only the binary (without a launcher such as mpirun/srun) with ``-h``.
+    """
+    exe = lammps_executable(lmp)
     try:
-        res = subprocess.run(cmd + ["-h"], capture_output=True, text=True, timeout=60,
+        res = subprocess.run([exe, "-h"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
                              env={**os.environ, "OMP_NUM_THREADS": "1"})
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LammpsError(f"cannot run {' '.join(cmd)} -h: {exc}") from exc
+        return f"unknown ({exe} -h failed: {exc})"
     m = re.search(r"Massively Parallel Simulator - (.+)", res.stdout) or re.search(r"LAMMPS \(([^)]*)\)", res.stdout)
     return m.group(1).strip() if m else "unknown"
 
