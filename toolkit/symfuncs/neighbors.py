@@ -64,27 +64,17 @@ def image_shifts(cell: np.ndarray, cutoff: float) -> np.ndarray:
 
 
 def _brute_force(pos: torch.Tensor, shifts: torch.Tensor, cutoff: float):
+    """All (image, i, j) at once: n_shifts x N x N distances, one mask, one nonzero."""
     n = pos.shape[0]
-    cut2 = cutoff * cutoff
-    centers, neighbors, vecs = [], [], []
-    zero_shift = torch.all(shifts == 0, dim=1)
-    diff = pos[None, :, :] - pos[:, None, :]  # diff[i, j] = r_j - r_i
-    eye = torch.eye(n, dtype=torch.bool, device=pos.device)
-    for s in range(shifts.shape[0]):
-        d = diff + shifts[s]
-        r2 = (d * d).sum(-1)
-        mask = r2 < cut2
-        if zero_shift[s]:
-            mask &= ~eye
-        idx = mask.nonzero()
-        if idx.numel():
-            centers.append(idx[:, 0])
-            neighbors.append(idx[:, 1])
-            vecs.append(d[idx[:, 0], idx[:, 1]])
-    if not centers:
-        empty = torch.zeros(0, dtype=torch.long, device=pos.device)
-        return empty, empty.clone(), torch.zeros((0, 3), dtype=pos.dtype, device=pos.device)
-    return torch.cat(centers), torch.cat(neighbors), torch.cat(vecs)
+    diff = pos[None, :, :] - pos[:, None, :]                     # diff[i, j] = r_j - r_i
+    d = diff[None, :, :, :] + shifts[:, None, None, :]          # (S, N, N, 3)
+    r2 = torch.einsum("sijk,sijk->sij", d, d)
+    mask = r2 < cutoff * cutoff
+    zero = torch.all(shifts == 0, dim=1).nonzero()
+    if zero.numel():
+        mask[int(zero[0])].fill_diagonal_(False)
+    s_idx, i_idx, j_idx = mask.nonzero(as_tuple=True)
+    return i_idx, j_idx, d[s_idx, i_idx, j_idx]
 
 
 def build_pairs(positions, cell, cutoff: float, dtype=torch.float64, device=None,
@@ -100,11 +90,19 @@ def build_pairs(positions, cell, cutoff: float, dtype=torch.float64, device=None
     """
     pos_np = np.asarray(positions, dtype=float)
     n = len(pos_np)
+    if cell is not None:
+        # Wrap into the cell: image_shifts() assumes wrapped atoms. Pair vectors
+        # r_j + S - r_i do not change, only which image S they come from.
+        cell_np = np.asarray(cell, dtype=float)
+        frac = pos_np @ np.linalg.inv(cell_np)
+        pos_np = (frac - np.floor(frac)) @ cell_np
     if cell is None:
         shifts_np = np.zeros((1, 3))
     else:
         shifts_np = image_shifts(cell, cutoff) @ np.asarray(cell, dtype=float)
-    if n * n * len(shifts_np) <= _BRUTE_FORCE_LIMIT or cell is None and n < 3000:
+    if cell is not None and n * n <= _BRUTE_FORCE_LIMIT and _min_height(cell) >= 2.0 * cutoff:
+        center, neighbor, vec = _minimum_image(pos_np, cell, cutoff, dtype, device)
+    elif n * n * len(shifts_np) <= _BRUTE_FORCE_LIMIT or cell is None and n < 3000:
         pos = torch.as_tensor(pos_np, dtype=dtype, device=device)
         shifts = torch.as_tensor(shifts_np, dtype=dtype, device=device)
         center, neighbor, vec = _brute_force(pos, shifts, cutoff)
@@ -119,6 +117,33 @@ def build_pairs(positions, cell, cutoff: float, dtype=torch.float64, device=None
             f"{where}: atoms {int(center[p])} and {int(neighbor[p])} are {float(dist[p]):.4g} apart, "
             f"closer than the minimum distance {min_distance:g} allowed (overlapping atoms?)")
     return PairList(center, neighbor, vec, dist)
+
+
+def _min_height(cell) -> float:
+    cell = np.asarray(cell, dtype=float)
+    volume = abs(np.linalg.det(cell))
+    return min(volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3))
+
+
+def _minimum_image(pos_np: np.ndarray, cell, cutoff: float, dtype, device):
+    """Cells with every plane spacing >= 2 r_cut: each pair has at most one image within r_cut.
+
+    For |d| < r_cut <= h_k / 2 every fractional component of d is below 1/2 in
+    magnitude, so rounding the fractional difference finds that image for any
+    cell shape.
+    """
+    pos = torch.as_tensor(pos_np, dtype=dtype, device=device)
+    cell_t = torch.as_tensor(np.asarray(cell, float), dtype=dtype, device=device)
+    inv = torch.linalg.inv(cell_t)
+    diff = pos[None, :, :] - pos[:, None, :]
+    frac = diff @ inv
+    shift = -torch.round(frac)
+    d = diff + shift @ cell_t
+    r2 = torch.einsum("ijk,ijk->ij", d, d)
+    mask = r2 < cutoff * cutoff
+    mask.fill_diagonal_(False)
+    i_idx, j_idx = mask.nonzero(as_tuple=True)
+    return i_idx, j_idx, d[i_idx, j_idx]
 
 
 def _cell_list(pos_np: np.ndarray, cell: np.ndarray, cutoff: float, dtype, device):

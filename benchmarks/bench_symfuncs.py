@@ -1,0 +1,66 @@
+"""Symmetry-function throughput: 256-atom liquid Al with the 329 candidates of the reference study.
+
+Prints atoms per second for values only and for values with derivatives, and
+writes ``benchmarks/results/symfuncs.csv``. Structures: liquid Al at 1000 K
+(Mendelev EAM, LAMMPS) from ../shared/reference/n2p2/al_eam_22/input.data.
+n2p2's own C++ code does about 1,400 atoms/s (values) on this 2-core machine.
+
+    .venv/bin/python benchmarks/bench_symfuncs.py [--structures 20] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import torch
+
+from toolkit.fileio import atomic_write
+from toolkit.structures import read_n2p2
+from toolkit.symfuncs import SymmetryFunctionSet, al_candidates_329
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "reference" / "n2p2" / "al_eam_22" / "input.data"
+
+
+def rate(sfset, structures, derivatives: bool, chunk: int) -> float:
+    sfset.compute(structures[:1], derivatives=derivatives)  # warm-up
+    t0 = time.perf_counter()
+    n = 0
+    for i in range(0, len(structures), chunk):
+        batch = structures[i:i + chunk]
+        sfset.compute(batch, derivatives=derivatives)
+        n += sum(len(s) for s in batch)
+    return n / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--structures", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=1, help="structures per compute call")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    structures = read_n2p2(args.data)[: args.structures]
+    sfset = SymmetryFunctionSet(al_candidates_329())
+    rows = []
+    for deriv in (False, True):
+        r = rate(sfset, structures, deriv, args.chunk)
+        rows.append({"case": "values+derivatives" if deriv else "values", "functions": 329,
+                     "atoms_per_structure": len(structures[0]), "structures": len(structures),
+                     "threads": args.threads, "atoms_per_s": round(r, 1)})
+        print(f"{rows[-1]['case']:>20s}: {r:9.0f} atoms/s  (329 functions, {len(structures)} x {len(structures[0])} atoms, "
+              f"{args.threads} threads)")
+    out = ROOT / "benchmarks" / "results" / "symfuncs.csv"
+    with atomic_write(out) as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
