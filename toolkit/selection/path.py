@@ -1,0 +1,201 @@
+"""The adaptive-group-lasso path and the comparison of feature sets (``hdnnp select``).
+
+For each lambda (ascending, log-spaced):
+
+1. **GL**: group lasso, warm-started from the previous lambda's GL solution
+   (the first from the full unpenalised model); proximal steps make groups
+   exactly zero.
+2. **AGL**: adaptive weights ``a_i = 1 / ||w_i^GL||^gamma`` (GL-zero groups
+   frozen at zero), training continued from the GL solution.
+3. **Refit**: the AGL-zero groups frozen at zero, training continued without
+   penalty. The refit network on the selected functions is saved as
+   ``path/step_NNN/model.pt``.
+
+Every finished lambda writes ``path/step_NNN/result.json`` (atomic), so an
+interrupted run resumes after the last finished lambda; within a lambda each
+stage checkpoints (``ckpt_gl.pt``, ...) and resumes too.
+
+The chosen set (:func:`choose_step`): among the lambdas whose set has at most
+``max_features`` functions and whose refit validation RMSE is at most
+``tolerance`` times that of the full model, the smallest set (ties: lower
+RMSE); else the best RMSE among sets of at most ``max_features``; else the
+smallest set.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ToolkitError
+from ..fileio import atomic_path, atomic_write, read_json, write_json
+from ..training.experiment import Experiment
+from ..training.trainer import TrainSettings, evaluate, train
+from .agl import GroupPenalty, adaptive_weights, frozen_mask, group_norms
+
+
+@dataclass
+class AGLSettings:
+    """The ``selection:`` options of the path."""
+
+    lambdas: list[float] = field(default_factory=lambda: list(np.geomspace(1e-2, 10.0, 10)))
+    gamma: float = 1.0
+    prox: str = "adam"
+    gl_epochs: int | None = None       # default: training.epochs
+    agl_epochs: int | None = None
+    refit_epochs: int | None = None
+    max_features: int = 8
+    tolerance: float = 1.5
+    seed: int = 0
+
+
+def _mask_from_active(active: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {e: a.clone() for e, a in active.items()}
+
+
+def _names(exp: Experiment, keep: dict[str, Sequence[int]]) -> list[str]:
+    return [f"{e}:{exp.data.names[e][i]}" if len(exp.elements) > 1 else exp.data.names[e][i]
+            for e in exp.elements for i in keep[e]]
+
+
+def _is_angular(exp: Experiment, e: str, i: int) -> bool:
+    sfs = exp.data.symfuncs[e] if exp.data.symfuncs else None
+    if sfs is None or sfs[i] is None:
+        return False
+    return bool(sfs[i].is_angular)
+
+
+def _restricted(nets: nn.ModuleDict, keep: dict[str, list[int]]) -> nn.ModuleDict:
+    """A copy of ``nets`` whose input layers keep only the columns ``keep``."""
+    new = copy.deepcopy(nets)
+    with torch.no_grad():
+        for e, net in new.items():
+            lin = net.layers[0]
+            idx = torch.as_tensor(keep[e], dtype=torch.long, device=lin.weight.device)
+            small = nn.Linear(len(keep[e]), lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device)
+            small.weight.copy_(lin.weight[:, idx])
+            small.bias.copy_(lin.bias)
+            net.layers[0] = small
+    return new
+
+
+def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: AGLSettings,
+             train_settings: TrainSettings, out_dir: Path, save_models: bool = True,
+             provenance: dict | None = None, echo: Callable[[str], None] = print) -> list[dict]:
+    """Run (or resume) the AGL path; returns one record per lambda (see module docstring)."""
+    from ..potential import save_model
+
+    out_dir = Path(out_dir)
+    path_dir = out_dir / "path"
+    path_dir.mkdir(parents=True, exist_ok=True)
+    lambdas = sorted(float(l) for l in settings.lambdas)
+    n_train = len(exp.train)
+    records: list[dict] = []
+    warm = copy.deepcopy(full_nets)
+    st_gl = train_settings.replace(epochs=settings.gl_epochs or train_settings.epochs)
+    st_agl = train_settings.replace(epochs=settings.agl_epochs or train_settings.epochs)
+    st_ref = train_settings.replace(epochs=settings.refit_epochs or train_settings.epochs)
+    for k, lam in enumerate(lambdas):
+        step = path_dir / f"step_{k:03d}"
+        res_file = step / "result.json"
+        gl_file = step / "gl_state.pt"
+        if res_file.is_file() and gl_file.is_file():
+            rec = read_json(res_file)
+            if not math.isclose(rec["lambda"], lam, rel_tol=1e-9):
+                raise ToolkitError(f"{res_file}: lambda {rec['lambda']} differs from the configured {lam}: "
+                                   f"use a new output folder for a different path")
+            records.append(rec)
+            warm.load_state_dict(torch.load(gl_file, map_location="cpu", weights_only=True))
+            echo(f"lambda {lam:.4g}: done before ({rec['n_selected']} functions), skipped")
+            continue
+        step.mkdir(parents=True, exist_ok=True)
+        # 1. group lasso, warm start
+        nets = copy.deepcopy(warm)
+        r_gl = train(nets, exp.data, exp.train, exp.val, st_gl, penalty=GroupPenalty(lam, n_train, None, settings.prox),
+                     checkpoint=step / "ckpt_gl.pt", label=f"GL  lambda={lam:.3g}")
+        with atomic_path(gl_file) as tmp:
+            torch.save({k_: v.cpu() for k_, v in nets.state_dict().items()}, tmp)
+        warm = copy.deepcopy(nets)
+        norms_gl = {e: group_norms(nets[e].input_layer.weight.detach()).cpu().numpy() for e in exp.elements}
+        n_gl = int(sum((v > 0).sum() for v in norms_gl.values()))
+        rec = {"step": k, "lambda": lam, "n_selected_gl": n_gl, "gl_epochs": r_gl.best_epoch}
+        if n_gl == 0:
+            rec.update({"n_selected": 0, "n_angular": 0, "val_rmse_penalized": float("nan"),
+                        "val_rmse_refit": float("nan"), "test_rmse_refit": float("nan"), "selected": [],
+                        "selected_idx": {e: [] for e in exp.elements}})
+        else:
+            # 2. adaptive group lasso
+            weights = {e: adaptive_weights(norms_gl[e], settings.gamma) for e in exp.elements}
+            mask = frozen_mask(weights)
+            r_agl = train(nets, exp.data, exp.train, exp.val, st_agl,
+                          penalty=GroupPenalty(lam, n_train, weights, settings.prox), mask=mask,
+                          checkpoint=step / "ckpt_agl.pt", label=f"AGL lambda={lam:.3g}")
+            active = {e: group_norms(nets[e].input_layer.weight.detach()) > 0 for e in exp.elements}
+            keep = {e: [int(i) for i in torch.nonzero(active[e]).flatten().tolist()] for e in exp.elements}
+            n_sel = sum(len(v) for v in keep.values())
+            val_pen = evaluate(nets, exp.data, exp.val)["rmse_energy"]
+            rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": n_sel,
+                        "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
+                        "val_rmse_penalized": val_pen, "selected": _names(exp, keep), "selected_idx": keep})
+            if n_sel == 0 or any(len(v) == 0 for v in keep.values()):
+                rec.update({"val_rmse_refit": float("nan"), "test_rmse_refit": float("nan")})
+            else:
+                # 3. refit: zero groups frozen, no penalty
+                refit = copy.deepcopy(nets)
+                r_ref = train(refit, exp.data, exp.train, exp.val, st_ref, mask=_mask_from_active(active),
+                              checkpoint=step / "ckpt_refit.pt", label=f"refit lambda={lam:.3g}")
+                rec["refit_epochs"] = r_ref.best_epoch
+                rec["val_rmse_refit"] = evaluate(refit, exp.data, exp.val)["rmse_energy"]
+                rec["test_rmse_refit"] = evaluate(refit, exp.data, exp.test)["rmse_energy"] if len(exp.test) else float("nan")
+                if save_models:
+                    small = _restricted(refit, keep)
+                    try:
+                        model = exp.to_model(small, keep)
+                        save_model(model, step / "model.pt", provenance=provenance,
+                                   extra={"lambda": lam, "selected": rec["selected"],
+                                          "val_rmse": rec["val_rmse_refit"], "test_rmse": rec["test_rmse_refit"]})
+                    except ToolkitError:
+                        pass  # fake columns: no potential
+        rec["full_val_rmse"] = full_val_rmse
+        write_json(res_file, rec)
+        for name in ("ckpt_gl.pt", "ckpt_agl.pt", "ckpt_refit.pt"):
+            (step / name).unlink(missing_ok=True)
+        records.append(rec)
+        echo(f"lambda {lam:.4g}: GL {n_gl}, AGL {rec['n_selected']} functions, val RMSE "
+             f"{rec['val_rmse_penalized']:.4g} -> refit {rec['val_rmse_refit']:.4g} (full {full_val_rmse:.4g})")
+        if rec["n_selected"] == 0:
+            break
+    return records
+
+
+def choose_step(records: list[dict], full_val_rmse: float, max_features: int, tolerance: float) -> dict:
+    """The chosen lambda's record (rule in the module docstring)."""
+    ok = [r for r in records if r["n_selected"] > 0 and np.isfinite(r["val_rmse_refit"])]
+    if not ok:
+        raise ToolkitError("the path selected no usable feature set: lower the lambdas")
+    small = [r for r in ok if r["n_selected"] <= max_features]
+    good = [r for r in small if r["val_rmse_refit"] <= tolerance * full_val_rmse]
+    if good:
+        return min(good, key=lambda r: (r["n_selected"], r["val_rmse_refit"]))
+    if small:
+        return min(small, key=lambda r: r["val_rmse_refit"])
+    return min(ok, key=lambda r: (r["n_selected"], r["val_rmse_refit"]))
+
+
+def write_path_csv(path: Path, records: list[dict]) -> None:
+    cols = ["lambda", "n_selected", "n_angular", "val_rmse_penalized", "val_rmse_refit", "selected"]
+    with atomic_write(path, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in records:
+            w.writerow([f"{r['lambda']:.6g}", r["n_selected"], r["n_angular"], f"{r['val_rmse_penalized']:.6g}",
+                        f"{r['val_rmse_refit']:.6g}", ";".join(r["selected"])])

@@ -1,0 +1,143 @@
+"""Figures of a selection run (matplotlib, Agg backend; every file written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..fileio import atomic_path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+    _plt().close(fig)
+    return Path(path)
+
+
+def short_label(sf, fallback: str) -> str:
+    """Compact tick label of a function: ``R eta=.. rs=..`` or ``A zeta=.. lambda=..``."""
+    if sf is None:
+        return fallback
+    if sf.is_radial:
+        return f"G{sf.type} η={sf.eta:.3g} rs={sf.rs:.3g}"
+    return f"G{sf.type} ζ={sf.zeta:g} λ={sf.lambda_:+g}"
+
+
+def plot_learning_curve(history: list[dict], path: Path, title: str = "") -> Path:
+    plt = _plt()
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax[0].semilogy(ep, [h["train_loss"] for h in history], label="train loss")
+    ax[0].semilogy(ep, [h["val_loss"] for h in history], label="validation loss")
+    if any(h.get("penalty", 0) for h in history):
+        ax[0].semilogy(ep, [h["objective"] for h in history], label="validation objective")
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel("loss (internal units)")
+    ax[0].legend()
+    ax[1].semilogy(ep, [h["val_rmse_energy"] for h in history], color="C2")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("validation RMSE (energy / atom)")
+    ax2 = ax[1].twinx()
+    ax2.semilogy(ep, [h["lr"] for h in history], color="0.6", lw=0.8)
+    ax2.set_ylabel("learning rate", color="0.5")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rec = [r for r in records if r["n_selected"] > 0]
+    n = [r["n_selected"] for r in rec]
+    ax.plot(n, [r["val_rmse_penalized"] for r in rec], "o", mfc="none", label="AGL (penalised)")
+    ax.plot(n, [r["val_rmse_refit"] for r in rec], "s", label="AGL + refit")
+    for r in rec:
+        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r["val_rmse_refit"]), fontsize=6,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all candidates")
+    if chosen is not None:
+        ax.plot([chosen["n_selected"]], [chosen["val_rmse_refit"]], "r*", ms=14, label="chosen")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of selected functions")
+    ax.set_ylabel("validation RMSE (energy / atom)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_selection_matrix(methods: dict[str, Sequence[bool]], labels: Sequence[str], path: Path) -> Path:
+    """Rows: methods; columns: candidate functions; filled: selected."""
+    plt = _plt()
+    names = list(methods)
+    M = np.array([np.asarray(methods[m], dtype=float) for m in names])
+    fig, ax = plt.subplots(figsize=(max(6, 0.32 * len(labels) + 2), 0.45 * len(names) + 2.6))
+    ax.imshow(M, cmap="Greys", vmin=0, vmax=1.3, aspect="auto")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_xticks(np.arange(-0.5, len(labels)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(names)), minor=True)
+    ax.grid(which="minor", color="0.8", lw=0.5)
+    ax.tick_params(which="minor", length=0)
+    for i in range(len(names)):
+        ax.text(len(labels) - 0.4, i, f" {int(M[i].sum())}", va="center", fontsize=8, clip_on=False)
+    ax.set_title("selected functions per method")
+    return _save(fig, path)
+
+
+def plot_boxplot(results: dict[str, Sequence[float]], path: Path, ylabel: str = "test RMSE (energy / atom)") -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.3 * len(results) + 2, 4))
+    names = list(results)
+    ax.boxplot([results[k] for k in names], showmeans=True)
+    for i, k in enumerate(names, start=1):
+        ax.plot(np.full(len(results[k]), i) + np.linspace(-0.08, 0.08, len(results[k])), results[k], ".",
+                color="C0", alpha=0.6)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
+    ax.set_ylabel(ylabel)
+    return _save(fig, path)
+
+
+def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.ndarray | None, path: Path) -> Path:
+    """Radial functions of one element, selected ones bold, over the RDF g(r) of the data."""
+    import torch
+
+    from ..symfuncs.cutoff import cutoff_fdf
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if g is not None:
+        ax2 = ax.twinx()
+        ax2.fill_between(r, g, color="0.85", zorder=0)
+        ax2.plot(r, g, color="0.5", lw=1)
+        ax2.set_ylabel("g(r)", color="0.4")
+        ax.set_zorder(ax2.get_zorder() + 1)
+        ax.patch.set_visible(False)
+    rr = np.linspace(1e-3, max(sf.rc for sf in symfuncs if sf is not None and sf.is_radial), 400)
+    k = 0
+    for sf, sel in zip(symfuncs, selected):
+        if sf is None or not sf.is_radial:
+            continue
+        fc, _ = cutoff_fdf(torch.as_tensor(rr), sf.rc, sf.cutoff_type, sf.cutoff_alpha)
+        y = np.exp(-sf.eta * (rr - sf.rs) ** 2) * fc.numpy()
+        if sel:
+            ax.plot(rr, y, lw=2.2, color=f"C{k % 10}", label=short_label(sf, ""))
+            k += 1
+        else:
+            ax.plot(rr, y, lw=0.7, color="0.6", ls=":")
+    ax.set_xlabel("r (length units)")
+    ax.set_ylabel("radial term exp(-η (r - rs)²) fc(r)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("selected radial functions (bold) and the RDF")
+    return _save(fig, path)

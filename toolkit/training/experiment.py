@@ -1,0 +1,133 @@
+"""A prepared training problem: scaled features, splits, normalisation, and conversion to an HDNNP.
+
+:func:`prepare` loads a feature file, splits structures (seeded), computes the
+n2p2 scaling statistics and the energy normalisation on the training split
+only, and scales the features in place. :meth:`Experiment.new_networks` makes
+seeded element networks for any column subset; :meth:`Experiment.to_model`
+turns trained networks into a :class:`~toolkit.model.HDNNP` (float64) with the
+same scaling, normalisation and functions, ready for ``save_model`` and
+``export_n2p2``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ToolkitError
+from ..model import HDNNP, ElementNetwork
+from ..n2p2.settings import ACTIVATIONS, SCALING_MODES, NNSettings
+from .data import FeatureData, split_indices
+
+
+@dataclass
+class ModelSpec:
+    """Network shape and scaling (the ``model:`` section of a config)."""
+
+    hidden: list[int] = field(default_factory=lambda: [10, 10])
+    activations: list[str] | None = None        # hidden letters + output letter; default tanh..., linear
+    scaling: str = "scalecenter"
+    scale_min: float = 0.0
+    scale_max: float = 1.0
+    normalize_nodes: bool = False
+    atom_energy: dict[str, float] = field(default_factory=dict)
+
+    def letters(self) -> list[str]:
+        acts = self.activations or ["t"] * len(self.hidden) + ["l"]
+        if len(acts) != len(self.hidden) + 1:
+            raise ToolkitError(f"model: {len(acts)} activations for {len(self.hidden)} hidden layers "
+                               f"(need one per hidden layer plus the output)")
+        for a in acts:
+            if a not in ACTIVATIONS:
+                raise ToolkitError(f"model: unknown activation {a!r} (n2p2 letters: {' '.join(ACTIVATIONS)})")
+        if self.scaling not in SCALING_MODES:
+            raise ToolkitError(f"model: unknown scaling {self.scaling!r} (one of {', '.join(SCALING_MODES)})")
+        return list(acts)
+
+
+@dataclass
+class Experiment:
+    data: FeatureData
+    spec: ModelSpec
+    raw_stats: dict[str, np.ndarray]
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    mean_energy: float
+    conv_energy: float
+    feature_path: Path | None = None
+
+    @property
+    def elements(self) -> list[str]:
+        return self.data.elements
+
+    def all_columns(self) -> dict[str, list[int]]:
+        return {e: list(range(self.data.n_features[e])) for e in self.elements}
+
+    def new_networks(self, n_features: dict[str, int] | None = None, seed: int = 0) -> nn.ModuleDict:
+        """Freshly initialised element networks (PyTorch's default init, seeded)."""
+        n_features = n_features or self.data.n_features
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        nets = nn.ModuleDict({e: ElementNetwork([n_features[e], *self.spec.hidden, 1], self.spec.letters(),
+                                                self.spec.normalize_nodes, dtype=self.data.dtype)
+                              for e in self.elements})
+        torch.random.set_rng_state(gen_state)
+        return nets.to(self.data.values[self.elements[0]].device)
+
+    def to_model(self, networks: nn.ModuleDict, keep: dict[str, Sequence[int]] | None = None,
+                 dtype=torch.float64) -> HDNNP:
+        """The HDNNP of networks trained on columns ``keep`` (default all) of the data."""
+        keep = keep or self.all_columns()
+        sfs, scaling = [], {}
+        for e in self.elements:
+            idx = sorted(int(i) for i in keep[e])
+            if self.data.symfuncs is None or any(self.data.symfuncs[e][i] is None for i in idx):
+                raise ToolkitError("only networks on real symmetry functions can become a potential")
+            sfs += [self.data.symfuncs[e][i] for i in idx]
+            scaling[e] = self.raw_stats[e][idx]
+            if networks[e].input_layer.in_features != len(idx):
+                raise ToolkitError(f"{e}: network has {networks[e].input_layer.in_features} inputs, "
+                                   f"{len(idx)} functions given")
+        settings = NNSettings(elements=list(self.elements), symfuncs=sfs,
+                              hidden_nodes={e: list(self.spec.hidden) for e in self.elements},
+                              activations=self.spec.letters(), scaling=self.spec.scaling,
+                              scale_min=self.spec.scale_min, scale_max=self.spec.scale_max,
+                              normalize_nodes=self.spec.normalize_nodes, atom_energy=dict(self.spec.atom_energy),
+                              mean_energy=self.mean_energy, conv_energy=self.conv_energy, conv_length=1.0,
+                              cutoff_type=sfs[0].cutoff_type, cutoff_alpha=sfs[0].cutoff_alpha)
+        model = HDNNP(settings, scaling, dtype=dtype)
+        for e in self.elements:
+            model.load_n2p2_layers(e, [(l.weight.detach().cpu().double().numpy(), l.bias.detach().cpu().double().numpy())
+                                       for l in networks[e].layers])
+        return model
+
+    def settings_dict(self) -> dict:
+        return {"mean_energy": self.mean_energy, "conv_energy": self.conv_energy,
+                "n_train": len(self.train), "n_val": len(self.val), "n_test": len(self.test),
+                "feature_file": str(self.feature_path) if self.feature_path else None}
+
+
+def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.1), split_seed: int = 0,
+            dtype=torch.float32, forces: bool = False, device=None) -> Experiment:
+    """Load (if a path), split, compute training-split scaling and normalisation, scale in place."""
+    path = None
+    if not isinstance(data, FeatureData):
+        path = Path(data)
+        data = FeatureData.from_file(path, dtype=dtype, derivatives=forces)
+    spec.letters()
+    train, val, test = split_indices(data.n_structures, split, split_seed)
+    raw_stats = data.raw_stats(train)
+    data.apply_scaling(raw_stats, spec.scaling, spec.scale_min, spec.scale_max)
+    mean_e, conv_e = data.energy_normalisation(train, spec.atom_energy)
+    data.set_normalisation(mean_e, conv_e, spec.atom_energy)
+    if device is not None:
+        data.to(device)
+    return Experiment(data=data, spec=spec, raw_stats=raw_stats, train=train, val=val, test=test,
+                      mean_energy=mean_e, conv_energy=conv_e, feature_path=path)

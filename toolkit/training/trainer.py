@@ -1,0 +1,419 @@
+"""Train the element networks of an HDNNP on energies (and optionally forces).
+
+Units and loss
+--------------
+Targets are in n2p2's internal units (:meth:`FeatureData.set_normalisation`):
+``t = conv_energy (E - N mean_energy - offsets)``, so that per-atom internal
+energies have unit variance on the training set. The network outputs sum to
+the internal energy of a structure. The loss is
+
+    L = mean_s ((E_s^NN - t_s) / N_s)^2  +  force_weight * mean_{i,a} (F_ia^NN - conv F_ia)^2
+
+(per-atom energy MSE plus force-component MSE, both internal units; forces are
+``-dE/dr`` from dE/dG obtained by autograd (``create_graph=True``) contracted
+with the stored pair derivatives dG/dr). Reported RMSEs are physical:
+energy per atom ``sqrt(MSE_E) / conv_energy``, forces ``sqrt(MSE_F) / conv_energy``.
+
+Optimisation
+------------
+AdamW; weight decay only on the weights of hidden and output layers (never on
+the input layer, whose columns are the lasso groups, nor on biases). Learning
+rate from :func:`find_lr` unless given; cosine annealing with warm restarts
+(``restart_period`` epochs, multiplied by ``restart_mult`` after each restart,
+down to ``lr * lr_min_factor``), stepped per batch. With a
+:class:`~toolkit.selection.agl.GroupPenalty` a proximal step follows every
+optimiser step (group soft-thresholding of the input-layer columns), and the
+early-stopping criterion is the validation *objective* ``L_val + penalty``.
+Early stopping: stop when the objective has not improved by more than
+``min_delta * |best|`` for ``patience`` epochs; the best weights are restored.
+
+Checkpoints (``checkpoint`` path): every ``checkpoint_every`` epochs the
+networks, optimiser, scheduler, early-stopping state and history are written
+atomically; calling :func:`train` again with the same path resumes there.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ToolkitError
+from ..model import activation
+from ..fileio import atomic_path
+from .data import Batch, FeatureData
+
+
+@dataclass
+class TrainSettings:
+    """Hyperparameters of one training run (the ``training:`` section of a config)."""
+
+    epochs: int = 300
+    batch_size: int = 32
+    lr: float | None = None            # None: learning-rate finder
+    lr_min_factor: float = 0.01        # cosine annealing floor, as a fraction of lr
+    restart_period: int = 50           # epochs until the first warm restart
+    restart_mult: int = 2
+    weight_decay: float = 1e-4         # hidden/output weights only
+    patience: int = 60                 # epochs without improvement of the objective
+    min_delta: float = 1e-4            # relative improvement that counts
+    force_weight: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 10
+    eval_batch_size: int = 1024
+    progress: bool = True
+    compile: bool = False
+
+    def replace(self, **kw) -> "TrainSettings":
+        d = asdict(self)
+        d.update({k: v for k, v in kw.items() if v is not None or k == "lr"})
+        return TrainSettings(**d)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_objective: float = math.inf
+    lr: float = 0.0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------
+# forward pass, loss, evaluation
+# ---------------------------------------------------------------------------
+
+def forward_t(net: nn.Module, xT: torch.Tensor) -> torch.Tensor:
+    """An :class:`~toolkit.model.ElementNetwork` on feature-major inputs (F, n) -> (n,).
+
+    Same numbers as ``net(xT.T)``; each layer is one ``addmm`` (W @ h + b).
+    """
+    h = xT
+    for layer, act in zip(net.layers, net.activations):
+        h = torch.addmm(layer.bias[:, None], layer.weight, h)
+        if net.normalize_nodes:
+            h = h / layer.in_features
+        h = activation(act, h)
+    return h[0]
+
+
+def internal_energies(networks: nn.ModuleDict, batch: Batch, forward: Callable | None = None) -> torch.Tensor:
+    """Sum of atomic network outputs per structure (internal units), (B,)."""
+    E = None
+    for e, x in batch.x.items():
+        net = networks[e]
+        out = forward(e, x) if forward is not None else forward_t(net, x)
+        if batch.seg[e] is None:
+            part = out.view(batch.n_structures, batch.n_e[e]).sum(1)
+        else:
+            part = torch.zeros(batch.n_structures, dtype=out.dtype, device=out.device).index_add_(0, batch.seg[e], out)
+        E = part if E is None else E + part
+    return E
+
+
+def batch_forces(networks: nn.ModuleDict, batch: Batch, create_graph: bool = True):
+    """Internal energies (B,) and internal forces (N_b, 3) of a batch with derivatives."""
+    xs = {e: x.detach().requires_grad_(True) for e, x in batch.x.items()}
+    b2 = Batch(x=xs, seg=batch.seg, target=batch.target, n_atoms=batch.n_atoms, n_structures=batch.n_structures,
+               n_e=batch.n_e)
+    with torch.enable_grad():
+        E = internal_energies(networks, b2)
+        grads = torch.autograd.grad(E.sum(), list(xs.values()), create_graph=create_graph, allow_unused=True)
+    n_total = int(batch.n_atoms.sum().item())
+    F = None
+    for (e, x), g in zip(xs.items(), grads):
+        if g is None:
+            continue
+        row, centre, nb, dG, a = batch.pairs[e]
+        dEdG = g.T * a                                              # (n, F); chain rule through the scaling
+        gp = torch.einsum("pf,pfk->pk", dEdG.index_select(0, row), dG)  # dE/dd_p, d_p = r_j - r_i
+        f = torch.zeros((n_total, 3), dtype=gp.dtype, device=gp.device)
+        f = f.index_add(0, centre, gp).index_add(0, nb, -gp)
+        F = f if F is None else F + f
+    return E, F
+
+
+def batch_loss(networks, batch: Batch, force_weight: float = 0.0, forward=None):
+    """(loss, energy MSE per atom, force MSE or None), internal units."""
+    if force_weight > 0:
+        E, F = batch_forces(networks, batch)
+        e_mse = (((E - batch.target) / batch.n_atoms) ** 2).mean()
+        f_mse = ((F - batch.forces) ** 2).mean()
+        return e_mse + force_weight * f_mse, e_mse, f_mse
+    E = internal_energies(networks, batch, forward)
+    e_mse = (((E - batch.target) / batch.n_atoms) ** 2).mean()
+    return e_mse, e_mse, None
+
+
+def evaluate(networks: nn.ModuleDict, data: FeatureData, structures, forces: bool = False,
+             batch_size: int = 1024) -> dict:
+    """Energy RMSE per atom (and force RMSE) in physical units, and the internal loss terms."""
+    structures = np.asarray(structures)
+    se, sf, nf, n = 0.0, 0.0, 0, 0
+    conv = data._conv
+    with torch.no_grad():
+        for a in range(0, len(structures), batch_size):
+            b = data.batch(structures[a:a + batch_size], forces=forces)
+            if forces:
+                E, F = batch_forces(networks, b, create_graph=False)
+                sf += float(((F.detach() - b.forces) ** 2).sum())
+                nf += F.numel()
+            else:
+                E = internal_energies(networks, b)
+            se += float((((E.detach() - b.target) / b.n_atoms) ** 2).sum())
+            n += b.n_structures
+    out = {"e_mse": se / max(n, 1), "rmse_energy": math.sqrt(se / max(n, 1)) / conv}
+    if forces:
+        out["f_mse"] = sf / max(nf, 1)
+        out["rmse_forces"] = math.sqrt(sf / max(nf, 1)) / conv
+    return out
+
+
+def predict_energies(networks, data: FeatureData, structures, batch_size: int = 1024) -> np.ndarray:
+    """Internal energies of ``structures``."""
+    structures = np.asarray(structures)
+    out = []
+    with torch.no_grad():
+        for a in range(0, len(structures), batch_size):
+            out.append(internal_energies(networks, data.batch(structures[a:a + batch_size])).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+# ---------------------------------------------------------------------------
+# optimiser
+# ---------------------------------------------------------------------------
+
+def make_optimizer(networks: nn.ModuleDict, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on hidden/output weights only (not the input layer, not biases)."""
+    decay, no_decay = [], []
+    for net in networks.values():
+        for i, layer in enumerate(net.layers):
+            (decay if i > 0 else no_decay).append(layer.weight)
+            no_decay.append(layer.bias)
+    groups = [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+    kw = {}
+    p0 = no_decay[0]
+    if p0.device.type == "cpu" or p0.device.type == "cuda":
+        kw["foreach"] = True
+    return torch.optim.AdamW(groups, lr=lr, **kw)
+
+
+def apply_mask_(networks: nn.ModuleDict, mask: dict[str, torch.Tensor] | None) -> None:
+    """Zero the input-layer columns of inactive features (``mask[e]`` True = active)."""
+    if mask is None:
+        return
+    with torch.no_grad():
+        for e, m in mask.items():
+            W = networks[e].input_layer.weight
+            W.mul_(m.to(W.dtype).to(W.device)[None, :])
+
+
+def find_lr(networks: nn.ModuleDict, data: FeatureData, train_idx, settings: TrainSettings,
+            lr_start: float = 1e-5, lr_end: float = 1.0, steps: int = 100, mask=None) -> float:
+    """Learning-rate range test (Smith 2017): exponentially growing lr over ``steps`` batches.
+
+    Returns the lr at the minimum of the smoothed loss divided by 10 (a safe
+    point on the descending slope). The networks are restored afterwards.
+    """
+    saved = copy.deepcopy(networks.state_dict())
+    opt = make_optimizer(networks, lr_start, settings.weight_decay)
+    gen = torch.Generator().manual_seed(settings.seed + 7919)
+    train_idx = np.asarray(train_idx)
+    factor = (lr_end / lr_start) ** (1.0 / max(steps - 1, 1))
+    lr, best, avg, lrs, losses = lr_start, math.inf, None, [], []
+    bs = min(settings.batch_size, len(train_idx))
+    for k in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = train_idx[torch.randint(len(train_idx), (bs,), generator=gen).numpy()]
+        b = data.batch(idx, forces=settings.force_weight > 0)
+        opt.zero_grad(set_to_none=True)
+        loss, _, _ = batch_loss(networks, b, settings.force_weight)
+        if not torch.isfinite(loss):
+            break
+        loss.backward()
+        opt.step()
+        apply_mask_(networks, mask)
+        v = float(loss)
+        avg = v if avg is None else 0.9 * avg + 0.1 * v
+        smooth = avg / (1 - 0.9 ** (k + 1)) if k < 50 else avg
+        lrs.append(lr)
+        losses.append(smooth)
+        best = min(best, smooth)
+        if smooth > 4 * best and k > 10:
+            break
+        lr *= factor
+    networks.load_state_dict(saved)
+    if not losses:
+        return 1e-3
+    i = int(np.argmin(losses))
+    return float(min(max(lrs[i] / 10.0, lr_start), 0.1))
+
+
+# ---------------------------------------------------------------------------
+# training loop
+# ---------------------------------------------------------------------------
+
+def _progress(enabled: bool, label: str, total: int):
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True)
+    task = prog.add_task(label, total=total, info="")
+    prog.start()
+    return prog, task
+
+
+def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settings: TrainSettings,
+          penalty=None, mask: dict[str, torch.Tensor] | None = None, checkpoint: str | Path | None = None,
+          label: str = "train", log: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train ``networks`` in place on ``data[train_idx]``, early-stopping on ``data[val_idx]``.
+
+    ``penalty``: a group penalty with ``value(networks)`` and ``prox_(networks, optimizer)``
+    (see :mod:`toolkit.selection.agl`); ``mask[e]``: active input columns (inactive
+    columns are zeroed and stay exactly zero); ``checkpoint``: file to write and resume from.
+    """
+    t0 = time.perf_counter()
+    train_idx = np.asarray(train_idx)
+    val_idx = np.asarray(val_idx)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise ToolkitError("training needs non-empty training and validation splits")
+    forces = settings.force_weight > 0
+    apply_mask_(networks, mask)
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    result = TrainResult()
+    state = None
+    if ckpt_path is not None and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state.get("label") != label:
+            state = None
+    lr = settings.lr
+    if state is not None:
+        lr = state["lr"]
+    elif lr is None:
+        lr = find_lr(networks, data, train_idx, settings, mask=mask)
+    result.lr = lr
+    opt = make_optimizer(networks, lr, settings.weight_decay)
+    bs = min(settings.batch_size, len(train_idx))
+    n_batches = max(1, len(train_idx) // bs)   # drop the incomplete last batch: constant batch shape
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        opt, T_0=max(1, settings.restart_period * n_batches), T_mult=max(1, int(settings.restart_mult)),
+        eta_min=lr * settings.lr_min_factor)
+    best_state = copy.deepcopy(networks.state_dict())
+    best_obj, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
+    if state is not None:
+        networks.load_state_dict(state["networks"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        best_state, best_obj, best_epoch, bad = state["best_state"], state["best_obj"], state["best_epoch"], state["bad"]
+        start_epoch = state["epoch"]
+        result.history = state["history"]
+        if state.get("done"):
+            networks.load_state_dict(best_state)
+            result.best_epoch, result.best_objective = best_epoch, best_obj
+            result.stopped_early = state.get("stopped_early", False)
+            return result
+
+    forward = None
+    if settings.compile and not forces:
+        forward = _compiled_forward(networks)
+
+    def save(epoch, done=False, stopped=False):
+        if ckpt_path is None:
+            return
+        payload = {"label": label, "lr": lr, "networks": networks.state_dict(), "optimizer": opt.state_dict(),
+                   "scheduler": sched.state_dict(), "best_state": best_state, "best_obj": best_obj,
+                   "best_epoch": best_epoch, "bad": bad, "epoch": epoch, "history": result.history,
+                   "done": done, "stopped_early": stopped}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(payload, tmp)
+
+    train_t = torch.as_tensor(train_idx)
+    prog, task = _progress(settings.progress, label, settings.epochs)
+    if prog:
+        prog.update(task, completed=start_epoch)
+    stopped = False
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, settings.epochs):
+            gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
+            perm = train_t[torch.randperm(len(train_idx), generator=gen)]
+            tot = 0.0
+            for k in range(n_batches):
+                b = data.batch(perm[k * bs:(k + 1) * bs], forces=forces)
+                opt.zero_grad(set_to_none=True)
+                loss, _, _ = batch_loss(networks, b, settings.force_weight, forward)
+                loss.backward()
+                opt.step()
+                if penalty is not None:
+                    penalty.prox_(networks, opt)
+                apply_mask_(networks, mask)
+                sched.step()
+                tot += loss.detach()
+            train_loss = float(tot) / n_batches
+            ev = evaluate(networks, data, val_idx, forces=forces, batch_size=settings.eval_batch_size)
+            val_loss = ev["e_mse"] + (settings.force_weight * ev["f_mse"] if forces else 0.0)
+            pen = float(penalty.value(networks)) if penalty is not None else 0.0
+            obj = val_loss + pen
+            row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,
+                   "val_loss": val_loss, "val_rmse_energy": ev["rmse_energy"], "penalty": pen, "objective": obj}
+            if forces:
+                row["val_rmse_forces"] = ev["rmse_forces"]
+            if penalty is not None:
+                row["n_active"] = int(sum(int(v.sum()) for v in penalty.active(networks).values()))
+            result.history.append(row)
+            if log:
+                log(row)
+            if not math.isfinite(obj):
+                raise ToolkitError(f"{label}: the loss diverged at epoch {epoch + 1} (lr {lr:.3g}); lower the "
+                                   f"learning rate")
+            if obj < best_obj - settings.min_delta * abs(best_obj):
+                best_obj, best_epoch, bad = obj, epoch + 1, 0
+                best_state = copy.deepcopy(networks.state_dict())
+            else:
+                bad += 1
+            if prog:
+                prog.update(task, advance=1, info=f"val RMSE {ev['rmse_energy']:.3e}  obj {obj:.3e}")
+            if bad >= settings.patience:
+                stopped = True
+                break
+            if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
+                save(epoch + 1)
+    finally:
+        if prog:
+            prog.stop()
+    networks.load_state_dict(best_state)
+    result.best_epoch, result.best_objective, result.stopped_early = best_epoch, best_obj, stopped
+    result.seconds = time.perf_counter() - t0
+    save(epoch + 1, done=True, stopped=stopped)
+    return result
+
+
+def _compiled_forward(networks: nn.ModuleDict):
+    """torch.compile'd per-element forward; falls back to eager if compilation fails."""
+    compiled = {}
+    failed = set()
+
+    def fwd(e, x):
+        if e in failed:
+            return networks[e](x)
+        try:
+            if e not in compiled:
+                net = networks[e]
+                compiled[e] = torch.compile(lambda xT: forward_t(net, xT), dynamic=False)
+            return compiled[e](x)
+        except Exception:  # pragma: no cover - depends on the compiler toolchain
+            failed.add(e)
+            return networks[e](x)
+
+    return fwd
