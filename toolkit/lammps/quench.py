@@ -14,7 +14,7 @@ system    temperatures                           density      default times
 ========  =====================================  ===========  ====================
 lj        1.5, 1.3, 1.1, 0.9, 0.7 (epsilon/kB)   0.9 sigma^-3 melt 10, eq 20, meas 100 tau
 al-eam    1250, 1125, 1000, 875 K                2.35 g/cm^3  melt 20, eq 10, meas 50 ps
-si-sw     2500, 2250, 2000, 1750 K               2.57 g/cm^3  melt 10, eq 5, meas 25 ps
+si-sw     2500, 2250, 2000, 1750 K               2.45 g/cm^3  melt 10 at 3500 K, eq 5, meas 25 ps
 ========  =====================================  ===========  ====================
 
 The study's Al sizes: ``equilibration=30, measurement=1000, runs=10``.
@@ -78,7 +78,8 @@ def protocol_settings(system: System, temperatures=None, density=None, melt_temp
     out = {
         "system": system.name, "units": system.units, "element": system.element, "mass": system.mass,
         "temperatures": temps, "density": density,
-        "melt_temperature": float(melt_temperature if melt_temperature is not None else temps[0]),
+        "melt_temperature": float(melt_temperature if melt_temperature is not None
+                                  else system.quench_melt_temperature or temps[0]),
         "melt_time": float(melt_time if melt_time is not None else system.quench_melt_time),
         "equilibration": float(equilibration if equilibration is not None else system.quench_equilibration),
         "measurement": float(measurement if measurement is not None else system.quench_measurement),

@@ -81,6 +81,7 @@ class System:
     # quench protocol defaults (see toolkit.lammps.quench)
     quench_temperatures: tuple[float, ...] = ()
     quench_density: float = 0.0
+    quench_melt_temperature: float | None = None  # None: the first (highest) quench temperature
     quench_melt_time: float = 0.0
     quench_equilibration: float = 0.0
     quench_measurement: float = 0.0
@@ -172,8 +173,10 @@ SYSTEMS: dict[str, System] = {
         timestep=0.001, tdamp=0.1, pdamp=1.0, kB=KB_EV,
         phases={"diamond": Phase("diamond", 5.431, (3, 3, 3), 8)},
         melt_temperature=3500.0, rdf_cutoff=7.0,
-        # Liquid Si (SW melts at ~1690 K; the liquid is denser than diamond: 2.57 g/cm^3).
-        quench_temperatures=(2500.0, 2250.0, 2000.0, 1750.0), quench_density=2.57,
+        # Liquid Si (SW melts at ~1690 K). 2.45 g/cm^3: the SW liquid at zero pressure near 2000 K
+        # (inside the generated data, 2.36-2.48; experiment 2.57 at Tm). A perfect diamond crystal
+        # superheats: it is melted at 3500 K, then equilibrated at the first temperature.
+        quench_temperatures=(2500.0, 2250.0, 2000.0, 1750.0), quench_density=2.45, quench_melt_temperature=3500.0,
         quench_melt_time=10.0, quench_equilibration=5.0, quench_measurement=25.0,
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("si", "silicon", "sw"),
