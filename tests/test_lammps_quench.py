@@ -19,6 +19,9 @@ from toolkit.lammps.potentials import resolve_potential
 from toolkit.lammps.quench import quench
 from toolkit.lammps.runner import check_log, run_lammps
 
+# the tiny runs are too short for a clean diffusive regime; analyze() warns about that
+pytestmark = pytest.mark.filterwarnings("ignore:.*MSD log-log slope:UserWarning")
+
 # A tiny LJ protocol: two temperatures, short steps (a few seconds in all).
 TINY = dict(temperatures=[1.5, 1.0], melt_time=1.0, equilibration=1.0, measurement=6.0, msd_every=0.05,
             traj_every=0.5)
