@@ -729,6 +729,31 @@ void Model::setup_groups(ElementModel &em)
       g->useIntegerPow.push_back(s.useIntegerPow ? 1 : 0);
     }
   }
+  for (auto &g : em.angular) {
+    g.lamValue.clear();
+    g.lamStart.clear();
+    g.lamMembers.clear();
+    g.lamSquares.clear();
+    for (size_t m = 0; m < g.sf.size(); ++m)
+      if (std::find(g.lamValue.begin(), g.lamValue.end(), g.lambda[m]) == g.lamValue.end())
+        g.lamValue.push_back(g.lambda[m]);
+    for (double lam : g.lamValue) {
+      g.lamStart.push_back((int) g.lamMembers.size());
+      int squares = 0;
+      for (size_t m = 0; m < g.sf.size(); ++m) {
+        if (g.lambda[m] != lam) continue;
+        g.lamMembers.push_back((int) m);
+        int n = g.zetaInt[m] - 1;
+        if (g.useIntegerPow[m] && n > 0) {
+          int bits = 0;
+          while (n >> bits) ++bits;
+          squares = std::max(squares, bits - 1);
+        }
+      }
+      g.lamSquares.push_back(squares);
+    }
+    g.lamStart.push_back((int) g.lamMembers.size());
+  }
 }
 
 std::string Model::summary() const
@@ -924,8 +949,14 @@ double Model::evaluate(int elem, const NeighborVec *nb, int nn, Workspace &ws, b
 
   // Cutoff function values once per neighbour and cutoff radius (n2p2's
   // symmetry-function cache), and neighbour lists per (cutoff, element).
+  if ((int) ws.invr.size() < nn) {
+    ws.invr.resize(nn);
+    ws.invr2.resize(nn);
+  }
   for (int j = 0; j < nn; ++j) {
     const double r = nb[j].r;
+    ws.invr[j] = 1.0 / r;
+    ws.invr2[j] = 1.0 / (r * r);
     for (int c = 0; c < nrc; ++c) {
       double *fc = &ws.fc[(size_t) c * nn + j];
       double *dfc = &ws.dfc[(size_t) c * nn + j];
@@ -1013,25 +1044,26 @@ double Model::evaluate(int elem, const NeighborVec *nb, int nn, Workspace &ws, b
       const int j = (*La)[qa];
       const NeighborVec &nj = nb[j];
       const double rij = nj.r;
-      const double r2ij = rij * rij;
+      const double inv_rij = ws.invr[j], inv_r2ij = ws.invr2[j];
       const double pfcij = fcs[j], pdfcij = dfcs[j];
       for (size_t qb = same ? qa + 1 : 0; qb < nbb; ++qb) {
         const int k = (*Lb)[qb];
         const NeighborVec &nk = nb[k];
         const double rik = nk.r;
-        double rjk = 0.0, pfcjk = 1.0, pdfcjk = 0.0;
+        double rjk = 0.0, inv_rjk = 0.0, pfcjk = 1.0, pdfcjk = 0.0;
         if (narrow) {
           const double dx = nk.d[0] - nj.d[0], dy = nk.d[1] - nj.d[1], dz = nk.d[2] - nj.d[2];
           const double rjk2 = dx * dx + dy * dy + dz * dz;
           if (rjk2 >= rc2) continue;
           rjk = std::sqrt(rjk2);
+          inv_rjk = 1.0 / rjk;
           cut.fdf(rjk, pfcjk, pdfcjk);
         }
         const double pfcik = fcs[k], pdfcik = dfcs[k];
-        const double rinvijik = 1.0 / rij / rik;
+        const double inv_rik = ws.invr[k], inv_r2ik = ws.invr2[k];
+        const double rinvijik = inv_rij * inv_rik;
         const double costijk = (nj.d[0] * nk.d[0] + nj.d[1] * nk.d[1] + nj.d[2] * nk.d[2]) * rinvijik;
         const double pfc = pfcij * pfcik * pfcjk;
-        const double r2ik = rik * rik;
         const double zw = weighted ? (double) elements[nj.element].Z * (double) elements[nk.element].Z : 1.0;
         for (int e = 0; e < nexp; ++e) {
           const double rs = g.expRs[e];
@@ -1051,39 +1083,62 @@ double Model::evaluate(int elem, const NeighborVec *nb, int nn, Workspace &ws, b
           p = &P[np * 3 * nm];
           ++np;
         }
-        const double pr1 = pfcik * pfcjk * pdfcij / rij;
-        const double pr2 = pfcij * pfcjk * pdfcik / rik;
-        const double pr3 = narrow ? pfcij * pfcik * pdfcjk / rjk : 0.0;
-        for (int m = 0; m < nm; ++m) {
-          const double plambda = 1.0 + g.lambda[m] * costijk;
-          double fg = ex[g.expIndex[m]];
-          if (plambda <= 0.0)
-            fg = 0.0;
-          else if (g.useIntegerPow[m])
-            fg *= pow_int(plambda, g.zetaInt[m] - 1);
-          else
-            fg *= std::pow(plambda, g.zeta[m] - 1.0);
-          G[g.sf[m]] += fg * plambda * pfc;
-          if (!derivatives) continue;
-          // n2p2 SymFncExpAng{n,w}::calculate derivative factors; with
-          // d_j = r_j - r_i and d_jk = d_k - d_j:
-          //   dG/dd_j = p1 d_j + p3 d_jk,  dG/dd_k = p2 d_k - p3 d_jk.
-          fg *= g.norm[m];
-          const double rinv = rinvijik * g.zetaLambda[m];
-          const double cosz = costijk * g.zetaLambda[m];
-          const double p2etapl = g.twoEta[m] * plambda;
-          const double rs = g.rs[m];
-          const double rijs = rij - rs, riks = rik - rs;
-          const double p1 = fg * (pfc * (rinv - cosz / r2ij - p2etapl * rijs / rij) + pr1 * plambda);
-          const double p2 = fg * (pfc * (rinv - cosz / r2ik - p2etapl * riks / rik) + pr2 * plambda);
-          double p3;
-          if (narrow)
-            p3 = fg * (pfc * (rinv + p2etapl * (rjk - rs) / rjk) - pr3 * plambda);
-          else
-            p3 = fg * pfc * rinv;
-          p[3 * m] = p1;
-          p[3 * m + 1] = p2;
-          p[3 * m + 2] = p3;
+        const double pr1 = pfcik * pfcjk * pdfcij * inv_rij;
+        const double pr2 = pfcij * pfcjk * pdfcik * inv_rik;
+        const double pr3 = narrow ? pfcij * pfcik * pdfcjk * inv_rjk : 0.0;
+        const int nlam = (int) g.lamValue.size();
+        for (int u = 0; u < nlam; ++u) {
+          const double plambda = 1.0 + g.lamValue[u] * costijk;
+          const int tb = g.lamStart[u], te = g.lamStart[u + 1];
+          if (plambda <= 0.0) {  // n2p2: the term and its derivative vanish
+            if (derivatives)
+              for (int t = tb; t < te; ++t) {
+                const int m = g.lamMembers[t];
+                p[3 * m] = p[3 * m + 1] = p[3 * m + 2] = 0.0;
+              }
+            continue;
+          }
+          double sq[32];
+          sq[0] = plambda;
+          for (int q = 1; q <= g.lamSquares[u]; ++q) sq[q] = sq[q - 1] * sq[q - 1];
+          for (int t = tb; t < te; ++t) {
+            const int m = g.lamMembers[t];
+            double fg = ex[g.expIndex[m]];
+            if (g.useIntegerPow[m]) {
+              int n = g.zetaInt[m] - 1;
+              if (n >= 0) {  // = pow_int(plambda, n), same multiplications
+                double v = 1.0;
+                for (int q = 0; n; ++q, n >>= 1)
+                  if (n & 1) v *= sq[q];
+                fg *= v;
+              } else {
+                fg *= pow_int(plambda, n);
+              }
+            } else {
+              fg *= std::pow(plambda, g.zeta[m] - 1.0);
+            }
+            G[g.sf[m]] += fg * plambda * pfc;
+            if (!derivatives) continue;
+            // n2p2 SymFncExpAng{n,w}::calculate derivative factors; with
+            // d_j = r_j - r_i and d_jk = d_k - d_j:
+            //   dG/dd_j = p1 d_j + p3 d_jk,  dG/dd_k = p2 d_k - p3 d_jk.
+            fg *= g.norm[m];
+            const double rinv = rinvijik * g.zetaLambda[m];
+            const double cosz = costijk * g.zetaLambda[m];
+            const double p2etapl = g.twoEta[m] * plambda;
+            const double rs = g.rs[m];
+            const double rijs = rij - rs, riks = rik - rs;
+            const double p1 = fg * (pfc * (rinv - cosz * inv_r2ij - p2etapl * rijs * inv_rij) + pr1 * plambda);
+            const double p2 = fg * (pfc * (rinv - cosz * inv_r2ik - p2etapl * riks * inv_rik) + pr2 * plambda);
+            double p3;
+            if (narrow)
+              p3 = fg * (pfc * (rinv + p2etapl * (rjk - rs) * inv_rjk) - pr3 * plambda);
+            else
+              p3 = fg * pfc * rinv;
+            p[3 * m] = p1;
+            p[3 * m + 1] = p2;
+            p[3 * m + 2] = p3;
+          }
         }
       }
     }
@@ -1116,7 +1171,7 @@ double Model::evaluate(int elem, const NeighborVec *nb, int nn, Workspace &ws, b
       const int j = list[q];
       double s = 0.0;
       for (int m = 0; m < nm; ++m) s += w[g.sf[m]] * der[q * nm + m];
-      s /= nb[j].r;
+      s *= ws.invr[j];
       grad[3 * j] += s * nb[j].d[0];
       grad[3 * j + 1] += s * nb[j].d[1];
       grad[3 * j + 2] += s * nb[j].d[2];

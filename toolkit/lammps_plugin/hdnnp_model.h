@@ -137,6 +137,12 @@ struct AngularGroup {
   std::vector<double> lambda, zeta, zetaLambda, twoEta, rs, norm;
   std::vector<int> zetaInt;
   std::vector<char> useIntegerPow;
+  // Members grouped by lambda: they share 1 + lambda cos(theta) and its
+  // repeated squares (integer powers as in n2p2's pow_int, bit for bit).
+  std::vector<double> lamValue;
+  std::vector<int> lamStart;    // CSR offsets into lamMembers, size = lamValue.size() + 1
+  std::vector<int> lamMembers;
+  std::vector<int> lamSquares;  // number of squares of (1 + lambda cos) needed
 };
 
 struct ElementModel {
@@ -164,6 +170,7 @@ struct NeighborVec {
 struct Workspace {
   std::vector<double> G, Gs, dEdG, w;
   std::vector<double> grad;   // 3 * nneigh: dE_i / d(d_j), internal units
+  std::vector<double> invr, invr2;  // 1 / r_j and 1 / r_j^2 per neighbour
   std::vector<double> fc, dfc;  // nrc * nneigh
   std::vector<std::vector<int>> lists;  // (nrc * (nelem + 1)) neighbour lists
   std::vector<std::vector<double>> radialDer;  // per radial group
