@@ -27,6 +27,7 @@ import importlib.util
 import io
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -123,7 +124,10 @@ run {nsteps}
         cmd = [str(MPIRUN), "-np", str(ranks)] + cmd
     env = lammps_env()
     env["OMP_NUM_THREADS"] = "1"
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # all ranks, whole process
     log = (work / "log.lammps").read_text(errors="replace") if (work / "log.lammps").exists() else ""
     if proc.returncode != 0:
         raise RuntimeError(f"LAMMPS failed in {work}:\n{(log + proc.stderr)[-3000:]}")
@@ -136,6 +140,7 @@ run {nsteps}
         "loop_s": float(loop.group(1)),
         "atoms": int(loop.group(4)),
         "pair_percent": float(pair.group(1)) if pair else float("nan"),
+        "cpu_s": cpu,
     }
 
 
@@ -166,7 +171,10 @@ def main(argv=None) -> int:
             row = {"case": name, "atoms": r["atoms"], "symmetry_functions": nsf, "mpi_ranks": ranks,
                    "omp_threads": 1, "steps": steps, "timesteps_per_s": r["timesteps_per_s"],
                    "katom_steps_per_s": r["katom_steps_per_s"], "loop_s": r["loop_s"],
-                   "pair_percent": r["pair_percent"]}
+                   "pair_percent": r["pair_percent"], "cpu_s": round(r["cpu_s"], 3),
+                   # wall-clock speed is what LAMMPS reports; on a shared machine the
+                   # CPU time (startup included) shows whether other jobs slowed it down
+                   "loop_cpu_ratio": round(r["loop_s"] * ranks / r["cpu_s"], 3) if r["cpu_s"] else float("nan")}
             rows.append(row)
             print(f"  {name:28s} {r['timesteps_per_s']:10.2f} timesteps/s  {r['katom_steps_per_s']:8.1f} "
                   f"katom-step/s  (Pair {r['pair_percent']:.1f} % of {r['loop_s']:.1f} s)", flush=True)
@@ -182,10 +190,12 @@ def main(argv=None) -> int:
     full = rows[0]["timesteps_per_s"]
     sub = rows[2]["timesteps_per_s"]
     print()
-    print(f"{'case':30s} {'atoms':>6s} {'SF':>4s} {'ranks':>5s} {'steps':>6s} {'timesteps/s':>12s} {'katom-step/s':>13s}")
+    print(f"{'case':30s} {'atoms':>6s} {'SF':>4s} {'ranks':>5s} {'steps':>6s} {'timesteps/s':>12s} "
+          f"{'katom-step/s':>13s} {'wall*ranks/CPU':>15s}")
     for r in rows:
         print(f"{r['case']:30s} {r['atoms']:6d} {r['symmetry_functions']:4d} {r['mpi_ranks']:5d} {r['steps']:6d} "
-              f"{r['timesteps_per_s']:12.2f} {r['katom_steps_per_s']:13.1f}")
+              f"{r['timesteps_per_s']:12.2f} {r['katom_steps_per_s']:13.1f} {r['loop_cpu_ratio']:15.2f}")
+    print("(wall*ranks/CPU well above 1: the machine was shared and the wall-clock speeds are pessimistic)")
     print(f"\n10 vs 22 functions: {sub / full:.2f}x faster; reference: n2p2's pair_style ~43 timesteps/s "
           f"(256 atoms, 1 rank) -> plugin {full / 43:.2f}x")
     print(f"results: {args.output}")

@@ -200,6 +200,31 @@ def test_build_is_cached_and_preamble(plugin, tmp_path, monkeypatch):
     assert build_plugin() == dst / "hdnnpplugin.so"
 
 
+def test_plugin_loads_with_matching_version(plugin, tmp_path):
+    log = run_lammps(tmp_path, f"plugin load {plugin}\nplugin list\n")
+    assert "Loading plugin: hdnnp pair style" in log
+    assert "1: pair style plugin hdnnp" in log
+    # LAMMPS prints this only when the plugin's version string differs from its own
+    assert "compiled for LAMMPS version" not in log
+
+
+def test_build_hash_tracks_sources_and_library(monkeypatch, tmp_path):
+    cfg = plugin_build._build_config()
+    h0 = plugin_build._build_hash(cfg)
+    assert plugin_build._build_hash(cfg) == h0
+    src = tmp_path / "src"
+    shutil.copytree(plugin_build.SOURCE_DIR, src, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setattr(plugin_build, "SOURCE_DIR", src)
+    assert plugin_build._build_hash(cfg) == h0
+    with open(src / "hdnnp_model.cpp", "a") as fh:
+        fh.write("// edited\n")
+    h1 = plugin_build._build_hash(cfg)
+    assert h1 != h0
+    lib = tmp_path / "liblammps.so"
+    lib.write_bytes(cfg["lib"].read_bytes()[:4096] + b"rebuilt")
+    assert plugin_build._build_hash({**cfg, "lib": lib}) != h1
+
+
 def test_build_error_is_clear(monkeypatch, tmp_path):
     monkeypatch.setenv("HDNNP_TOOLKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HDNNP_TOOLKIT_CXX", "no-such-compiler-xyz")
