@@ -75,6 +75,14 @@ long to_long(const std::string &tok, const std::string &file, int line, const st
   return v;
 }
 
+// First value after a keyword, or an error naming the line.
+std::string first_value(const std::string &value, const std::string &file, int line, const std::string &key)
+{
+  std::vector<std::string> t = split_ws(value);
+  if (t.empty()) throw ModelError(where(file, line) + ": keyword '" + key + "' needs a value");
+  return t[0];
+}
+
 // n2p2 utility.h pow_int: binary exponentiation for n >= 0.
 inline double pow_int(double x, int n)
 {
@@ -318,9 +326,9 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
     const Entry &m = st.single("mean_energy");
     const Entry &ce = st.single("conv_energy");
     const Entry &cl = st.single("conv_length");
-    meanEnergy = to_double(split_ws(m.value).at(0), fnn, m.line, "mean_energy");
-    convEnergy = to_double(split_ws(ce.value).at(0), fnn, ce.line, "conv_energy");
-    convLength = to_double(split_ws(cl.value).at(0), fnn, cl.line, "conv_length");
+    meanEnergy = to_double(first_value(m.value, fnn, m.line, "mean_energy"), fnn, m.line, "mean_energy");
+    convEnergy = to_double(first_value(ce.value, fnn, ce.line, "conv_energy"), fnn, ce.line, "conv_energy");
+    convLength = to_double(first_value(cl.value, fnn, cl.line, "conv_length"), fnn, cl.line, "conv_length");
     if (convEnergy == 0.0 || convLength == 0.0)
       throw ModelError(fnn + ": conv_energy and conv_length must be non-zero");
   } else if (nnorm == 0) {
@@ -448,11 +456,11 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
     Smax = 1.0;
     if (st.has("scale_min_short")) {
       const Entry &e = st.single("scale_min_short");
-      Smin = to_double(split_ws(e.value).at(0), fnn, e.line, "scale_min_short");
+      Smin = to_double(first_value(e.value, fnn, e.line, "scale_min_short"), fnn, e.line, "scale_min_short");
     }
     if (st.has("scale_max_short")) {
       const Entry &e = st.single("scale_max_short");
-      Smax = to_double(split_ws(e.value).at(0), fnn, e.line, "scale_max_short");
+      Smax = to_double(first_value(e.value, fnn, e.line, "scale_max_short"), fnn, e.line, "scale_max_short");
     }
   }
   {
@@ -526,8 +534,8 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
   if (st.has("element_hidden_layers_short") || st.has("element_activation_short"))
     warnings.push_back("element_hidden_layers_short / element_activation_short are ignored, as by n2p2");
   const Entry &ehl = st.single("global_hidden_layers_short");
-  long nhidden = to_long(split_ws(ehl.value).empty() ? std::string("") : split_ws(ehl.value)[0], fnn,
-                         ehl.line, "global_hidden_layers_short");
+  long nhidden = to_long(first_value(ehl.value, fnn, ehl.line, "global_hidden_layers_short"), fnn, ehl.line,
+                         "global_hidden_layers_short");
   if (nhidden < 0) throw ModelError(where(fnn, ehl.line) + ": negative number of hidden layers");
   const Entry &enodes = st.single("global_nodes_short");
   const Entry &eact = st.single("global_activation_short");

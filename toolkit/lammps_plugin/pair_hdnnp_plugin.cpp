@@ -188,6 +188,8 @@ void PairHDNNPToolkit::load_potential()
       probe.load(directory, disk);
     } catch (ModelError &e) {
       err = e.what();
+    } catch (std::exception &e) {
+      err = std::string("unexpected error while reading ") + directory + ": " + e.what();
     }
   }
   bcast_string(err, world, me);
@@ -216,7 +218,7 @@ void PairHDNNPToolkit::load_potential()
   try {
     model = Model();
     model.load(directory, mem);
-  } catch (ModelError &e) {
+  } catch (std::exception &e) {
     error->all(FLERR, std::string("pair_style hdnnp: ") + e.what());
   }
   loaded = true;
@@ -403,7 +405,8 @@ void PairHDNNPToolkit::compute(int eflag, int vflag)
             std::snprintf(buf, sizeof(buf),
                           "### NNP EXTRAPOLATION WARNING ### STRUCTURE: %6d ATOM: %9ld ELEMENT: %2s "
                           "SYMFUNC: %4d TYPE: %2d VALUE: %10.3E MIN: %10.3E MAX: %10.3E\n",
-                          comm->me, (long) tag[i], em.symbol.c_str(), s + 1, sf.type, v, sf.Gmin, sf.Gmax);
+                          comm->me, tag ? (long) tag[i] : (long) i, em.symbol.c_str(), s + 1, sf.type, v,
+                          sf.Gmin, sf.Gmax);
             ewLines += buf;
           }
         }
