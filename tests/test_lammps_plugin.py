@@ -705,3 +705,62 @@ def test_plugin_matches_toolkit_model_on_exported_potentials(plugin, tmp_path, n
         got = _plugin_predict(plugin, tmp_path / f"run{k}", out, s, SYN_ELEMENTS, 4.5, cflength, cfenergy,
                               nprocs=2 if k == 1 else 1)
         _compare_with_model(model, s, got, f"{name} structure {k}")
+
+
+def test_type_mapping_repeated_elements_and_null_in_hybrid(plugin, tmp_path):
+    """Two LAMMPS types mapped to H give the same result; a NULL type (pair_style hybrid/overlay) is ignored."""
+    from toolkit.structures import Structure
+
+    s = read_structures(H2O / "input.data")[1]
+    ref = _static_quantities(plugin, tmp_path / "ref", H2O, s, ["H", "O"], 12.0, 1, "on")
+    # types: H (even H atoms) -> 1, O -> 2, H (odd H atoms) -> 3, and one extra atom of type 4 (NULL)
+    h_seen = 0
+    types = []
+    for e in s.elements:
+        if e == "H":
+            types.append(1 if h_seen % 2 == 0 else 3)
+            h_seen += 1
+        else:
+            types.append(2)
+    extra = Structure(positions=np.vstack([s.positions, [[1.0, 2.0, 3.0]]]), elements=list(s.elements) + ["H"],
+                      cell=s.cell)
+    d = tmp_path / "map"
+    d.mkdir()
+    write_data(d / "s.data", extra, ["H", "O"])
+    lines = (d / "s.data").read_text().splitlines()
+    out = []
+    in_atoms = False
+    for line in lines:
+        if line.endswith("atom types"):
+            line = "4 atom types"
+        if line.startswith("Masses"):
+            out += ["Masses", "", "1 1.0", "2 1.0", "3 1.0", "4 1.0", ""]
+            continue
+        if line.startswith("Atoms"):
+            in_atoms = True
+            out.append(line)
+            continue
+        if in_atoms and line.strip():
+            f = line.split()
+            idx = int(f[0]) - 1
+            f[1] = str(types[idx] if idx < len(types) else 4)
+            line = " ".join(f)
+        if not in_atoms and out and out[-1] == "" and line.strip() and line.split()[0] in "1234" and len(line.split()) == 2:
+            continue  # old Masses entries
+        out.append(line)
+    (d / "s.data").write_text("\n".join(out) + "\n")
+    script = header(plugin) + f"""read_data s.data
+pair_style hybrid/overlay hdnnp 12.0 dir {H2O}/ showew no maxew -1 zero 12.0
+pair_coeff * * hdnnp H O H NULL
+pair_coeff * * zero
+thermo_style custom step pe
+run 0
+print "STATIC $(pe:%.17g)"
+write_dump all custom f.dump id fx fy fz modify sort id format float %.17g
+"""
+    log = run_lammps(d, script)
+    pe = float(re.search(r"^STATIC (\S+)$", log, re.M).group(1))
+    f = read_dump(d / "f.dump")
+    assert pe == pytest.approx(ref["pe"], rel=1e-12)
+    assert np.max(np.abs(f[:-1] - ref["f"])) < 1e-11 * np.max(np.abs(ref["f"]))
+    assert np.all(f[-1] == 0.0)
