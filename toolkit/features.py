@@ -52,26 +52,66 @@ def _progress(total: int, description: str):
                     transient=False)
 
 
-def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
-                        derivatives: bool = False, dtype=torch.float64, device=None, min_distance: float | None = None):
-    """Yield ``(first_structure_index, structures_chunk, BatchFeatures)`` over chunks of about ``chunk_atoms`` atoms."""
+def _chunks(structures: Sequence[Structure], chunk_atoms: int):
     start = 0
     while start < len(structures):
         stop, n = start, 0
         while stop < len(structures) and (n == 0 or n + len(structures[stop]) <= chunk_atoms):
             n += len(structures[stop])
             stop += 1
-        chunk = structures[start:stop]
+        yield start, stop
+        start = stop
+
+
+def _worker_compute(args):
+    """Runs in a worker process: one thread each, so two workers use two cores without contention."""
+    sfset, chunk, derivatives, min_distance, first = args
+    torch.set_num_threads(1)
+    feats = sfset.compute(chunk, derivatives=derivatives, min_distance=min_distance,
+                          where=f"structure (from {first})")
+    return feats
+
+
+def default_workers() -> int:
+    """Worker processes for feature computation: the number of usable cores (at most 8)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
+                        derivatives: bool = False, dtype=torch.float64, device=None, min_distance: float | None = None,
+                        workers: int = 1):
+    """Yield ``(first_structure_index, structures_chunk, BatchFeatures)`` over chunks of about ``chunk_atoms`` atoms.
+
+    ``workers`` > 1 computes chunks in that many single-threaded processes (CPU only);
+    results still arrive in order. Many small tensor operations scale better over
+    processes than over threads.
+    """
+    bounds = list(_chunks(structures, chunk_atoms))
+    if workers > 1 and len(bounds) > 1 and (device is None or torch.device(device).type == "cpu") \
+            and dtype == torch.float64:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        jobs = ((sfset, structures[a:b], derivatives, min_distance, a) for a, b in bounds)
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            for (a, b), feats in zip(bounds, pool.map(_worker_compute, jobs)):
+                yield a, structures[a:b], feats
+        return
+    for a, b in bounds:
+        chunk = structures[a:b]
         feats = sfset.compute(chunk, derivatives=derivatives, dtype=dtype, device=device,
                               min_distance=min_distance, where="structure")
-        yield start, chunk, feats
-        start = stop
+        yield a, chunk, feats
 
 
 def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure], sfset: SymmetryFunctionSet,
                        derivatives: bool = False, chunk_atoms: int = 4096, store_dtype: str = "float64",
                        min_distance: float | None = None, settings: dict | None = None,
-                       show_progress: bool = True) -> Path:
+                       show_progress: bool = True, workers: int | None = None) -> Path:
     """Compute and store the symmetry functions (and optionally derivatives) of ``structures``."""
     structures = list(structures)
     elements = sfset.elements
@@ -127,8 +167,9 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
         if progress:
             progress.start()
         try:
+            n_workers = default_workers() if workers is None else workers
             for first, chunk, feats in iter_feature_chunks(structures, sfset, chunk_atoms, derivatives,
-                                                           min_distance=min_distance):
+                                                           min_distance=min_distance, workers=n_workers):
                 base_atom = int(offsets[first])
                 for e, f in feats.per_element.items():
                     g = h5[f"features/{e}"]

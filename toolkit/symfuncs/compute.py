@@ -112,30 +112,89 @@ def _radial_families(eta: list[float], rs: list[float], rc: float):
     return fams
 
 
-def _radial_exp(r: torch.Tensor, g: "_RadialGroup", dtype, device) -> torch.Tensor:
-    """exp(-eta (r - rs)^2) for every pair and function of the group: (P, F_g)."""
-    out = torch.empty((r.numel(), len(g.cols)), dtype=dtype, device=device)
+def _radial_exp(r: torch.Tensor, g: "_RadialGroup", dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """exp(-eta (r - rs)^2) for every pair and function of the group.
+
+    Returns ``(ex, order)``: ex is (P, F_g) with its columns in family order, and
+    ``order[k]`` is the group position of column k (so ``g.cols[order]`` are the
+    element's SF columns).
+    """
+    parts, order = [], []
     for fam in g.families:
-        kind, idx = fam[0], torch.tensor(fam[1], device=device)
+        kind, members = fam[0], fam[1]
         if kind == "eta":
-            _, members, e0, d, r_s = fam
+            _, _, e0, d, r_s = fam
             x2 = (r - r_s) ** 2
-            steps = torch.exp(-d * x2)[:, None].expand(-1, len(members)).clone()
+            steps = torch.exp(-d * x2)[:, None].repeat(1, len(members))
             steps[:, 0] = torch.exp(-e0 * x2)
-            out[:, idx] = torch.cumprod(steps, dim=1)
+            parts.append(torch.cumprod(steps, dim=1))
         elif kind == "rs":
-            _, members, e, r0, d = fam
+            _, _, e, r0, d = fam
             u = r - r0
-            steps = torch.exp(2.0 * e * d * u)[:, None].expand(-1, len(members)).clone()
+            steps = torch.exp(2.0 * e * d * u)[:, None].repeat(1, len(members))
             steps[:, 0] = torch.exp(-e * u * u)
             k = torch.arange(len(members), dtype=dtype, device=device)
-            out[:, idx] = torch.cumprod(steps, dim=1) * torch.exp(-e * d * d * k * k)[None, :]
+            parts.append(torch.cumprod(steps, dim=1) * torch.exp(-e * d * d * k * k)[None, :])
         else:
+            idx = torch.tensor(members, device=device)
             eta = g.eta.to(device, dtype)[idx]
             rs = g.rs.to(device, dtype)[idx]
             x = r[:, None] - rs[None, :]
-            out[:, idx] = torch.exp(-eta[None, :] * x * x)
-    return out
+            parts.append(torch.exp(-eta[None, :] * x * x))
+        order += list(members)
+    ex = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    return ex, torch.tensor(order, device=device)
+
+
+def _radial_terms_t(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype, device):
+    """fc(r) exp(-eta (r - rs)^2) with functions along the *first* axis: (F_g, P), plus the column order.
+
+    Evenly spaced grids are built row by row (one multiplication per row), with
+    the cutoff folded into the first row, so each row is already a contribution.
+    """
+    rows_out = torch.empty((len(g.cols), r.numel()), dtype=dtype, device=device)
+    order, k0 = [], 0
+    for fam in g.families:
+        kind, members = fam[0], fam[1]
+        n_f = len(members)
+        blk = rows_out[k0:k0 + n_f]
+        if kind == "eta":
+            _, _, e0, d, r_s = fam
+            x2 = (r - r_s) ** 2
+            q = torch.exp(-d * x2)
+            torch.mul(torch.exp(-e0 * x2), fc, out=blk[0])
+            for k in range(1, n_f):
+                torch.mul(blk[k - 1], q, out=blk[k])
+        elif kind == "rs":
+            _, _, e, r0, d = fam
+            u = r - r0
+            q = torch.exp(2.0 * e * d * u)
+            torch.mul(torch.exp(-e * u * u), fc, out=blk[0])
+            for k in range(1, n_f):
+                torch.mul(blk[k - 1], q, out=blk[k])
+            kk = torch.arange(n_f, dtype=dtype, device=device)
+            blk.mul_(torch.exp(-e * d * d * kk * kk)[:, None])
+        else:
+            idx = torch.tensor(members, device=device)
+            eta = g.eta.to(device, dtype)[idx]
+            rs = g.rs.to(device, dtype)[idx]
+            x = r[None, :] - rs[:, None]
+            torch.mul(torch.exp(-eta[:, None] * x * x), fc[None, :], out=blk)
+        order += list(members)
+        k0 += n_f
+    return rows_out, torch.tensor(order, device=device)
+
+
+def _pad_slots(rows_sorted: torch.Tensor, n_rows: int):
+    """Slot of each entry within its row (entries sorted by row), the row counts and the widest row."""
+    counts = torch.bincount(rows_sorted, minlength=n_rows)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(rows_sorted.numel(), device=rows_sorted.device) - starts[rows_sorted]
+    return slot, counts, int(counts.max()) if counts.numel() else 0
+
+
+# Elements per dense block in the padded value kernels (bounds memory to ~8M doubles).
+_PAD_BLOCK = 8_000_000
 
 
 @dataclass
@@ -349,26 +408,95 @@ class SymmetryFunctionSet:
         if idx.numel() == 0:
             return
         r = pe.dist[idx]
-        fc, dfc = cutoff_fdf(r, g.rc, g.cutoff_type, g.alpha)
-        eta, rs = g.eta.to(device, dtype), g.rs.to(device, dtype)
-        ex = _radial_exp(r, g, dtype, device)
-        weight = z_of_element[nb_elem[idx]][:, None] if g.neighbor is None else None
-        contrib = ex * fc[:, None]
-        if weight is not None:
-            contrib = contrib * weight
+        zw = z_of_element[nb_elem[idx]] if g.neighbor is None else None   # type 12: weight Z_j
         cols = g.cols.to(device)
         if values is not None:
-            values[:, cols] += _segment_sum(contrib, rows[idx], values.shape[0])
-        if dG is not None or grad is not None:
-            x = r[:, None] - rs[None, :]
-            coef = (dfc[:, None] - 2.0 * eta[None, :] * x * fc[:, None]) * ex / r[:, None]
-            if weight is not None:
-                coef = coef * weight
-            if dG is not None:
-                dG[idx[:, None], cols[None, :]] += coef[:, :, None] * pe.vec[idx][:, None, :]
-            if grad is not None:
-                c = (coef * weights[rows[idx]][:, cols]).sum(1)
-                grad.index_add_(0, idx, c[:, None] * pe.vec[idx])
+            # Dense per-centre layout: (rows, slots) distances, padded with r = rc (f_c = 0).
+            slot, counts, m = _pad_slots(rows[idx], values.shape[0])
+            n = values.shape[0]
+            r_pad = torch.full((n, m), g.rc, dtype=dtype, device=device)
+            r_pad[rows[idx], slot] = r
+            w_pad = None
+            if zw is not None:
+                w_pad = torch.zeros((n, m), dtype=dtype, device=device)
+                w_pad[rows[idx], slot] = zw
+            step = max(1, _PAD_BLOCK // max(1, m * len(cols)))
+            for a in range(0, n, step):
+                rb = r_pad[a:a + step]
+                fc, _ = cutoff_fdf(rb, g.rc, g.cutoff_type, g.alpha)
+                if w_pad is not None:
+                    fc = fc * w_pad[a:a + step]
+                terms, order = _radial_terms_t(rb.reshape(-1), fc.reshape(-1), g, dtype, device)
+                values[a:a + step, cols[order]] += terms.view(len(cols), rb.shape[0], m).sum(-1).T
+        if dG is None and grad is None:
+            return
+        fc, dfc = cutoff_fdf(r, g.rc, g.cutoff_type, g.alpha)
+        ex, order = _radial_exp(r, g, dtype, device)
+        eta, rs = g.eta.to(device, dtype)[order], g.rs.to(device, dtype)[order]
+        x = r[:, None] - rs[None, :]
+        coef = (dfc[:, None] - 2.0 * eta[None, :] * x * fc[:, None]) * ex / r[:, None]
+        if zw is not None:
+            coef = coef * zw[:, None]
+        cols_o = cols[order]
+        if dG is not None:
+            dG[idx[:, None], cols_o[None, :]] += coef[:, :, None] * pe.vec[idx][:, None, :]
+        if grad is not None:
+            c = (coef * weights[rows[idx]][:, cols_o]).sum(1)
+            grad.index_add_(0, idx, c[:, None] * pe.vec[idx])
+
+    def _angular_values(self, g: _AngularGroup, pe: PairList, sub, sub_rows, nb_elem, z_of_element, n_rows,
+                        values, e1, e2, dtype, device):
+        """Angular values on a dense (centre, neighbour slot) layout; all triplets of a centre
+        are the slot pairs (a < b), padded slots have f_c = 0 and contribute nothing."""
+        to = dict(device=device, dtype=dtype)
+        slot, counts, m = _pad_slots(sub_rows, n_rows)
+        if m < 2:
+            return
+        cols = g.cols.to(device)
+        eta_u, rs_u = g.eta_u.to(**to), g.rs_u.to(**to)
+        lam_u, zeta_u = g.lam_u.to(**to), g.zeta_u.to(**to)
+        er_index, lz_index = g.er_index.to(device), g.lz_index.to(device)
+        pnorm = g.pnorm.to(**to)
+        narrow = g.sf_type in (3, 13)
+        r_pad = torch.full((n_rows, m), g.rc, **to)
+        r_pad[sub_rows, slot] = pe.dist[sub]
+        v_pad = torch.zeros((n_rows, m, 3), **to)
+        v_pad[:, :, 0] = g.rc
+        v_pad[sub_rows, slot] = pe.vec[sub]
+        w_pad = None
+        if g.sf_type == 13 or (e1 is not None and e1 != e2):
+            el_pad = torch.full((n_rows, m), -1, dtype=torch.long, device=device)
+            el_pad[sub_rows, slot] = nb_elem[sub]
+        fc_pad, _ = cutoff_fdf(r_pad, g.rc, g.cutoff_type, g.alpha)
+        x = r_pad[:, :, None] - rs_u
+        ex_pad = torch.exp(-eta_u * x * x)                          # (n, m, n_er)
+        tri0, tri1 = torch.triu_indices(m, m, 1, device=device)
+        n_t = tri0.numel()
+        step = max(1, _PAD_BLOCK // max(1, n_t * (len(eta_u) + len(lam_u) + 4)))
+        for a in range(0, n_rows, step):
+            b = min(n_rows, a + step)
+            rp, vp, fp, ep = r_pad[a:b], v_pad[a:b], fc_pad[a:b], ex_pad[a:b]
+            vj, vk = vp[:, tri0], vp[:, tri1]
+            cos = (vj * vk).sum(-1) / (rp[:, tri0] * rp[:, tri1])
+            cs = fp[:, tri0] * fp[:, tri1]
+            E = ep[:, tri0] * ep[:, tri1]                             # (nb, T, n_er)
+            if narrow:
+                rjk = torch.linalg.vector_norm(vk - vj, dim=-1)
+                fcjk, _ = cutoff_fdf(rjk, g.rc, g.cutoff_type, g.alpha)
+                cs = cs * fcjk
+                xjk = rjk[:, :, None] - rs_u
+                E = E * torch.exp(-eta_u * xjk * xjk)
+            if g.sf_type == 13 or (e1 is not None and e1 != e2):
+                ej, ek = el_pad[a:b][:, tri0], el_pad[a:b][:, tri1]
+                if e1 is not None and e1 != e2:
+                    cs = cs * (((ej == e1) & (ek == e2)) | ((ej == e2) & (ek == e1))).to(dtype)
+                if g.sf_type == 13:
+                    zpad = torch.cat([z_of_element, z_of_element.new_zeros(1)])  # index -1 -> 0
+                    cs = cs * zpad[ej] * zpad[ek]
+            plam = 1.0 + lam_u * cos[:, :, None]                      # (nb, T, n_lz)
+            pz = _pow_zeta_minus_one(plam.reshape(-1, len(lam_u)), zeta_u).view_as(plam) * plam
+            M = torch.bmm((E * cs[:, :, None]).transpose(1, 2), pz)  # (nb, n_er, n_lz)
+            values[a:b, cols] += pnorm[None, :] * M[:, er_index, lz_index]
 
     def _angular(self, g: _AngularGroup, pe: PairList, rows, nb_elem, z_of_element, n_rows, values, dG,
                  dtype, device, weights=None, grad=None):
@@ -400,6 +528,10 @@ class SymmetryFunctionSet:
         x_sub = r_sub[:, None] - rs_u[None, :]
         ex_sub = torch.exp(-eta_u[None, :] * x_sub * x_sub)      # per pair and distinct (eta, rs)
         sub_rows = rows[sub]
+        if values is not None:
+            self._angular_values(g, pe, sub, sub_rows, nb_elem, z_of_element, n_rows, values, e1, e2, dtype, device)
+            if dG is None and grad is None:
+                return
         counts = torch.bincount(sub_rows, minlength=n_rows)
         starts = torch.cumsum(counts, 0) - counts
         if grad is not None:
@@ -411,6 +543,7 @@ class SymmetryFunctionSet:
         nmax = int(counts.max())
         per_row = max(1, nmax * (nmax - 1) // 2)
         block = max(1, _TRIPLET_CHUNK // per_row) * (4 if dG is None else 1)
+        values = None  # computed above
         for r0 in range(0, n_rows, block):
             r1 = min(n_rows, r0 + block)
             c = counts[r0:r1]
@@ -451,16 +584,6 @@ class SymmetryFunctionSet:
             plam = 1.0 + lam_u[None, :] * cos[:, None]           # (T, n_lz)
             pzm1 = _pow_zeta_minus_one(plam, zeta_u)
             pz = pzm1 * plam                                      # (1 + lambda cos)^zeta
-            if values is not None:
-                nb = r1 - r0
-                ep_pad = torch.zeros((nb, m * (m - 1) // 2, n_er), **to)
-                pz_pad = torch.zeros((nb, m * (m - 1) // 2, n_lz), **to)
-                ep_pad[r_idx, t_idx] = ex * cs[:, None]
-                pz_pad[r_idx, t_idx] = pz
-                M = torch.bmm(ep_pad.transpose(1, 2), pz_pad)     # (nb, n_er, n_lz)
-                values[r0:r1, cols] += pnorm[None, :] * M[:, er_index, lz_index]
-            if grad is None and dG is None:
-                continue
             exr_ij = ex * (-2.0 * eta_u[None, :] * (rij[:, None] - rs_u[None, :]))
             exr_ik = ex * (-2.0 * eta_u[None, :] * (rik[:, None] - rs_u[None, :]))
             wfc = 1.0 if w_t is None else w_t
