@@ -184,3 +184,11 @@ def test_ase_calculator_runs_md_and_matches_predict(shared):
     dyn.run(5)
     e1 = atoms.get_potential_energy() + atoms.get_kinetic_energy()
     assert abs(e1 - e0) < 1e-3 * len(atoms)
+
+
+def test_n2p2_templates_are_valid_input_nn():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "n2p2_templates"
+    counts = {p.name: len(read_input_nn(p).symfuncs) for p in sorted(root.glob("*.input.nn"))}
+    assert counts == {"al_329.input.nn": 329, "lj_22.input.nn": 22, "si_22.input.nn": 22}
