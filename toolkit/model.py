@@ -57,7 +57,11 @@ def activation(letter: str, x: torch.Tensor) -> torch.Tensor:
 
 
 class ElementNetwork(nn.Module):
-    """One element's feed-forward network, n2p2 style (``normalize_nodes`` divides each pre-activation by the fan-in)."""
+    """One element's feed-forward network, n2p2 style (``normalize_nodes`` divides each pre-activation by the fan-in).
+
+    As in n2p2 (Mode::setupNeuralNetwork), the output neuron is always linear:
+    the last letter of ``global_activation_short`` is kept for the file but not applied.
+    """
 
     def __init__(self, layer_sizes: Sequence[int], activations: Sequence[str], normalize_nodes: bool = False,
                  dtype=torch.float64):
@@ -65,7 +69,7 @@ class ElementNetwork(nn.Module):
         if len(activations) != len(layer_sizes) - 1:
             raise ValueError(f"{len(activations)} activations for {len(layer_sizes) - 1} layers")
         self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-        self.activations = list(activations)
+        self.activations = list(activations[:-1]) + ["l"]
         self.normalize_nodes = normalize_nodes
 
     @property

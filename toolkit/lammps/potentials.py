@@ -115,7 +115,7 @@ def hdnnp_pair_lines(n2p2_dir: str | os.PathLike, lmp: str | Sequence[str] | Non
     except Exception as exc:  # PluginBuildError, RuntimeError from probing LAMMPS
         raise LammpsError(f"{d}: cannot prepare LAMMPS for pair_style hdnnp: {exc}") from exc
     lines = preamble + [
-        f"pair_style hdnnp {rc!r} dir {d} showew no showewsum 0 resetew no maxew 1000000 cflength 1.0 cfenergy 1.0",
+        f"pair_style hdnnp {rc!r} dir \"{str(d).rstrip('/')}/\" showew no showewsum 0 resetew no maxew 1000000 cflength 1.0 cfenergy 1.0",
         "pair_coeff * * " + " ".join(elements),
     ]
     return lines, elements, rc
