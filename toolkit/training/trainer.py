@@ -242,7 +242,7 @@ def find_lr(networks: nn.ModuleDict, data: FeatureData, train_idx, settings: Tra
         loss.backward()
         opt.step()
         apply_mask_(networks, mask)
-        v = float(loss)
+        v = float(loss.detach())
         avg = v if avg is None else 0.9 * avg + 0.1 * v
         smooth = avg / (1 - 0.9 ** (k + 1)) if k < 50 else avg
         lrs.append(lr)
@@ -377,7 +377,7 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
             if not math.isfinite(obj):
                 raise ToolkitError(f"{label}: the loss diverged at epoch {epoch + 1} (lr {lr:.3g}); lower the "
                                    f"learning rate")
-            if obj < best_obj - settings.min_delta * abs(best_obj):
+            if not math.isfinite(best_obj) or obj < best_obj - settings.min_delta * abs(best_obj):
                 best_obj, best_epoch, bad = obj, epoch + 1, 0
                 best_state = copy.deepcopy(networks.state_dict())
             else:

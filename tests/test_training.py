@@ -1,0 +1,247 @@
+"""Training: batching, n2p2 scaling, normalisation, forces vs finite differences, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit.errors import InputFileError, ToolkitError
+from toolkit.training import FeatureData, ModelSpec, TrainSettings, evaluate, forward_t, prepare, train
+from toolkit.training.data import scaling_affine, split_indices
+from toolkit.training.trainer import batch_forces, find_lr, internal_energies
+
+torch.set_num_threads(1)
+
+
+def synthetic(S=160, n_atoms=8, F=6, seed=0, varying=False):
+    """Energy = sum over atoms of a smooth function of features 0-2; features 3+ are noise."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(4, 10, S) if varying else np.full(S, n_atoms)
+    X = rng.uniform(0, 2, (counts.sum(), F))
+    X[:, 4] = 0.3 * X[:, 4] + 5.0           # different ranges: scaling matters
+    e_atom = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2 - 0.7 * X[:, 2]
+    struct = np.repeat(np.arange(S), counts)
+    E = np.bincount(struct, weights=e_atom, minlength=S) - 3.0 * counts
+    return FeatureData.from_arrays({"Ar": X}, {"Ar": struct}, E, counts, dtype=torch.float64), X, struct, E
+
+
+def test_split_is_seeded_and_disjoint():
+    a = split_indices(100, (0.8, 0.1, 0.1), seed=3)
+    b = split_indices(100, (0.8, 0.1, 0.1), seed=3)
+    c = split_indices(100, (0.8, 0.1, 0.1), seed=4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+    assert sorted(np.concatenate(a).tolist()) == list(range(100))
+    assert [len(x) for x in a] == [80, 10, 10]
+
+
+@pytest.mark.parametrize("mode", ["scale", "center", "scalecenter", "scalesigma", "none"])
+def test_scaling_matches_model_scale(mode):
+    """The in-place scaling of the data equals HDNNP.scale (n2p2 formulas) with the same statistics."""
+    from toolkit.model import HDNNP
+    from toolkit.n2p2.settings import NNSettings
+    from toolkit.symfuncs import standard_candidates
+
+    sfs = standard_candidates("Ar", rc=2.8, n_centered=2, n_shifted=2, zetas=(1,))
+    rng = np.random.default_rng(0)
+    G = rng.uniform(0.1, 3.0, (50, len(sfs)))
+    data = FeatureData.from_arrays({"Ar": G}, {"Ar": np.repeat(np.arange(10), 5)}, np.zeros(10), np.full(10, 5),
+                                   dtype=torch.float64)
+    stats = data.raw_stats(np.arange(10))["Ar"]
+    assert np.allclose(stats[:, 0], G.min(0)) and np.allclose(stats[:, 3], G.std(0))
+    data.apply_scaling({"Ar": stats}, mode, -1.0, 1.0)
+    settings = NNSettings(elements=["Ar"], symfuncs=sfs, hidden_nodes={"Ar": [3]}, activations=["t", "l"],
+                          scaling=mode, scale_min=-1.0, scale_max=1.0)
+    model = HDNNP(settings, {"Ar": stats})
+    ref = model.scale("Ar", torch.as_tensor(G)).numpy()
+    assert np.allclose(data.values["Ar"].T.numpy(), ref, atol=1e-12)
+
+
+def test_constant_function_is_named():
+    G = np.ones((20, 3))
+    G[:, 0] = np.arange(20)
+    with pytest.raises(ToolkitError, match=r"symmetry function 2 \(B\) is constant"):
+        scaling_affine(np.stack([G.min(0), G.max(0), G.mean(0), G.std(0)], 1), "scalecenter", names=["A", "B", "C"])
+
+
+@pytest.mark.parametrize("varying", [False, True])
+def test_batch_energies_match_per_atom_sum(varying):
+    data, X, struct, E = synthetic(S=30, varying=varying)
+    exp = prepare(data, ModelSpec(hidden=[5, 4]), split=(0.6, 0.2, 0.2))
+    nets = exp.new_networks(seed=1)
+    idx = np.array([3, 0, 17, 9])
+    b = exp.data.batch(idx)
+    E_b = internal_energies(nets, b).detach().numpy()
+    # reference: the ElementNetwork (atom-major) on each structure's scaled rows
+    Xs = exp.data.values["Ar"].T
+    for k, s in enumerate(idx):
+        rows = exp.data.rows_of("Ar", np.array([s]))
+        ref = nets["Ar"](Xs[rows]).sum().item()
+        assert E_b[k] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    assert exp.data.uniform is (not varying)
+    # normalisation: internal per-atom energies of the training set have mean 0 and variance 1
+    t = exp.data._targets.numpy()[exp.train] / exp.data.n_atoms[exp.train]
+    assert abs(t.mean()) < 1e-9 and t.std() == pytest.approx(1.0, rel=1e-9)
+
+
+def test_forward_t_equals_network():
+    from toolkit.model import ElementNetwork
+
+    torch.manual_seed(0)
+    net = ElementNetwork([7, 6, 5, 1], ["s", "p", "l"], normalize_nodes=True)
+    x = torch.randn(40, 7, dtype=torch.float64)
+    assert torch.allclose(forward_t(net, x.T.contiguous()), net(x), atol=1e-13)
+
+
+def test_training_learns_and_early_stops(tmp_path):
+    data, *_ = synthetic(S=200)
+    exp = prepare(data, ModelSpec(hidden=[10, 10]), split=(0.7, 0.15, 0.15), split_seed=1)
+    nets = exp.new_networks(seed=0)
+    before = evaluate(nets, exp.data, exp.val)["rmse_energy"]
+    st = TrainSettings(epochs=400, batch_size=16, lr=1e-2, patience=40, min_delta=1e-3, restart_period=20,
+                       progress=False)
+    r = train(nets, exp.data, exp.train, exp.val, st)
+    after = evaluate(nets, exp.data, exp.val)["rmse_energy"]
+    # per-atom energies spread ~0.6; a trained 10-10 network gets well below 5 % of that
+    assert after < 0.05 * before and after < 0.03
+    assert r.stopped_early and r.best_epoch < len(r.history)
+    best = min(h["objective"] for h in r.history)
+    assert r.best_objective == pytest.approx(best)
+
+
+def test_checkpoint_resume_gives_the_same_result(tmp_path):
+    data, *_ = synthetic(S=80)
+    st = TrainSettings(epochs=12, batch_size=8, lr=3e-3, patience=100, progress=False, checkpoint_every=1)
+
+    def run(ckpt, epochs):
+        exp = prepare(synthetic(S=80)[0], ModelSpec(hidden=[6]), split=(0.6, 0.2, 0.2))
+        nets = exp.new_networks(seed=2)
+        train(nets, exp.data, exp.train, exp.val, st.replace(epochs=epochs), checkpoint=ckpt, label="x")
+        return nets, exp
+
+    full, exp = run(None, 12)
+    ck = tmp_path / "ck.pt"
+    run(ck, 5)                       # "interrupted" after 5 epochs: checkpoint holds epoch 5 as done...
+    state = torch.load(ck, weights_only=False)
+    state["done"] = False            # ...pretend it was killed there
+    torch.save(state, ck)
+    resumed, _ = run(ck, 12)
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_lr_finder_returns_a_sane_rate():
+    data, *_ = synthetic(S=120)
+    exp = prepare(data, ModelSpec(), split=(0.8, 0.1, 0.1))
+    nets = exp.new_networks(seed=0)
+    w0 = [p.detach().clone() for p in nets.parameters()]
+    lr = find_lr(nets, exp.data, exp.train, TrainSettings(batch_size=16))
+    assert 1e-5 <= lr <= 0.1
+    assert all(torch.equal(a, b) for a, b in zip(w0, nets.parameters()))   # networks restored
+
+
+def test_weight_decay_never_on_input_layer():
+    from toolkit.training import make_optimizer
+
+    data, *_ = synthetic(S=20)
+    exp = prepare(data, ModelSpec(hidden=[4, 4]), split=(0.6, 0.2, 0.2))
+    nets = exp.new_networks()
+    opt = make_optimizer(nets, 1e-3, 0.1)
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert id(nets["Ar"].input_layer.weight) not in decayed
+    assert id(nets["Ar"].layers[1].weight) in decayed and id(nets["Ar"].layers[2].weight) in decayed
+    assert not any(id(l.bias) in decayed for l in nets["Ar"].layers)
+
+
+# -- real structures: forces --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lj_features(tmp_path_factory):
+    """12 small LJ boxes (16 atoms, ASE energies and forces) with a cheap 6-function candidate set."""
+    from ase.build import bulk
+    from ase.calculators.lj import LennardJones
+
+    from toolkit.features import write_feature_file
+    from toolkit.structures import Structure
+    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
+
+    rng = np.random.default_rng(0)
+    structs = []
+    for k in range(12):
+        a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
+        a.rattle(stdev=rng.uniform(0.02, 0.05), seed=k)
+        a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
+        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
+                                 cell=np.array(a.cell), energy=a.get_potential_energy(), forces=a.get_forces()))
+    sfs = standard_candidates("Ar", rc=2.0, rc_angular=1.4, n_centered=2, n_shifted=2, zetas=(1,))
+    path = tmp_path_factory.mktemp("lj") / "f.h5"
+    write_feature_file(path, structs, SymmetryFunctionSet(sfs, ["Ar"]), derivatives=True, show_progress=False,
+                       workers=1)
+    return path, structs
+
+
+def test_forces_match_finite_differences_and_model(lj_features):
+    path, structs = lj_features
+    exp = prepare(path, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True)
+    nets = exp.new_networks(seed=3)
+    st = TrainSettings(epochs=3, batch_size=2, lr=1e-3, force_weight=0.5, progress=False)
+    train(nets, exp.data, exp.train, exp.val, st)
+    model = exp.to_model(nets)
+    s_i = int(exp.test[0])
+    s = structs[s_i]
+    b = exp.data.batch([s_i], forces=True)
+    E_int, F_int = batch_forces(nets, b, create_graph=False)
+    conv, mean = model.energy_scale()
+    F = F_int.detach().numpy() / conv
+    pred = model.predict(s)
+    assert float(E_int[0].detach()) / conv + mean * len(s) == pytest.approx(pred.energy, rel=1e-12)
+    assert np.allclose(F, pred.forces, atol=1e-10)
+    # central finite differences of the model's energy
+    h = 1e-5
+    for atom, comp in [(0, 0), (5, 2), (11, 1)]:
+        e = []
+        for sign in (1, -1):
+            s2 = type(s)(positions=s.positions.copy(), elements=s.elements, cell=s.cell)
+            s2.positions[atom, comp] += sign * h
+            e.append(model.predict(s2, forces=False).energy)
+        assert -(e[0] - e[1]) / (2 * h) == pytest.approx(F[atom, comp], abs=1e-6, rel=1e-6)
+    # the reference forces are in the batch in internal units
+    assert np.allclose(b.forces.numpy() / conv, s.forces)
+
+
+def test_force_training_reduces_force_error(lj_features):
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[8, 8]), split=(0.5, 0.25, 0.25), forces=True, dtype=torch.float64)
+    nets = exp.new_networks(seed=0)
+    f0 = evaluate(nets, exp.data, exp.train, forces=True)["rmse_forces"]
+    st = TrainSettings(epochs=80, batch_size=2, lr=1e-2, force_weight=1.0, patience=100, progress=False)
+    train(nets, exp.data, exp.train, exp.val, st)
+    f1 = evaluate(nets, exp.data, exp.train, forces=True)["rmse_forces"]
+    assert f1 < 0.6 * f0
+
+
+def test_config_errors_name_file_and_key(tmp_path):
+    from toolkit.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text("data: {features: f.h5}\ntraining: {epoch: 3}\n")
+    with pytest.raises(InputFileError, match=r"c\.yaml.*unknown key 'training\.epoch'.*did you mean 'training\.epochs'"):
+        load_config(p)
+    p.write_text("data: {features: f.h5}\ntraining: {batch_size: -1}\n")
+    with pytest.raises(InputFileError, match=r"c\.yaml.*'training\.batch_size'"):
+        load_config(p)
+    p.write_text("data: {features: f.h5}\nselection: {lambdas: [1, -2]}\n")
+    with pytest.raises(InputFileError, match="selection.lambdas"):
+        load_config(p)
+    p.write_text("dta: {}\n")
+    with pytest.raises(InputFileError, match="unknown section 'dta'.*did you mean 'data'"):
+        load_config(p)
+    p.write_text("data: {features: f.h5}\nmodel: {hidden: [5, 5], activations: [t, l]}\n")
+    with pytest.raises(InputFileError, match="model.activations"):
+        load_config(p)
+    p.write_text("data: {features: f.h5}\n")
+    cfg = load_config(p)
+    assert cfg["training"]["epochs"] == 300 and cfg["data"]["features"] == str(tmp_path / "f.h5")

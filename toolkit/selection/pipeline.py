@@ -1,0 +1,280 @@
+"""``hdnnp select CONFIG -o RUN/``: the AGL path, CUR and Pearson baselines, fakes, repeats, plots.
+
+Steps (each resumable: finished parts are read back from ``RUN/`` on a rerun):
+
+1. the full model on all candidates (``RUN/full/model.pt``, learning curve);
+2. the AGL path (:mod:`toolkit.selection.path`): ``RUN/path.csv`` and
+   ``RUN/path/step_NNN/{result.json,model.pt}``; the chosen set;
+3. CUR and Pearson selections of as many functions per element;
+4. ``repeats`` models per set (full, AGL, CUR, PC) from different seeds:
+   ``RUN/repeats.csv``, test-RMSE summaries and two-sample t-tests;
+5. with ``fakes: M``: M fake features added, an AGL path on the augmented data
+   (``RUN/fakes/``), CUR and PC on the augmented data; the number of fakes each keeps;
+6. ``RUN/selected.json`` and the figures ``rmse_vs_n.png``,
+   ``selection_matrix.png``, ``test_rmse_boxplot.png``, ``radial_rdf.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import lambda_values
+from ..errors import ToolkitError
+from ..fileio import atomic_write, read_json, write_json
+from ..provenance import provenance
+from ..training.experiment import Experiment
+from ..training.pipeline import prepare_experiment, train_settings, write_history
+from ..training.trainer import evaluate, train
+from . import plots
+from .agl import group_norms
+from .baselines import CURSelector, PearsonSelector
+from .fakes import is_fake, make_fakes
+from .path import AGLSettings, choose_step, run_path, write_path_csv
+from .stats import pairwise_ttests, rdf, summarize
+
+
+class AdaptiveGroupLassoSelector:
+    """Scikit-learn-style AGL selector over a :class:`~toolkit.training.Experiment`.
+
+    ``fit(X)`` with X a prepared experiment (scaled features, splits) runs the
+    full model and the lambda path in ``out_dir`` (resumable) and chooses a set
+    (:func:`~toolkit.selection.path.choose_step`). Learned attributes:
+    ``support_`` (bool over all columns, elements in order), ``support_by_element_``,
+    ``path_`` (one record per lambda), ``chosen_`` (the chosen record),
+    ``full_val_rmse_``, ``full_networks_``.
+    """
+
+    def __init__(self, lambdas=None, gamma: float = 1.0, prox: str = "adam", max_features: int = 8,
+                 tolerance: float = 1.5, train_settings=None, gl_epochs=None, agl_epochs=None, refit_epochs=None,
+                 out_dir: str | Path = "agl_run", save_models: bool = True, provenance: dict | None = None,
+                 echo=print):
+        self.lambdas = lambdas
+        self.gamma = gamma
+        self.prox = prox
+        self.max_features = max_features
+        self.tolerance = tolerance
+        self.train_settings = train_settings
+        self.gl_epochs, self.agl_epochs, self.refit_epochs = gl_epochs, agl_epochs, refit_epochs
+        self.out_dir = out_dir
+        self.save_models = save_models
+        self.provenance = provenance
+        self.echo = echo
+
+    def fit(self, X: Experiment, y=None):
+        from ..potential import save_model
+        from ..training.trainer import TrainSettings
+
+        exp = X
+        st = self.train_settings or TrainSettings()
+        out = Path(self.out_dir)
+        full_dir = out / "full"
+        nets = exp.new_networks(seed=st.seed)
+        if (full_dir / "networks.pt").is_file():
+            nets.load_state_dict(torch.load(full_dir / "networks.pt", map_location="cpu", weights_only=True))
+        else:
+            r = train(nets, exp.data, exp.train, exp.val, st, checkpoint=full_dir / "checkpoint.pt",
+                      label="full model")
+            write_history(r.history, full_dir / "learning_curve", "all candidates")
+            if self.save_models:
+                try:
+                    save_model(exp.to_model(nets), full_dir / "model.pt", provenance=self.provenance)
+                except ToolkitError:
+                    pass
+            from ..fileio import atomic_path
+
+            with atomic_path(full_dir / "networks.pt") as tmp:
+                torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
+        self.full_networks_ = nets
+        self.full_val_rmse_ = evaluate(nets, exp.data, exp.val)["rmse_energy"]
+        self.echo(f"full model ({sum(exp.data.n_features.values())} functions): validation RMSE "
+                  f"{self.full_val_rmse_:.4g}")
+        settings = AGLSettings(lambdas=list(self.lambdas or AGLSettings().lambdas), gamma=self.gamma, prox=self.prox,
+                               gl_epochs=self.gl_epochs, agl_epochs=self.agl_epochs, refit_epochs=self.refit_epochs,
+                               max_features=self.max_features, tolerance=self.tolerance)
+        self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, out, save_models=self.save_models,
+                              provenance=self.provenance, echo=self.echo)
+        self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance)
+        keep = self.chosen_["selected_idx"]
+        self.support_by_element_ = {e: np.isin(np.arange(exp.data.n_features[e]), keep[e]) for e in exp.elements}
+        self.support_ = np.concatenate([self.support_by_element_[e] for e in exp.elements])
+        return self
+
+    def get_support(self, indices: bool = False):
+        return np.flatnonzero(self.support_) if indices else self.support_
+
+    def transform(self, X):
+        """Columns of a 2-D array (all elements' columns side by side) that were selected."""
+        return np.asarray(X)[:, self.support_]
+
+
+def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: dict, seed: int = 0) -> dict[str, dict]:
+    """CUR and Pearson selections per element (indices), sizes ``n_per_element``."""
+    rng = np.random.default_rng(seed)
+    out = {"cur": {}, "pearson": {}}
+    train = np.asarray(exp.train)
+    for e in exp.elements:
+        rows = exp.data.rows_of(e, train)
+        take = rows if len(rows) <= cfg_sel["cur_atoms"] else np.sort(rng.choice(rows, cfg_sel["cur_atoms"], replace=False))
+        X_atoms = exp.data.values[e].index_select(1, torch.as_tensor(take)).T.double().cpu().numpy()
+        n = n_per_element[e]
+        if "cur" in cfg_sel["baselines"]:
+            out["cur"][e] = sorted(CURSelector(n).fit(X_atoms).selected_idx_.tolist())
+        if "pearson" in cfg_sel["baselines"]:
+            # structure averages of the scaled functions against the per-atom energy
+            counts = exp.data.counts[e][train]
+            ok = counts > 0
+            seg = np.repeat(np.arange(len(train)), counts)
+            Xs = np.zeros((len(train), exp.data.n_features[e]))
+            np.add.at(Xs, seg, exp.data.values[e].index_select(1, torch.as_tensor(rows)).T.double().cpu().numpy())
+            Xs = Xs[ok] / counts[ok, None]
+            y = exp.data.energy[train][ok] / exp.data.n_atoms[train][ok]
+            out["pearson"][e] = sorted(PearsonSelector(n, cfg_sel["pearson_threshold"]).fit(Xs, y).selected_idx_.tolist())
+    return {k: v for k, v in out.items() if v}
+
+
+def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: int, out: Path, echo) -> dict:
+    """Test RMSEs of ``n_rep`` models per set (seeds st.seed + 1 ... ); resumable via repeats.csv."""
+    path = out / "repeats.csv"
+    done: dict[tuple, float] = {}
+    if path.is_file():
+        with open(path) as fh:
+            for row in csv.DictReader(fh):
+                done[(row["set"], int(row["seed"]))] = float(row["test_rmse"])
+    rows = [{"set": k[0], "seed": k[1], "test_rmse": v} for k, v in done.items()]
+    for name, keep in sets.items():
+        sub = exp.data if all(len(keep[e]) == exp.data.n_features[e] for e in exp.elements) else exp.data.subset_columns(keep)
+        sub_exp = copy.copy(exp)
+        sub_exp.data = sub
+        for r in range(n_rep):
+            seed = st.seed + 1 + r
+            if (name, seed) in done:
+                continue
+            nets = sub_exp.new_networks(seed=seed)
+            train(nets, sub, exp.train, exp.val, st.replace(seed=seed), label=f"{name} seed {seed}")
+            rmse = evaluate(nets, sub, exp.test)["rmse_energy"]
+            rows.append({"set": name, "seed": seed, "test_rmse": rmse})
+            done[(name, seed)] = rmse
+            echo(f"repeat {name} seed {seed}: test RMSE {rmse:.4g}")
+            with atomic_write(path, newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=["set", "seed", "test_rmse"])
+                w.writeheader()
+                w.writerows(rows)
+    return {name: [done[(name, st.seed + 1 + r)] for r in range(n_rep)] for name in sets}
+
+
+def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
+    """The whole selection study (module docstring); returns ``RUN/selected.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    exp, structures_path = prepare_experiment(cfg, out, echo)
+    sel = cfg["selection"]
+    st = train_settings(cfg)
+    if st.force_weight > 0:
+        echo("note: selection trains on energies and forces")
+    prov = provenance({"config": {k: v for k, v in cfg.items() if not k.startswith("_")},
+                       "config_file": cfg.get("_path"), **exp.settings_dict()}, seed=st.seed)
+    lambdas = lambda_values(cfg)
+    echo(f"{len(exp.train)} training, {len(exp.val)} validation, {len(exp.test)} test structures; "
+         f"{exp.data.n_features} candidate functions; lambdas {', '.join(f'{l:.3g}' for l in lambdas)}")
+    agl = AdaptiveGroupLassoSelector(lambdas=lambdas, gamma=sel["gamma"], prox=sel["prox"],
+                                     max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
+                                     gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
+                                     refit_epochs=sel["refit_epochs"], out_dir=out, provenance=prov, echo=echo)
+    agl.fit(exp)
+    write_path_csv(out / "path.csv", agl.path_)
+    chosen = agl.chosen_
+    keep_agl = {e: list(chosen["selected_idx"][e]) for e in exp.elements}
+    n_per = {e: len(keep_agl[e]) for e in exp.elements}
+    echo(f"chosen: lambda {chosen['lambda']:.4g}, {chosen['n_selected']} functions: {'; '.join(chosen['selected'])}")
+    sets = {"full": exp.all_columns(), "AGL": keep_agl}
+    base = _cur_pc(exp, n_per, sel, seed=st.seed)
+    names = {"cur": "CUR", "pearson": "PC"}
+    for k, v in base.items():
+        sets[names[k]] = v
+    result = {"lambda": chosen["lambda"], "full_val_rmse": agl.full_val_rmse_, "chosen_step": chosen["step"],
+              "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
+    for k, keep in sets.items():
+        result["sets"][k] = {"n": sum(len(v) for v in keep.values()), "indices": keep,
+                             "functions": [exp.data.names[e][i] for e in exp.elements for i in keep[e]]}
+    # repeats and t-tests
+    rep_st = st.replace(epochs=sel["repeat_epochs"] or st.epochs, progress=st.progress)
+    if sel["repeats"] > 0:
+        rmse = _repeats(exp, sets, rep_st, sel["repeats"], out, echo)
+        result["test_rmse"] = {k: summarize(v) for k, v in rmse.items()}
+        result["ttests"] = pairwise_ttests(rmse)
+        plots.plot_boxplot(rmse, out / "test_rmse_boxplot.png")
+    # fakes
+    matrix = {k: np.concatenate([np.isin(np.arange(exp.data.n_features[e]), sets[k][e]) for e in exp.elements])
+              for k in sets if k != "full"}
+    labels = [plots.short_label(exp.data.symfuncs[e][i] if exp.data.symfuncs else None, exp.data.names[e][i])
+              for e in exp.elements for i in range(exp.data.n_features[e])]
+    if sel["fakes"] > 0:
+        fk = _fakes(exp, cfg, st, lambdas, out / "fakes", prov, echo)
+        result["fakes"] = fk["summary"]
+        n_real = len(labels)
+        labels_f = labels + [f"fake {k + 1}" for k in range(sel["fakes"])]
+        matrix = {k: np.concatenate([v, np.zeros(sel["fakes"], bool)]) for k, v in matrix.items()}
+        for k, v in fk["masks"].items():
+            matrix[f"{k} + fakes"] = v
+        labels = labels_f
+    plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png")
+    plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen)
+    _rdf_plot(exp, structures_path, agl.support_by_element_, sel["rdf_structures"], out, echo)
+    write_json(out / "selected.json", result)
+    echo(f"wrote {out / 'selected.json'}")
+    return out / "selected.json"
+
+
+def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo) -> dict:
+    sel = cfg["selection"]
+    m = cfg["model"]
+    data_f = make_fakes(exp.data, exp.raw_stats, sel["fakes"], exp.train, m["scaling"], float(m["scale_min"]),
+                        float(m["scale_max"]), seed=sel["fakes_seed"])
+    exp_f = copy.copy(exp)
+    exp_f.data = data_f
+    echo(f"fake-feature experiment: {sel['fakes']} fakes per element added")
+    agl = AdaptiveGroupLassoSelector(lambdas=lambdas, gamma=sel["gamma"], prox=sel["prox"],
+                                     max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
+                                     gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
+                                     refit_epochs=sel["refit_epochs"], out_dir=out, save_models=False,
+                                     provenance=prov, echo=echo)
+    agl.fit(exp_f)
+    write_path_csv(out / "path.csv", agl.path_)
+    keep = {e: list(agl.chosen_["selected_idx"][e]) for e in exp.elements}
+    n_per = {e: len(keep[e]) for e in exp.elements}
+    base = _cur_pc(exp_f, n_per, sel, seed=st.seed)
+    sets = {"AGL": keep, **{{"cur": "CUR", "pearson": "PC"}[k]: v for k, v in base.items()}}
+    summary, masks = {"n_fakes": sel["fakes"], "lambda": agl.chosen_["lambda"]}, {}
+    for k, v in sets.items():
+        names = [data_f.names[e][i] for e in exp.elements for i in v[e]]
+        summary[k] = {"n": len(names), "fakes_kept": sum(is_fake(n) for n in names), "functions": names}
+        masks[k] = np.concatenate([np.isin(np.arange(data_f.n_features[e]), v[e]) for e in exp.elements])
+    # fakes kept along the whole AGL path
+    summary["AGL_path_fakes_kept"] = [{"lambda": r["lambda"], "n_selected": r["n_selected"],
+                                       "fakes_kept": sum(is_fake(n) for n in r["selected"])} for r in agl.path_]
+    write_json(out / "fakes.json", summary)
+    echo("fakes kept: " + ", ".join(f"{k} {summary[k]['fakes_kept']}/{summary[k]['n']}" for k in sets))
+    return {"summary": summary, "masks": masks}
+
+
+def _rdf_plot(exp: Experiment, structures_path, support: dict, n_struct: int, out: Path, echo) -> None:
+    if exp.data.symfuncs is None:
+        return
+    g = r = None
+    if structures_path is not None and Path(structures_path).is_file():
+        from ..structures import read_structures
+
+        structs = read_structures(structures_path)
+        rc = max(sf.rc for e in exp.elements for sf in exp.data.symfuncs[e] if sf is not None)
+        r, g = rdf(structs, rc, max_structures=n_struct)
+    else:
+        echo("no structure file: the radial-function plot has no g(r)")
+    for e in exp.elements:
+        name = "radial_rdf.png" if len(exp.elements) == 1 else f"radial_rdf_{e}.png"
+        plots.plot_radial_rdf(exp.data.symfuncs[e], support[e], r if r is not None else np.zeros(0),
+                              g, out / name)
