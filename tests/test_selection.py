@@ -1,0 +1,210 @@
+"""Adaptive group lasso: proximal operator, adaptive weights, frozen groups, path on synthetic data; baselines."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit.selection import CURSelector, GroupPenalty, PearsonSelector, adaptive_weights, group_soft_threshold_
+from toolkit.selection.agl import frozen_mask, group_norms
+from toolkit.training import FeatureData, ModelSpec, TrainSettings, prepare, train
+from toolkit.training.trainer import make_optimizer
+
+torch.set_num_threads(1)
+
+
+def test_group_soft_threshold_is_exact():
+    W = torch.tensor([[3.0, 0.1, 0.0, 1.0], [4.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    tau = torch.tensor([1.0, 0.5, 0.3, float("inf")], dtype=torch.float64)
+    group_soft_threshold_(W, tau)
+    # column 0: norm 5 -> 4, direction kept; column 1: norm 0.1 < 0.5 -> exactly 0; zero stays 0; inf -> 0
+    assert torch.allclose(W[:, 0], torch.tensor([2.4, 3.2], dtype=torch.float64), atol=1e-15)
+    assert torch.count_nonzero(W[:, 1:]) == 0
+
+
+def test_prox_is_the_minimiser_of_the_prox_problem():
+    """prox_tau(v) = argmin_w 1/2 ||w - v||^2 + tau ||w||, checked against a brute-force minimisation."""
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        v = torch.as_tensor(rng.normal(size=(3, 1)))
+        tau = float(rng.uniform(0.1, 2.0))
+        w = group_soft_threshold_(v.clone(), torch.tensor([tau], dtype=torch.float64))
+        obj = lambda x: 0.5 * float(((x - v) ** 2).sum()) + tau * float(x.norm())  # noqa: E731
+        for _ in range(200):
+            trial = w + torch.as_tensor(rng.normal(scale=0.05, size=(3, 1)))
+            assert obj(w) <= obj(trial) + 1e-12
+
+
+def test_adaptive_weights():
+    w = adaptive_weights(np.array([2.0, 0.5, 0.0]), gamma=1.0)
+    assert w[0] == pytest.approx(0.5) and w[1] == pytest.approx(2.0) and np.isinf(w[2])
+    w2 = adaptive_weights(torch.tensor([4.0, 0.0]), gamma=2.0)
+    assert w2[0] == pytest.approx(1 / 16) and np.isinf(w2[1])
+    m = frozen_mask({"Ar": w})
+    assert m["Ar"].tolist() == [True, True, False]
+
+
+def test_penalty_value_and_adam_step_size():
+    from toolkit.model import ElementNetwork
+
+    torch.manual_seed(0)
+    nets = torch.nn.ModuleDict({"Ar": ElementNetwork([4, 3, 1], ["t", "l"])})
+    W = nets["Ar"].input_layer.weight
+    a = np.array([1.0, 2.0, np.inf, 0.5])
+    pen = GroupPenalty(lam=3.0, n_samples=10, weights={"Ar": a})
+    n = group_norms(W.detach()).numpy()
+    assert float(pen.value(nets)) == pytest.approx(0.3 * (n[0] + 2 * n[1] + 0.5 * n[3]))
+    opt = make_optimizer(nets, 0.01, 0.0)
+    loss = (nets["Ar"](torch.randn(5, 4, dtype=torch.float64)) ** 2).sum()
+    loss.backward()
+    opt.step()
+    eta = pen.step_sizes(W, opt)
+    st = opt.state[W]
+    v_hat = st["exp_avg_sq"] / (1 - 0.999 ** float(st["step"]))
+    assert torch.allclose(eta, 0.01 / (v_hat.sqrt() + 1e-8).mean(0))
+    pen.prox_(nets, opt)
+    assert torch.count_nonzero(W[:, 2]) == 0      # inf weight: group removed
+
+
+def synthetic(S=240, n_atoms=8, F=6, seed=0):
+    """Energy from features 0-2 only; 3-5 are noise (the 'fakes' of this test)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 2, (S * n_atoms, F))
+    e_atom = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] ** 2 - 0.7 * X[:, 2]
+    struct = np.repeat(np.arange(S), n_atoms)
+    E = np.bincount(struct, weights=e_atom, minlength=S)
+    return FeatureData.from_arrays({"Ar": X}, {"Ar": struct}, E, np.full(S, n_atoms), dtype=torch.float64)
+
+
+def test_frozen_groups_stay_exactly_zero():
+    exp = prepare(synthetic(S=60), ModelSpec(hidden=[6, 6]), split=(0.6, 0.2, 0.2))
+    nets = exp.new_networks(seed=0)
+    mask = {"Ar": torch.tensor([True, False, True, False, True, True])}
+    st = TrainSettings(epochs=5, batch_size=8, lr=1e-2, weight_decay=1e-2, progress=False)
+    train(nets, exp.data, exp.train, exp.val, st, mask=mask)
+    W = nets["Ar"].input_layer.weight.detach()
+    assert torch.count_nonzero(W[:, [1, 3]]) == 0
+    assert torch.all(group_norms(W[:, [0, 2, 4, 5]]) > 0)
+    # with a penalty whose adaptive weights exclude groups, they stay zero as well
+    pen = GroupPenalty(1.0, len(exp.train), {"Ar": np.array([1, 1, np.inf, 1, 1, 1.0])})
+    train(nets, exp.data, exp.train, exp.val, st, penalty=pen, mask=frozen_mask(pen.weights))
+    assert torch.count_nonzero(nets["Ar"].input_layer.weight.detach()[:, 2]) == 0
+
+
+def test_agl_path_drops_noise_features(tmp_path):
+    """The path keeps the three informative features and removes all noise columns at a moderate lambda."""
+    from toolkit.selection.pipeline import AdaptiveGroupLassoSelector
+
+    exp = prepare(synthetic(S=160), ModelSpec(hidden=[8, 8]), split=(0.7, 0.15, 0.15), split_seed=0)
+    st = TrainSettings(epochs=50, batch_size=16, lr=1e-2, patience=15, restart_period=25, progress=False)
+    sel = AdaptiveGroupLassoSelector(lambdas=[0.3, 3.0, 30.0], train_settings=st, out_dir=tmp_path, max_features=4,
+                                     tolerance=3.0, save_models=False, echo=lambda *_: None)
+    sel.fit(exp)
+    assert sel.get_support(indices=True).tolist() == [0, 1, 2]
+    assert sel.transform(np.arange(12).reshape(2, 6)).tolist() == [[0, 1, 2], [6, 7, 8]]
+    # larger lambda selects fewer (or equally many) features, and the refit never hurts much
+    n = [r["n_selected"] for r in sel.path_]
+    assert n == sorted(n, reverse=True)
+    for r in sel.path_:
+        if r["n_selected"]:
+            assert r["val_rmse_refit"] <= 1.05 * r["val_rmse_penalized"]
+    # resume: finished lambdas are read back, not retrained
+    res = tmp_path / "path" / "step_000" / "result.json"
+    stamp = res.stat().st_mtime_ns
+    sel2 = AdaptiveGroupLassoSelector(lambdas=[0.3, 3.0, 30.0], train_settings=st, out_dir=tmp_path, max_features=4,
+                                      tolerance=3.0, save_models=False, echo=lambda *_: None).fit(exp)
+    assert res.stat().st_mtime_ns == stamp
+    assert [r["selected"] for r in sel2.path_] == [r["selected"] for r in sel.path_]
+
+
+def test_cur_and_pearson_selectors():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(400, 3))
+    X = np.column_stack([base, base[:, 0] + 1e-3 * rng.normal(size=400), 0.01 * rng.normal(size=400)])
+    y = 2 * base[:, 1] + base[:, 0]
+    pc = PearsonSelector(n_to_select=2, threshold=0.9).fit(X, y)
+    # ranked by |corr| with y: column 1 first, then column 0 or its near-duplicate 3 (never both)
+    assert pc.selected_idx_[0] == 1 and pc.selected_idx_[1] in (0, 3)
+    assert pc.get_support().sum() == 2
+    pc3 = PearsonSelector(n_to_select=3, threshold=0.9).fit(X, y)
+    assert not {0, 3} <= set(pc3.selected_idx_.tolist())  # near-duplicate of a kept feature is skipped
+    assert pc3.transform(X).shape == (400, 3)
+    cur = CURSelector(n_to_select=3).fit(X)
+    assert cur.get_support().sum() == 3 and cur.transform(X).shape == (400, 3)
+    assert 4 not in cur.selected_idx_                   # the tiny-variance column carries no leverage
+
+
+def test_fakes_have_matched_statistics():
+    from toolkit.selection.fakes import make_fakes
+
+    data = synthetic(S=50)
+    raw = data.raw_stats(np.arange(50))
+    data.apply_scaling(raw, "scalecenter", 0.0, 1.0)
+    aug = make_fakes(data, raw, 4, np.arange(50), "scalecenter", 0.0, 1.0, seed=0)
+    assert aug.n_features["Ar"] == 10 and aug.names["Ar"][6:] == ["fake_01", "fake_02", "fake_03", "fake_04"]
+    v = aug.values["Ar"][6:].numpy()
+    # scaled like real features: range exactly [0, 1] after centring by the mean (scalecenter)
+    assert np.allclose(v.max(1) - v.min(1), 1.0)
+
+
+def test_path_csv_columns(tmp_path):
+    from toolkit.selection.path import write_path_csv
+
+    rec = [{"lambda": 0.1, "n_selected": 2, "n_angular": 1, "val_rmse_penalized": 0.02, "val_rmse_refit": 0.01,
+            "selected": ["G2(a)", "G9(b)"]}]
+    write_path_csv(tmp_path / "path.csv", rec)
+    rows = list(csv.reader(open(tmp_path / "path.csv")))
+    assert rows[0] == ["lambda", "n_selected", "n_angular", "val_rmse_penalized", "val_rmse_refit", "selected"]
+    assert rows[1][-1] == "G2(a);G9(b)"
+
+
+def test_select_command_end_to_end(tmp_path):
+    """hdnnp select on a tiny feature file: every output exists and parses."""
+    from toolkit.cli import main
+    from toolkit.features import write_feature_file
+    from toolkit.structures import Structure
+    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
+    from ase.build import bulk
+    from ase.calculators.lj import LennardJones
+
+    rng = np.random.default_rng(0)
+    structs = []
+    for k in range(24):
+        a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
+        a.rattle(stdev=rng.uniform(0.02, 0.08), seed=k)
+        a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
+        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
+                                 cell=np.array(a.cell), energy=a.get_potential_energy()))
+    from toolkit.structures import write_n2p2
+
+    write_n2p2(tmp_path / "input.data", structs)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"""
+data: {{structures: input.data}}
+symfuncs: {{rc: 2.0, rc_angular: 1.4}}
+model: {{hidden: [4, 4]}}
+training: {{epochs: 4, batch_size: 4, lr: 0.01, progress: false, split: [0.5, 0.25, 0.25]}}
+selection: {{lambdas: [0.5, 50.0], repeats: 2, fakes: 2, rdf_structures: 4, max_features: 30}}
+""")
+    out = tmp_path / "run"
+    assert main(["select", str(cfg), "-o", str(out), "--quiet"]) == 0
+    sel = json.loads((out / "selected.json").read_text())
+    assert set(sel["sets"]) == {"full", "AGL", "CUR", "PC"}
+    assert sel["sets"]["CUR"]["n"] == sel["sets"]["AGL"]["n"] == sel["sets"]["PC"]["n"]
+    assert len(sel["ttests"]) == 6 and "fakes_kept" in sel["fakes"]["CUR"]
+    for f in ("path.csv", "rmse_vs_n.png", "selection_matrix.png", "test_rmse_boxplot.png", "radial_rdf.png",
+              "repeats.csv", "full/learning_curve.csv", "fakes/fakes.json"):
+        assert (out / f).is_file(), f
+    assert (out / "path" / "step_000" / "model.pt").is_file()
+    from toolkit.potential import load_potential
+
+    m = load_potential(out / "path" / "step_000" / "model.pt")
+    assert sum(len(v) for v in m.symfuncs.values()) == len(json.loads((out / "path" / "step_000" / "result.json")
+                                                                      .read_text())["selected"])
+    # train command on the same config
+    assert main(["train", str(cfg), "-o", str(tmp_path / "t"), "--quiet"]) == 0
+    assert (tmp_path / "t" / "model.pt").is_file() and (tmp_path / "t" / "learning_curve.png").is_file()
