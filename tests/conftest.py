@@ -11,7 +11,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "reference" / "n2p2"
 
-torch.set_num_threads(2)
+# Symmetry functions are many small tensor operations: one thread avoids OpenMP
+# barrier waits when LAMMPS subprocesses or other jobs share the two cores.
+torch.set_num_threads(1)
 
 
 def read_comp(path: Path) -> np.ndarray:
