@@ -60,9 +60,9 @@ class TrainSettings:
     lr: float | None = None            # None: learning-rate finder
     lr_min_factor: float = 0.01        # cosine annealing floor, as a fraction of lr
     restart_period: int = 50           # epochs until the first warm restart
-    restart_mult: int = 2
+    restart_mult: int = 1
     weight_decay: float = 1e-4         # hidden/output weights only
-    patience: int = 60                 # epochs without improvement of the objective
+    patience: int = 100                # epochs without improvement of the objective (> restart_period)
     min_delta: float = 1e-4            # relative improvement that counts
     force_weight: float = 0.0
     seed: int = 0
