@@ -114,6 +114,10 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
                        show_progress: bool = True, workers: int | None = None) -> Path:
     """Compute and store the symmetry functions (and optionally derivatives) of ``structures``."""
     structures = list(structures)
+    if derivatives:
+        # dG holds ~80 pairs x F x 3 doubles per atom: keep a chunk's derivatives near 0.5 GB.
+        f_max = max(sfset.n_features.values())
+        chunk_atoms = max(1, min(chunk_atoms, int(2.5e6 / (8 * f_max))))
     elements = sfset.elements
     el_index = {e: i for i, e in enumerate(elements)}
     n_atoms = np.array([len(s) for s in structures], dtype=np.int64)
