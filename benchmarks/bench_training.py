@@ -10,13 +10,17 @@ plain PyTorch ~9,500, compiled ~16,000.
 
     .venv/bin/python benchmarks/bench_training.py [--configs 10240] [--threads 2] [--epochs 3]
 
-Prints a table and writes ``benchmarks/results/training.csv``.
+Prints a table and writes ``benchmarks/results/training.csv`` (with the 1-minute load
+average: on a shared machine other processes' load lowers the numbers, and with
+2 threads on 2 busy cores OpenMP synchronisation makes them collapse; compare with
+``--threads 1``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -98,7 +102,8 @@ def main(argv=None):
         r = epoch_rate(data, dtype, args.batch, args.epochs, compiled, penalty)
         rows.append({"dtype": dt, "compiled": compiled, "group_lasso_prox": penalty, "threads": args.threads,
                      "batch": args.batch, "atoms": args.atoms, "features": args.features,
-                     "network": f"{args.features}-10-10-1", "configs_per_s": round(r, 1)})
+                     "network": f"{args.features}-10-10-1", "configs_per_s": round(r, 1),
+                     "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()})
         print(f"{dt:8s} compiled={str(compiled):5s} prox={str(penalty):5s} {r:10.0f} configurations/s")
     with atomic_write(args.out, newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
