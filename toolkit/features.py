@@ -52,7 +52,8 @@ def _progress(total: int, description: str):
                     transient=False)
 
 
-def _chunks(structures: Sequence[Structure], chunk_atoms: int):
+def structure_chunks(structures: Sequence[Structure], chunk_atoms: int):
+    """``(start, stop)`` index ranges of consecutive structures holding about ``chunk_atoms`` atoms."""
     start = 0
     while start < len(structures):
         stop, n = start, 0
@@ -90,7 +91,7 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
     results still arrive in order. Many small tensor operations scale better over
     processes than over threads.
     """
-    bounds = list(_chunks(structures, chunk_atoms))
+    bounds = list(structure_chunks(structures, chunk_atoms))
     if workers > 1 and len(bounds) > 1 and (device is None or torch.device(device).type == "cpu") \
             and dtype == torch.float64:
         import concurrent.futures as cf

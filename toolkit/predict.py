@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .features import structure_chunks
 from .fileio import atomic_write, write_json
 from .potential import load_potential
 from .provenance import provenance
@@ -28,12 +29,7 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
 
     with Progress(transient=True, disable=not show_progress) as progress:
         task = progress.add_task("predicting", total=len(structures))
-        start = 0
-        while start < len(structures):
-            stop, n = start, 0
-            while stop < len(structures) and (n == 0 or n + len(structures[stop]) <= batch_atoms):
-                n += len(structures[stop])
-                stop += 1
+        for start, stop in structure_chunks(structures, batch_atoms):
             batch = structures[start:stop]
             E, _, F, _, s_index = model.predict_batch(batch, forces=forces)
             offset = 0
@@ -45,7 +41,6 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
                                                   "fx": f[:, 0], "fy": f[:, 1], "fz": f[:, 2]}))
                 offset += len(s)
             progress.update(task, advance=len(batch))
-            start = stop
     paths = {"energies": out / "energies.csv"}
     with atomic_write(paths["energies"]) as fh:
         pd.DataFrame(e_rows, columns=["structure", "n_atoms", "energy"]).to_csv(fh, index=False, float_format="%.17g")
