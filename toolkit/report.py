@@ -1,0 +1,460 @@
+"""The demo's report: every number read from the artefacts of ``DEMO/``, PASS/FAIL, one HTML file.
+
+:func:`collect` reads the step outputs (``select/selected.json``,
+``select/path.csv``, ``select/fakes/fakes.json``, ``analysis/*/comparison.csv``,
+``analysis/*/diffusion.csv``, ``analysis/*/rdf.csv``, ``bench/bench.csv``, the
+step markers and ``demo.json``); :func:`evaluate_criteria` turns them into the
+PASS/FAIL table of :data:`toolkit.demo.CRITERIA`; :func:`write_report` draws
+the figures into ``DEMO/report/`` and writes ``DEMO/report.json`` (all numbers
+shown) and ``DEMO/report.html`` (self-contained: figures embedded as base64 PNG).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ToolkitError
+from .fileio import atomic_path, atomic_write, read_json, write_json
+
+MD_LABELS = {"reference": "lj/cut", "selected": "selected", "full": "full"}
+_COLORS = {"lj/cut": "k", "selected": "C3", "full": "C0"}
+_STYLES = {"lj/cut": "--", "selected": "-", "full": ":"}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for r in rows:
+        d = {}
+        for k, v in r.items():
+            try:
+                d[k] = float(v)
+            except (TypeError, ValueError):
+                d[k] = v
+        out.append(d)
+    return out
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise ToolkitError(f"report: {path} is missing (run the demo step that writes it)")
+    return path
+
+
+def collect(demo_dir: str | os.PathLike) -> dict:
+    """Every number the report shows, read from the files of ``demo_dir``."""
+    d = Path(demo_dir)
+    demo = read_json(_need(d / "demo.json"))
+    sel = read_json(_need(d / "select" / "selected.json"))
+    path_rows = _read_csv(_need(d / "select" / "path.csv"))
+    fakes_file = d / "select" / "fakes" / "fakes.json"
+    fakes = read_json(fakes_file) if fakes_file.exists() else None
+    cfg_file = d / "select" / "config.yaml"
+    import yaml
+
+    cfg = yaml.safe_load(cfg_file.read_text()) if cfg_file.exists() else {}
+    md = {}
+    for name in ("selected", "full"):
+        a = d / "analysis" / name
+        md[name] = {"comparison": _read_csv(_need(a / "comparison.csv")),
+                    "diffusion": _read_csv(_need(a / "diffusion.csv")),
+                    "arrhenius": _read_csv(_need(a / "arrhenius.csv")),
+                    "rdf_peaks": _read_csv(_need(a / "rdf_peaks.csv"))}
+    bench = _read_csv(_need(d / "bench" / "bench.csv"))
+    speed = {r["label"]: r for r in bench}
+    steps = {}
+    from .demo import STEPS
+
+    for name in STEPS:
+        m = d / name / "done.json"
+        if m.exists():
+            rec = read_json(m)
+            steps[name] = {"seconds": rec.get("seconds"), "finished": rec.get("finished")}
+    gen = read_json(d / "data" / "generate.json") if (d / "data" / "generate.json").exists() else {}
+    quench = {}
+    for name in ("reference", "selected", "full"):
+        q = d / "md" / name / "quench.json"
+        if q.exists():
+            rec = read_json(q)
+            quench[name] = {"protocol": rec.get("protocol"), "runs": rec.get("runs"), "seed": rec.get("seed"),
+                            "wall_time_s": rec.get("wall_time_s"), "lammps": rec.get("versions", {}).get("lammps_executable"),
+                            "potential": rec.get("potential", {}).get("path") or "reference"}
+    return {"demo": demo, "selected": sel, "path": path_rows, "fakes": fakes, "config": cfg, "md": md,
+            "speed": speed, "steps": steps, "generate": {"wall_time_s": gen.get("wall_time_s"),
+                                                        "n_structures": gen.get("n_structures"),
+                                                        "settings": gen.get("settings", {}),
+                                                        "lammps": gen.get("versions", {}).get("lammps_executable")},
+            "quench": quench}
+
+
+def _ratio_err(a, sa, b, sb) -> float:
+    if not all(np.isfinite([a, sa, b, sb])) or a == 0 or b == 0:
+        return float("nan")
+    return abs(a / b) * math.sqrt((sa / a) ** 2 + (sb / b) ** 2)
+
+
+def evaluate_criteria(info: dict, criteria: dict) -> list[dict]:
+    """PASS/FAIL rows: criterion, value (text), number, limit, pass."""
+    rows = []
+    agl = info["selected"]["sets"]["AGL"]
+    n = int(agl["n"])
+    rows.append({"criterion": f"selected set has at most {criteria['max_selected']} functions",
+                 "number": n, "limit": criteria["max_selected"], "pass": n <= criteria["max_selected"],
+                 "value": f"{n} functions"})
+    fk = info.get("fakes")
+    fakes_in_set = sum(1 for f in agl["functions"] if str(f).startswith("fake_"))
+    if fk is not None and "AGL" in fk:
+        kept = int(fk["AGL"]["fakes_kept"])
+        rows.append({"criterion": f"none of the {fk['n_fakes']} fake features selected (AGL path on "
+                                  f"candidates + fakes)",
+                     "number": kept + fakes_in_set, "limit": criteria["max_fakes"],
+                     "pass": kept + fakes_in_set <= criteria["max_fakes"],
+                     "value": f"{kept} fakes in the AGL set of {fk['AGL']['n']} functions"})
+    else:
+        rows.append({"criterion": "none of the fake features selected", "number": None, "limit": criteria["max_fakes"],
+                     "pass": False, "value": "no fake-feature experiment found (select/fakes/fakes.json)"})
+    tol = criteria["d_ratio_tol"]
+    diff = {r["temperature"]: r for r in info["md"]["selected"]["diffusion"]}
+    for c in info["md"]["selected"]["comparison"]:
+        t = c["temperature"]
+        dev = c["D_ratio"] - 1.0
+        a = diff.get(t, {})
+        ref = next((r for r in info["md"]["full"]["diffusion"] if False), None)  # noqa: F841 (reference below)
+        rows.append({"criterion": f"D within {tol:.0%} of lj/cut at T = {t:g}", "temperature": t,
+                     "number": c["D_ratio"], "limit": tol, "pass": bool(abs(dev) <= tol),
+                     "value": f"D ratio {c['D_ratio']:.3f} ({dev:+.1%}; D = {c['D']:.4g} vs {c['D_reference']:.4g})"})
+    ptol = criteria["rdf_peak_tol"]
+    for c in info["md"]["selected"]["comparison"]:
+        t = c["temperature"]
+        for key, what in (("g_peak_rel_dev", "height"), ("r_peak_rel_dev", "position")):
+            rows.append({"criterion": f"RDF first-peak {what} within {ptol:.0%} at T = {t:g}", "temperature": t,
+                         "number": c[key], "limit": ptol, "pass": bool(abs(c[key]) <= ptol),
+                         "value": f"{c[key]:+.2%}"})
+    sp = info["speed"]
+    if "selected" in sp and "full" in sp:
+        ratio = sp["selected"]["median"] / sp["full"]["median"]
+        rows.append({"criterion": f"selected potential at least {criteria['min_speedup']:g}x as fast as the full one",
+                     "number": ratio, "limit": criteria["min_speedup"], "pass": bool(ratio >= criteria["min_speedup"]),
+                     "value": f"{ratio:.2f}x ({sp['selected']['median']:.0f} vs {sp['full']['median']:.0f} timesteps/s)"})
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    _plt().close(fig)
+    return path
+
+
+def plot_path(info: dict, path: Path) -> Path:
+    """Validation RMSE of the refits along the lambda path, with the selection rule drawn in."""
+    plt = _plt()
+    sel = info["selected"]
+    cfg = info["config"].get("selection", {})
+    tol = float(cfg.get("tolerance", float("nan")))
+    max_f = int(cfg.get("max_features", 0) or 0)
+    full = float(sel["full_val_rmse"])
+    rows = [r for r in info["path"] if r["n_selected"] and r["n_selected"] > 0]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    n = [r["n_selected"] for r in rows]
+    ax.plot(n, [r["val_rmse_penalized"] for r in rows], "o", mfc="none", color="C0", label="AGL (penalised)")
+    ax.plot(n, [r["val_rmse_refit"] for r in rows], "s", color="C0", label="AGL + refit")
+    for r in rows:
+        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r["val_rmse_refit"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.axhline(full, color="k", lw=1, label=f"all {sum(1 for _ in info['selected']['sets']['full']['functions'])} "
+                                            f"candidates ({full:.3g})")
+    if np.isfinite(tol):
+        ax.axhline(tol * full, color="C2", ls="--", lw=1, label=f"{tol:g} x full")
+    if max_f:
+        ax.axvline(max_f + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_f} functions")
+    chosen = next((r for r in rows if math.isclose(r["lambda"], sel["lambda"], rel_tol=1e-6)), None)
+    if chosen is not None:
+        ax.plot([chosen["n_selected"]], [chosen["val_rmse_refit"]], "r*", ms=15, label="chosen")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of selected functions")
+    ax.set_ylabel("validation RMSE (energy / atom, epsilon)")
+    ax.set_title(f"rule: smallest set with <= {max_f} functions and refit RMSE <= {tol:g} x full", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_arrhenius(info: dict, path: Path) -> Path:
+    """ln D against 1/T for lj/cut, the selected and the full potential, with fits."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    rows = info["md"]["selected"]["diffusion"] + [r for r in info["md"]["full"]["diffusion"] if r["source"] != "lj/cut"]
+    fits = info["md"]["selected"]["arrhenius"] + [r for r in info["md"]["full"]["arrhenius"] if r["source"] != "lj/cut"]
+    for lab in ("lj/cut", "selected", "full"):
+        d = [r for r in rows if r["source"] == lab]
+        if not d:
+            continue
+        x = np.array([1.0 / r["temperature"] for r in d])
+        D = np.array([r["D_mean"] for r in d])
+        sem = np.array([r["D_sem"] if isinstance(r["D_sem"], float) else np.nan for r in d])
+        err = np.where(np.isfinite(sem), sem / D, 0.0)
+        ax.errorbar(x, np.log(D), yerr=err, ls="none", marker="o" if lab != "lj/cut" else "s", capsize=3,
+                    color=_COLORS[lab], mfc="none" if lab == "full" else None, label=lab)
+        f = next((r for r in fits if r["source"] == lab), None)
+        if f is not None and len(x) > 1:
+            xs = np.linspace(x.min(), x.max(), 50)
+            ax.plot(xs, np.log(f["D0"]) - f["Ea"] * xs, color=_COLORS[lab], ls=_STYLES[lab], lw=1,
+                    label=f"{lab}: Ea = {f['Ea']:.3g} epsilon")
+    ax.set_xlabel("1 / T  (kB / epsilon)")
+    ax.set_ylabel("ln D  (D in sigma^2 / tau)")
+    ax.legend(fontsize=7)
+    ax.set_title("Arrhenius plot of the quenched LJ liquid", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_rdfs(demo_dir: Path, path: Path) -> Path:
+    """g(r) per temperature for the three potentials (curves offset)."""
+    plt = _plt()
+    rows = _read_csv(demo_dir / "analysis" / "selected" / "rdf.csv")
+    rows += [r for r in _read_csv(demo_dir / "analysis" / "full" / "rdf.csv") if r["source"] != "lj/cut"]
+    temps = sorted({r["temperature"] for r in rows})
+    fig, ax = plt.subplots(figsize=(5.5, 1.4 + 1.2 * len(temps)))
+    step = 1.5
+    for k, t in enumerate(temps):
+        for lab in ("lj/cut", "selected", "full"):
+            d = [r for r in rows if r["source"] == lab and r["temperature"] == t]
+            if d:
+                ax.plot([r["r"] for r in d], [r["g"] + k * step for r in d], color=_COLORS[lab], ls=_STYLES[lab],
+                        lw=1.2, label=lab if k == 0 else None)
+        ax.text(0.05, k * step + 0.2, f"T = {t:g}", fontsize=8)
+    ax.set_xlabel("r  (sigma)")
+    ax.set_ylabel(f"g(r)  (offset by {step} per temperature)")
+    ax.legend(fontsize=8, loc="upper right")
+    return _save(fig, path)
+
+
+def plot_radial_vs_rdf(demo_dir: Path, info: dict, path: Path) -> Path:
+    """The candidate radial functions (selected ones bold) over g(r) of the lj/cut liquid."""
+    from .potential import load_potential
+    from .selection.plots import plot_radial_rdf
+
+    model = load_potential(demo_dir / "potentials" / "full")
+    sfs = list(model.settings.symfuncs)
+    chosen = {str(f) for f in info["selected"]["sets"]["AGL"]["functions"]}
+    names = info["selected"]["sets"]["full"]["functions"]
+    # full-set names are in the model's column order; map them to the selected mask
+    mask = [nm in chosen for nm in names]
+    if len(mask) != len(sfs):
+        raise ToolkitError("report: the full potential's functions do not match select/selected.json")
+    rows = _read_csv(demo_dir / "analysis" / "selected" / "rdf.csv")
+    ref = [r for r in rows if r["source"] == "lj/cut"]
+    t_low = min(r["temperature"] for r in ref)
+    r = np.array([x["r"] for x in ref if x["temperature"] == t_low])
+    g = np.array([x["g"] for x in ref if x["temperature"] == t_low])
+    return plot_radial_rdf(sfs, mask, r, g, path)
+
+
+# ---------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str], rows: list[list], cls: str = "") -> str:
+    out = [f'<table class="{cls}"><tr>' + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _g(x, fmt=".4g") -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "–"
+    return format(x, fmt) if isinstance(x, (int, float)) else html.escape(str(x))
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
+font-size:.9em} th{background:#f3f3f3} td.pass{background:#d9f2d9;font-weight:bold}
+td.fail{background:#f8d0d0;font-weight:bold} img{max-width:100%;margin:.5em 0} .fig{display:inline-block;
+vertical-align:top;max-width:49%} pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.8em}
+.verdict{font-size:1.15em;padding:.5em;border-radius:4px} .ok{background:#d9f2d9} .bad{background:#f8d0d0}
+"""
+
+
+def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> dict:
+    """Figures, ``report.json`` and ``report.html`` of a finished demo; returns the report's numbers."""
+    import yaml
+
+    from .demo import CRITERIA, TITLES
+
+    d = Path(demo_dir)
+    info = collect(d)
+    criteria = info["demo"].get("criteria", CRITERIA)
+    rows = evaluate_criteria(info, criteria)
+    fig_dir = d / "report"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figs = {
+        "path": plot_path(info, fig_dir / "path.png"),
+        "arrhenius": plot_arrhenius(info, fig_dir / "arrhenius.png"),
+        "rdf": plot_rdfs(d, fig_dir / "rdf.png"),
+        "radial_rdf": plot_radial_vs_rdf(d, info, fig_dir / "radial_rdf.png"),
+    }
+    sel = info["selected"]
+    timings = {**{k: v["seconds"] for k, v in info["steps"].items()}, **(timings or {})}
+    speed = info["speed"]
+    ratio = speed["selected"]["median"] / speed["full"]["median"] if "selected" in speed and "full" in speed else None
+    numbers = {
+        "criteria": rows,
+        "all_pass": all(r["pass"] for r in rows),
+        "selected_functions": sel["sets"]["AGL"]["functions"],
+        "n_selected": sel["sets"]["AGL"]["n"],
+        "lambda": sel["lambda"],
+        "full_val_rmse": sel["full_val_rmse"],
+        "fakes": info["fakes"],
+        "sets": {k: {"n": v["n"], "functions": v["functions"]} for k, v in sel["sets"].items()},
+        "test_rmse": sel.get("test_rmse"),
+        "ttests": sel.get("ttests"),
+        "comparison": {k: v["comparison"] for k, v in info["md"].items()},
+        "diffusion": {k: v["diffusion"] for k, v in info["md"].items()},
+        "arrhenius": {k: v["arrhenius"] for k, v in info["md"].items()},
+        "speed": {k: {"median": v["median"], "min": v["min"], "max": v["max"], "per_day_median": v["per_day_median"]}
+                  for k, v in speed.items()},
+        "speed_ratio_selected_full": ratio,
+        "timings_s": timings,
+        "total_s": float(sum(v for v in timings.values() if v)),
+        "settings": info["demo"],
+        "selection_config": info["config"],
+        "quench": info["quench"],
+        "generate": info["generate"],
+    }
+    write_json(d / "report.json", numbers)
+
+    # ---- HTML
+    h = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hdnnp demo report</title>"
+         f"<style>{_CSS}</style></head><body>"]
+    demo = info["demo"]
+    h.append("<h1>hdnnp demo: Lennard-Jones, from reference data to an Arrhenius plot</h1>")
+    h.append(f"<p>Folder <code>{html.escape(str(d))}</code>; {'full' if demo.get('full') else 'default'} sizes, "
+             f"seed {demo.get('seed')}; started {html.escape(str(demo.get('started')))}. Every number below is read "
+             f"from the files of the steps (<code>report.json</code> holds them all).</p>")
+    n_fail = sum(not r["pass"] for r in rows)
+    verdict = ("all criteria PASS" if n_fail == 0 else f"{n_fail} of {len(rows)} criteria FAIL")
+    h.append(f"<p class='verdict {'ok' if n_fail == 0 else 'bad'}'>{verdict}</p>")
+    h.append("<h2>What the run must show</h2>")
+    h.append(_table(["criterion", "value", "result"],
+                    [[html.escape(r["criterion"]), html.escape(r["value"]),
+                      f"<span>{'PASS' if r['pass'] else 'FAIL'}</span>"] for r in rows], "criteria")
+             .replace("<td><span>PASS</span></td>", "<td class='pass'>PASS</td>")
+             .replace("<td><span>FAIL</span></td>", "<td class='fail'>FAIL</td>"))
+
+    h.append("<h2>Selection</h2>")
+    h.append(f"<p>Chosen set (λ = {sel['lambda']:.3g}, {sel['sets']['AGL']['n']} functions): "
+             f"<code>{html.escape('; '.join(sel['sets']['AGL']['functions']))}</code>. "
+             f"Rule: among the sets along the path with at most {info['config'].get('selection', {}).get('max_features')} "
+             f"functions whose refit validation RMSE is at most {info['config'].get('selection', {}).get('tolerance')} "
+             f"times the full model's ({sel['full_val_rmse']:.4g} epsilon/atom), the smallest (ties: lower RMSE); "
+             f"if none qualifies, the best RMSE among the sets of at most that size.</p>")
+    h.append(_table(["λ", "functions", "angular", "val. RMSE penalised", "val. RMSE refit", "selected"],
+                    [[_g(r["lambda"], ".3g"), _g(int(r["n_selected"]), "d"), _g(r.get("n_angular"), ".0f"),
+                      _g(r["val_rmse_penalized"]), _g(r["val_rmse_refit"]), html.escape(str(r["selected"]))]
+                     for r in info["path"]]))
+    h.append(f"<div class='fig'>{_img(figs['path'], 'path')}</div>")
+    if (d / "select" / "selection_matrix.png").exists():
+        h.append(f"<div>{_img(d / 'select' / 'selection_matrix.png', 'feature matrix')}</div>")
+    if info["fakes"]:
+        fk = info["fakes"]
+        h.append(f"<p>Fake-feature experiment: {fk['n_fakes']} noise features appended to the candidates, the "
+                 f"whole path rerun (λ chosen {fk['lambda']:.3g}). Fakes kept:</p>")
+        h.append(_table(["method", "functions", "fakes kept"],
+                        [[k, v["n"], v["fakes_kept"]] for k, v in fk.items() if isinstance(v, dict) and "n" in v]))
+    h.append("<h3>Test RMSE over seeds (retrained from scratch)</h3>")
+    if sel.get("test_rmse"):
+        h.append(_table(["set", "functions", "mean", "std", "min", "max", "n"],
+                        [[k, sel["sets"][k]["n"], _g(v["mean"]), _g(v["std"]), _g(v["min"]), _g(v["max"]), v["n"]]
+                         for k, v in sel["test_rmse"].items()]))
+        h.append(_table(["a", "b", "mean a", "mean b", "t", "p (Welch)"],
+                        [[t["a"], t["b"], _g(t["mean_a"]), _g(t["mean_b"]), _g(t["t"], ".3g"), _g(t["p_value"], ".3g")]
+                         for t in sel.get("ttests", [])]))
+        if (d / "select" / "test_rmse_boxplot.png").exists():
+            h.append(f"<div class='fig'>{_img(d / 'select' / 'test_rmse_boxplot.png', 'test RMSE')}</div>")
+    h.append(f"<div class='fig'>{_img(figs['radial_rdf'], 'radial functions and RDF')}</div>")
+
+    h.append("<h2>Molecular dynamics: melt and quench at ρ = "
+             f"{info['quench'].get('selected', {}).get('protocol', {}).get('density', '')} σ<sup>-3</sup></h2>")
+    q = info["quench"].get("selected", {}).get("protocol", {}) or {}
+    h.append(f"<p>256 atoms, Nose-Hoover NVT, timestep {q.get('timestep')} τ; melt {q.get('melt_time')} τ at "
+             f"T = {q.get('melt_temperature')}, then per temperature {q.get('equilibration')} τ equilibration and "
+             f"{q.get('measurement')} τ measurement. Runs (velocity seeds): "
+             + ", ".join(f"{MD_LABELS[k]} {v.get('runs')}" for k, v in info["quench"].items())
+             + f". D from the Einstein fit over the last 80 % of the MSD "
+             f"({info['demo'].get('sizes', {}).get('msd_source', '')} MSD), mean ± standard error over runs.</p>")
+    drows = []
+    for name in ("selected", "full"):
+        comp = info["md"][name]["comparison"]
+        dif = {(r["source"], r["temperature"]): r for r in info["md"][name]["diffusion"]}
+        for c in comp:
+            a = dif.get((name, c["temperature"]), {})
+            b = dif.get(("lj/cut", c["temperature"]), {})
+            err = _ratio_err(c["D"], a.get("D_sem", float("nan")), c["D_reference"], b.get("D_sem", float("nan")))
+            drows.append([name, _g(c["temperature"], "g"), f"{_g(c['D'])} ± {_g(a.get('D_sem'), '.2g')}",
+                          f"{_g(c['D_reference'])} ± {_g(b.get('D_sem'), '.2g')}", f"{c['D_ratio']:.3f} ± {_g(err, '.2g')}",
+                          f"{c['r_peak_rel_dev']:+.2%}", f"{c['g_peak_rel_dev']:+.2%}"])
+    h.append(_table(["potential", "T", "D", "D lj/cut", "D ratio", "RDF peak position", "RDF peak height"], drows))
+    h.append(f"<div class='fig'>{_img(figs['arrhenius'], 'Arrhenius')}</div>")
+    h.append(f"<div class='fig'>{_img(figs['rdf'], 'RDF')}</div>")
+    arr = []
+    for name in ("selected", "full"):
+        for f in info["md"][name]["arrhenius"]:
+            if name == "full" and f["source"] == "lj/cut":
+                continue
+            arr.append([f["source"], _g(f["Ea"]), _g(f.get("Ea_stderr")), _g(f["D0"]), _g(f.get("r2"), ".4f")])
+    h.append(_table(["potential", "Ea (epsilon)", "± (s.e.)", "D0 (sigma²/tau)", "r²"], arr))
+
+    h.append("<h2>Speed in LAMMPS</h2>")
+    h.append(_table(["potential", "median timesteps/s", "min", "max", "tau/day", "vs selected"],
+                    [[k, _g(v["median"], ".0f"), _g(v["min"], ".0f"), _g(v["max"], ".0f"), _g(v["per_day_median"], ".3g"),
+                      _g(v["median"] / speed["selected"]["median"], ".2f") if "selected" in speed else "–"]
+                     for k, v in speed.items()]))
+    bench_png = d / "bench" / "bench.png"
+    if bench_png.exists():
+        h.append(f"<div class='fig'>{_img(bench_png, 'bench')}</div>")
+
+    h.append("<h2>Settings, seeds, versions, timings</h2>")
+    h.append(_table(["step", "time"], [[html.escape(TITLES.get(k, k)), _g(v, ".0f") + " s"] for k, v in timings.items()]
+                    + [["total (sum of steps)", _g(numbers["total_s"], ".0f") + " s"]]))
+    h.append("<h3>Demo sizes and seed</h3><pre>" + html.escape(yaml.safe_dump(
+        {"seed": demo.get("seed"), "full": demo.get("full"), "lmp": demo.get("lmp"), "sizes": demo.get("sizes"),
+         "criteria": criteria}, sort_keys=False)) + "</pre>")
+    h.append("<h3>Selection config (select/config.yaml)</h3><pre>" + html.escape(yaml.safe_dump(info["config"], sort_keys=False))
+             + "</pre>")
+    h.append("<h3>Reference data</h3><pre>" + html.escape(yaml.safe_dump(
+        {k: v for k, v in info["generate"].get("settings", {}).items() if k != "state_points"}, sort_keys=False)) + "</pre>")
+    h.append("<h3>Versions</h3><pre>" + html.escape(yaml.safe_dump(
+        {**demo.get("versions", {}), "lammps_executable": info["generate"].get("lammps")}, sort_keys=False)) + "</pre>")
+    h.append("</body></html>")
+    with atomic_write(d / "report.html") as fh:
+        fh.write("\n".join(h))
+    return numbers
