@@ -257,6 +257,17 @@ def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo) -> di
     # fakes kept along the whole AGL path
     summary["AGL_path_fakes_kept"] = [{"lambda": r["lambda"], "n_selected": r["n_selected"],
                                        "fakes_kept": sum(is_fake(n) for n in r["selected"])} for r in agl.path_]
+    # CUR and PC on the augmented data at every set size of the path (they are cheap)
+    by_size = []
+    for n in sorted({r["n_selected"] for r in agl.path_ if r["n_selected"] > 0}):
+        if len(exp.elements) > 1:
+            break
+        e = exp.elements[0]
+        row = {"n": n}
+        for k, v in _cur_pc(exp_f, {e: n}, sel, seed=st.seed).items():
+            row[{"cur": "CUR", "pearson": "PC"}[k] + "_fakes_kept"] = sum(is_fake(data_f.names[e][i]) for i in v[e])
+        by_size.append(row)
+    summary["baselines_fakes_kept_by_size"] = by_size
     write_json(out / "fakes.json", summary)
     echo("fakes kept: " + ", ".join(f"{k} {summary[k]['fakes_kept']}/{summary[k]['n']}" for k in sets))
     return {"summary": summary, "masks": masks}

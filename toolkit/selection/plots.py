@@ -121,6 +121,7 @@ def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.nda
         ax2.fill_between(r, g, color="0.85", zorder=0)
         ax2.plot(r, g, color="0.5", lw=1)
         ax2.set_ylabel("g(r)", color="0.4")
+        ax2.set_ylim(bottom=0)
         ax.set_zorder(ax2.get_zorder() + 1)
         ax.patch.set_visible(False)
     rr = np.linspace(1e-3, max(sf.rc for sf in symfuncs if sf is not None and sf.is_radial), 400)
