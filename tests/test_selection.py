@@ -100,7 +100,7 @@ def test_agl_path_drops_noise_features(tmp_path):
     from toolkit.selection.pipeline import AdaptiveGroupLassoSelector
 
     exp = prepare(synthetic(S=160), ModelSpec(hidden=[8, 8]), split=(0.7, 0.15, 0.15), split_seed=0)
-    st = TrainSettings(epochs=50, batch_size=16, lr=1e-2, patience=15, restart_period=25, progress=False)
+    st = TrainSettings(epochs=100, batch_size=16, lr=1e-2, patience=30, restart_period=20, progress=False)
     sel = AdaptiveGroupLassoSelector(lambdas=[0.3, 3.0, 30.0], train_settings=st, out_dir=tmp_path, max_features=4,
                                      tolerance=3.0, save_models=False, echo=lambda *_: None)
     sel.fit(exp)
