@@ -36,6 +36,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 from .errors import ToolkitError
@@ -67,9 +68,9 @@ TITLES = {
 class DemoSizes:
     """Every size of the demo (LJ units: sigma, epsilon, tau)."""
 
-    # 1. reference data: LAMMPS NVT at every (start, T, rho); small periodic cells give many
-    #    energies per computed atom (the cell, 3.4 sigma, is wider than the cutoff 2.8 sigma)
-    configs: int = 1000
+    # 1. reference data: LAMMPS NVT at every (start, T, rho). Small periodic cells (32 atoms,
+    #    3.3 sigma wide, wider than the cutoff 2.8) give many energies per computed atom.
+    configs: int = 1200
     cells: tuple = (2, 2, 2)
     data_temperatures: tuple = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6)
     data_densities: tuple = (0.85, 0.9, 0.95)
@@ -77,20 +78,26 @@ class DemoSizes:
     # 2. candidates
     rc: float = 2.8
     fakes: int = 10
-    # 3. training and selection
+    # 3. training (energies) and selection
     hidden: tuple = (10, 10)
     batch_size: int = 32
-    epochs: int = 150             # full model
-    patience: int = 40
-    lambdas: tuple = (0.003, 0.01, 0.03, 0.1)
+    lr: float = 0.03
+    epochs: int = 200             # full model; one cosine cycle
+    patience: int = 200
+    lambdas: tuple = (0.3, 1.0, 3.0)
     gl_epochs: int = 40
     agl_epochs: int = 40
-    refit_epochs: int = 80
+    refit_epochs: int = 100
     max_features: int = 8
     tolerance: float = 1.5        # chosen set: refit validation RMSE <= tolerance x full model's
-    repeats: int = 3
-    repeat_epochs: int = 100
+    repeats: int = 2
+    repeat_epochs: int = 80
     threads: int = 1
+    # 4. final refit of the selected set on energies and forces (0 structures: no force refit)
+    force_structures: int = 400
+    force_weight: float = 0.1
+    force_epochs: int = 60
+    force_batch_size: int = 16
     # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
     md_temperatures: tuple = (1.5, 1.2, 0.9)
     md_density: float = 0.9
@@ -100,11 +107,18 @@ class DemoSizes:
     traj_every: float = 0.5
     runs_selected: int = 4
     runs_reference: int = 8
-    runs_full: int = 1
+    # the full 22-function potential runs ~50x slower than a radial-only one (angular triplets):
+    # its own, shorter protocol; 0 runs: not quenched (its speed is still measured)
+    runs_full: int = 0
+    full_md_temperatures: tuple = (1.5,)
+    full_melt_time: float = 2.0
+    full_equilibration: float = 2.0
+    full_measurement: float = 10.0
     msd_source: str = "trajectory"  # multi-origin MSD from the trajectory
     jobs: int = 2
-    # 7. speed
-    bench_steps: int = 500
+    # 7. speed (timesteps/s from LAMMPS's Performance line; the full potential needs few steps)
+    bench_steps: int = 1000
+    bench_full_steps: int = 40
     bench_repeats: int = 3
 
     def as_dict(self) -> dict:
@@ -114,14 +128,16 @@ class DemoSizes:
 DEFAULT_SIZES = DemoSizes()
 
 #: The reference study's sizes: 28,000 configurations of 256 atoms on 7 temperatures x 3 densities,
-#: 10 lambdas, 10 seeds, 10 MD runs of 1,000 tau per temperature.
+#: 10 lambdas, 10 seeds, 10 MD runs of 1,000 tau per temperature for every potential.
 FULL_SIZES = DemoSizes(
     configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
-    data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=100,
-    lambdas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), gl_epochs=300, agl_epochs=300,
-    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0,
+    data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=1000, lr=0.01, batch_size=64,
+    lambdas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0), gl_epochs=300, agl_epochs=300,
+    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, force_structures=4000, force_epochs=300,
     md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
-    traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, bench_steps=2000, bench_repeats=5,
+    traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7),
+    full_melt_time=10.0, full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000,
+    bench_full_steps=200, bench_repeats=5,
 )
 
 
@@ -156,10 +172,14 @@ def _fmt_time(seconds: float) -> str:
 class _Step:
     """One step of the demo: folder, key, marker (``done.json``) and timing."""
 
-    def __init__(self, demo_dir: Path, name: str, settings: dict, upstream: Sequence["_Step"], echo):
+    def __init__(self, demo_dir: Path, name: str, settings: dict, upstream: Sequence["_Step"], echo,
+                 title: str | None = None, indent: str = "", clean: bool = True):
         self.name = name
         self.dir = demo_dir / name
-        self.number = STEPS.index(name) + 1
+        self.number = STEPS.index(name) + 1 if name in STEPS else None
+        self.title = title or TITLES.get(name, name)
+        self.indent = indent
+        self.clean = clean  # False: the folder holds sub-steps with their own markers
         self.settings = settings
         self.key = _key({"step": name, "settings": settings, "upstream": [u.key for u in upstream]})
         self.marker = self.dir / "done.json"
@@ -183,7 +203,7 @@ class _Step:
 
     def begin(self) -> bool:
         """True if the step must run (prints the header); False if it is reused."""
-        head = f"[{self.number}/{len(STEPS)}] {TITLES[self.name]}"
+        head = (f"[{self.number}/{len(STEPS)}] {self.title}" if self.number else f"{self.indent}{self.title}")
         rec = self.finished()
         if rec is not None:
             self.seconds = rec.get("seconds", 0.0)
@@ -197,7 +217,9 @@ class _Step:
                     old = read_json(started).get("key")
                 except (OSError, ValueError):
                     old = None
-            if old != self.key:
+            if old != self.key and not self.clean:
+                self.echo(f"{head} ...")
+            elif old != self.key:
                 # other settings (or an unknown folder state): start this step from scratch
                 self.echo(f"{head}: settings changed since the last run, redoing it")
                 shutil.rmtree(self.dir)
@@ -220,7 +242,7 @@ class _Step:
         write_json(self.marker, {"key": self.key, "step": self.name, "seconds": self.seconds, "outputs": rel,
                                  "settings": self.settings, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                  **(info or {})})
-        self.echo(f"    done in {_fmt_time(self.seconds)}")
+        self.echo(f"{self.indent}    done in {_fmt_time(self.seconds)}")
 
 
 # ---------------------------------------------------------------------------
@@ -233,8 +255,9 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
         "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32"},
         "symfuncs": {"candidates": "standard", "rc": float(sizes.rc)},
         "model": {"hidden": [int(h) for h in sizes.hidden]},
-        "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "patience": sizes.patience,
-                     "seed": seed, "split_seed": seed, "progress": False,
+        "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "lr": float(sizes.lr),
+                     "restart_period": sizes.gl_epochs, "restart_mult": 1, "patience": sizes.patience,
+                     "weight_decay": 0.0, "seed": seed, "split_seed": seed, "progress": False,
                      "threads": sizes.threads or None, "checkpoint_every": 10},
         "selection": {"lambdas": [float(x) for x in sizes.lambdas], "gl_epochs": sizes.gl_epochs,
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
@@ -257,6 +280,61 @@ def _write_config(cfg: dict, path: Path):
     return load_config(path)
 
 
+def _quench_kwargs(s: DemoSizes, name: str) -> dict:
+    """Protocol of one potential's quench (the full potential has its own, shorter one)."""
+    if name == "full":
+        temps, melt, eq, meas = s.full_md_temperatures, s.full_melt_time, s.full_equilibration, s.full_measurement
+    else:
+        temps, melt, eq, meas = s.md_temperatures, s.melt_time, s.equilibration, s.measurement
+    return {"temperatures": [float(t) for t in temps], "density": float(s.md_density), "melt_time": float(melt),
+            "equilibration": float(eq), "measurement": float(meas), "traj_every": float(min(s.traj_every, meas / 20)),
+            "msd_every": float(min(0.1, meas / 20))}
+
+
+def _quench_step(out: Path, name: str, s: DemoSizes, seed: int, lmp, upstream: list, echo, show_progress) -> "_Step":
+    """The quench of one potential as a sub-step ``md/<name>`` with its own marker."""
+    runs = {"reference": s.runs_reference, "selected": s.runs_selected, "full": s.runs_full}[name]
+    kw = _quench_kwargs(s, name)
+    st = _Step(out, f"md/{name}", {"protocol": kw, "runs": runs, "seed": seed}, upstream, echo,
+               title=f"MD {name}" if name != "reference" else "MD lj/cut (reference)", indent="    ")
+    if not st.begin():
+        return st
+    from .lammps.quench import quench
+
+    pot = "reference" if name == "reference" else out / "potentials" / name
+    echo(f"      {runs} run(s) x T = {', '.join(f'{t:g}' for t in kw['temperatures'])}: melt {kw['melt_time']:g} tau, "
+         f"then {kw['equilibration']:g} tau equilibration + {kw['measurement']:g} tau measurement per T")
+    quench(pot, st.dir, system="lj", runs=runs, seed=seed, lmp=lmp, jobs=s.jobs,
+           label=name if name != "reference" else "lj/cut", show_progress=show_progress, **kw)
+    st.finish([st.dir / "quench.json"])
+    return st
+
+
+class _Background:
+    """A demo sub-step run in a thread (LAMMPS on the core that training leaves idle)."""
+
+    def __init__(self, fn):
+        import threading
+
+        self.error = None
+        self.result = None
+
+        def target():
+            try:
+                self.result = fn()
+            except BaseException as exc:  # re-raised by join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def join(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int = 0, lmp: str | None = None,
              sizes: DemoSizes | dict | None = None, echo: Callable[[str], None] = print,
              show_progress: bool = True) -> Path:
@@ -267,20 +345,29 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
     ``lmp``: LAMMPS command (default ``$HDNNP_LMP`` or the venv's ``lmp``);
     ``sizes``: a :class:`DemoSizes` or a dict of fields to override.
     """
+    import threading
+
     from .provenance import versions
 
     s = make_sizes(full, sizes)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    lock = threading.Lock()
+    _echo = echo
+
+    def echo(msg):  # noqa: F811 - serialise messages of the background reference MD
+        with lock:
+            _echo(msg)
+
     echo(f"hdnnp demo in {out} ({'full' if full else 'default'} sizes, seed {seed})")
     write_json(out / "demo.json", {"full": full, "seed": seed, "lmp": lmp, "sizes": s.as_dict(),
                                    "criteria": CRITERIA, "versions": versions(),
                                    "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     steps: dict[str, _Step] = {}
 
-    def step(name, settings, *upstream):
-        st = _Step(out, name, settings, [steps[u] for u in upstream], echo)
+    def step(name, settings, *upstream, clean=True):
+        st = _Step(out, name, settings, [steps[u] for u in upstream], echo, clean=clean)
         steps[name] = st
         return st
 
@@ -300,8 +387,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
         generate("lj", data_dir, n_configs=s.configs, seed=seed, lmp=lmp, temperatures=s.data_temperatures,
                  densities=s.data_densities, starts=s.data_starts, cells=s.cells, jobs=s.jobs,
                  show_progress=show_progress)
-        st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"],
-                  {"n_structures": s.configs, "atoms_per_structure": n_at})
+        st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"])
 
     # 2. candidate functions ----------------------------------------------------------------------
     feat_dir = out / "features"
@@ -313,65 +399,70 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
 
         cfg = _write_config(cfg_dict, feat_dir / "config.yaml")
         cfg["training"]["progress"] = show_progress
-        echo("    12 radial + 10 angular candidates (rc = 2.8 sigma); the 10 fake noise features are "
-             "appended in step 3")
+        echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma); the {s.fakes} fake noise features "
+             "are drawn in step 3")
         resolve_data(cfg, feat_dir, echo=lambda m: echo(f"    {m}"))
         st.finish([features])
 
-    # 3. selection ------------------------------------------------------------------------------
+    # 3. selection (the reference MD runs meanwhile on the core training leaves idle) ---------------
+    background = None
+    ref_upstream = [SimpleNamespace(key="lj/cut")]  # the reference MD needs no potential
     sel_dir = out / "select"
     st = step("select", {k: v for k, v in cfg_dict.items() if k != "data"}, "features")
     if st.begin():
         from .selection.pipeline import run_select
         from .training.pipeline import setup_torch
 
+        if s.jobs > 1:
+            echo("    (the lj/cut reference MD runs meanwhile, in the background)")
+            background = _Background(lambda: _quench_step(out, "reference", s, seed, lmp, ref_upstream,
+                                                           lambda m: echo(f"    [background] {m.strip()}"), False))
         cfg = _write_config(cfg_dict, sel_dir / "config.yaml")
         setup_torch(cfg)
         run_select(cfg, sel_dir, echo=lambda m: echo(f"    {m}"))
         sel = read_json(sel_dir / "selected.json")
         outputs = [sel_dir / n for n in ("selected.json", "path.csv", "selection_matrix.png", "rmse_vs_n.png")]
-        outputs.append(Path(sel["chosen_model"]))
-        outputs.append(sel_dir / "full" / "model.pt")
+        outputs += [Path(sel["chosen_model"]), sel_dir / "full" / "model.pt"]
         st.finish(outputs, {"selected": sel["sets"]["AGL"]["functions"]})
     selected = read_json(sel_dir / "selected.json")
 
-    # 4. export --------------------------------------------------------------------------------
+    # 4. refit on energies and forces, export -----------------------------------------------------
     pot_dir = out / "potentials"
     chosen_model = Path(selected["chosen_model"])
     full_model = sel_dir / "full" / "model.pt"
-    st = step("potentials", {"chosen": os.path.relpath(chosen_model, out)}, "select")
+    refit = {"structures": s.force_structures, "force_weight": s.force_weight, "epochs": s.force_epochs,
+             "batch_size": s.force_batch_size}
+    st = step("potentials", {"chosen": os.path.relpath(chosen_model, out), "refit": refit}, "select")
     if st.begin():
         from .export import export_n2p2
         from .potential import load_potential
 
-        for name, src in (("selected", chosen_model), ("full", full_model)):
+        selected_src = chosen_model
+        if s.force_structures > 0:
+            selected_src = _force_refit(out, s, seed, chosen_model, echo)
+        for name, src in (("selected", selected_src), ("full", full_model)):
             model = load_potential(src)
-            export_n2p2(model, pot_dir / name, comment=f"hdnnp demo: {name} potential ({src.name}).")
+            export_n2p2(model, pot_dir / name, comment=f"hdnnp demo: {name} potential ({src}).")
             echo(f"    {name}: {len(model.settings.symfuncs)} functions -> {pot_dir / name}")
         st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
 
-    # 5. MD ------------------------------------------------------------------------------------
-    md_dir = out / "md"
-    proto = {"temperatures": list(s.md_temperatures), "density": s.md_density, "melt_time": s.melt_time,
-             "equilibration": s.equilibration, "measurement": s.measurement, "traj_every": s.traj_every,
-             "msd_every": min(0.1, s.measurement / 10)}
-    runs = {"reference": s.runs_reference, "selected": s.runs_selected, "full": s.runs_full}
-    st = step("md", {"protocol": proto, "runs": runs, "seed": seed}, "potentials")
+    # 5. MD --------------------------------------------------------------------------------------
+    md_names = ["reference", "selected"] + (["full"] if s.runs_full > 0 else [])
+    st = step("md", {"potentials": md_names, "protocols": {n: _quench_kwargs(s, n) for n in md_names},
+                     "runs": [s.runs_reference, s.runs_selected, s.runs_full], "seed": seed}, "potentials", clean=False)
     if st.begin():
-        from .lammps.quench import quench
-
-        for name in ("reference", "selected", "full"):
-            pot = "reference" if name == "reference" else pot_dir / name
-            t0 = time.perf_counter()
-            echo(f"    {name}: {runs[name]} run(s) x T = {', '.join(f'{t:g}' for t in s.md_temperatures)} "
-                 f"(equilibration {s.equilibration:g} tau, measurement {s.measurement:g} tau each)")
-            quench(pot, md_dir / name, system="lj", runs=runs[name], seed=seed, lmp=lmp,
-                   temperatures=s.md_temperatures, density=s.md_density, melt_time=s.melt_time,
-                   equilibration=s.equilibration, measurement=s.measurement, msd_every=proto["msd_every"],
-                   traj_every=s.traj_every, jobs=s.jobs, label=name if name != "reference" else "lj/cut",
-                   show_progress=show_progress)
-            echo(f"      {name} finished in {_fmt_time(time.perf_counter() - t0)}")
-        st.finish([md_dir / n / "quench.json" for n in ("reference", "selected", "full")])
+        if background is not None:
+            echo("    waiting for the background lj/cut MD ...")
+            background.join()
+        subs = {"reference": _quench_step(out, "reference", s, seed, lmp, ref_upstream, echo, show_progress)}
+        for name in md_names[1:]:
+            subs[name] = _quench_step(out, name, s, seed, lmp, [steps["potentials"]], echo, show_progress)
+        if s.runs_full == 0:
+            echo("    full potential: not quenched at these sizes (runs_full = 0; its speed is measured in step 7)")
+        st.finish([out / "md" / n / "done.json" for n in md_names],
+                  {"sub_steps": {n: subs[n].seconds for n in md_names}})
+    elif background is not None:
+        background.join()
 
     # 6. analysis ------------------------------------------------------------------------------
     an_dir = out / "analysis"
@@ -381,28 +472,43 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
 
         from .lammps.analysis import analyze
 
-        for name in ("selected", "full"):
+        for name in md_names[1:]:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                analyze(md_dir / name, reference_dir=md_dir / "reference", out_dir=an_dir / name,
-                        msd_source=s.msd_source)
+                res = analyze(out / "md" / name, reference_dir=out / "md" / "reference", out_dir=an_dir / name,
+                              msd_source=s.msd_source)
             for w in caught:
                 echo(f"    warning: {w.message}")
-        st.finish([an_dir / n / f for n in ("selected", "full")
+            for _, row in res["comparison"].iterrows():
+                echo(f"    {name} T = {row['temperature']:g}: D/D_lj {row['D_ratio']:.3f}, RDF peak height "
+                     f"{row['g_peak_rel_dev']:+.1%}, position {row['r_peak_rel_dev']:+.1%}")
+        st.finish([an_dir / n / f for n in md_names[1:]
                    for f in ("comparison.csv", "diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")])
 
     # 7. speed ---------------------------------------------------------------------------------
     bench_dir = out / "bench"
-    st = step("bench", {"steps": s.bench_steps, "repeats": s.bench_repeats, "seed": seed}, "potentials")
+    st = step("bench", {"steps": s.bench_steps, "full_steps": s.bench_full_steps, "repeats": s.bench_repeats,
+                        "seed": seed}, "potentials")
     if st.begin():
         from .lammps.bench import bench
 
-        table = bench(["reference", pot_dir / "selected", pot_dir / "full"], bench_dir / "bench.csv", system="lj",
-                      steps=s.bench_steps, repeats=s.bench_repeats, lmp=lmp, labels=["lj/cut", "selected", "full"],
-                      seed=seed, show_progress=show_progress)
+        fast = bench(["reference", pot_dir / "selected"], bench_dir / "fast" / "bench.csv", system="lj",
+                     steps=s.bench_steps, repeats=s.bench_repeats, lmp=lmp, labels=["lj/cut", "selected"],
+                     seed=seed, show_progress=show_progress)
+        slow = bench([pot_dir / "full"], bench_dir / "full" / "bench.csv", system="lj", steps=s.bench_full_steps,
+                     warmup=max(1, s.bench_full_steps // 10), repeats=s.bench_repeats, lmp=lmp, labels=["full"],
+                     seed=seed, show_progress=show_progress)
+        import pandas as pd
+
+        table = pd.concat([fast, slow], ignore_index=True)
+        table["speed_vs_selected"] = table["median"] / float(table.loc[table.label == "selected", "median"].iloc[0])
+        from .fileio import atomic_write
+
+        with atomic_write(bench_dir / "bench.csv") as fh:
+            table.to_csv(fh, index=False)
         for _, row in table.iterrows():
-            echo(f"    {row['label']}: {row['median']:.0f} timesteps/s")
-        st.finish([bench_dir / "bench.csv", bench_dir / "bench.png"])
+            echo(f"    {row['label']}: {row['median']:.1f} timesteps/s (median of {s.bench_repeats})")
+        st.finish([bench_dir / "bench.csv", bench_dir / "fast" / "bench.png", bench_dir / "full" / "bench.png"])
 
     # 8. report --------------------------------------------------------------------------------
     st = step("report", {"criteria": CRITERIA}, "select", "analysis", "bench")
@@ -410,10 +516,48 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
     if st.begin():
         from .report import write_report
 
-        timings = {n: steps[n].seconds for n in STEPS if n in steps and steps[n].seconds is not None}
-        res = write_report(out, timings=timings)
+        res = write_report(out)
         for row in res["criteria"]:
             echo(f"    {'PASS' if row['pass'] else 'FAIL'}  {row['criterion']}: {row['value']}")
         st.finish([report, out / "report.json"])
     echo(f"total {_fmt_time(time.perf_counter() - t_start)} (this invocation); report: {report}")
     return report
+
+
+def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -> Path:
+    """Retrain the selected set on energies and forces (``hdnnp train`` with the chosen functions).
+
+    The selection trains on energies only (SF derivatives of all 22 candidates cost
+    too much); the potential for MD is refit with forces on ``force_structures``
+    structures, whose derivatives are computed for the selected functions only.
+    """
+    import numpy as np
+
+    from .export import export_n2p2
+    from .potential import load_potential
+    from .structures import read_structures, write_n2p2
+    from .training.pipeline import run_train, setup_torch
+
+    work = out / "potentials" / "refit"
+    work.mkdir(parents=True, exist_ok=True)
+    export_n2p2(load_potential(chosen_model), work / "chosen")
+    structs = read_structures(out / "data" / "input.data")
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(len(structs), min(s.force_structures, len(structs)), replace=False))
+    if not (work / "structures.data").is_file():
+        write_n2p2(work / "structures.data", [structs[i] for i in take])
+    cfg_dict = {
+        "data": {"structures": str(work / "structures.data"), "features": str(work / "features.h5"),
+                 "derivatives": True, "store_dtype": "float32"},
+        "symfuncs": {"candidates": "input.nn", "input_nn": str(work / "chosen" / "input.nn")},
+        "model": {"hidden": [int(h) for h in s.hidden]},
+        "training": {"epochs": s.force_epochs, "batch_size": s.force_batch_size, "lr": s.lr / 3,
+                     "restart_period": s.force_epochs, "restart_mult": 1, "patience": s.force_epochs,
+                     "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
+                     "progress": False, "threads": s.threads or None},
+    }
+    cfg = _write_config(cfg_dict, work / "config.yaml")
+    setup_torch(cfg)
+    echo(f"    refit of the selected functions on energies and forces ({len(take)} structures, "
+         f"force weight {s.force_weight:g}, {s.force_epochs} epochs)")
+    return run_train(cfg, work, echo=lambda m: echo(f"      {m}"))

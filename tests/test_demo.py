@@ -1,0 +1,151 @@
+"""``hdnnp demo`` end to end at a tiny size: every artefact, report numbers read from them, reuse of steps."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from toolkit.demo import STEPS, DemoSizes, make_sizes, run_demo
+from toolkit.errors import ToolkitError
+
+# A few minutes on 2 cores: 24 configurations of 32 atoms, a few epochs, 2 lambdas, 2 seeds,
+# one temperature of very short MD, one run per potential, short benchmarks.
+TINY = dict(
+    configs=24, cells=(2, 2, 2), data_temperatures=(1.0, 1.5), data_densities=(0.9,), data_starts=("fcc", "liquid"),
+    fakes=2, hidden=(6,), batch_size=8, epochs=40, patience=40, lambdas=(1.0, 100.0), gl_epochs=5, agl_epochs=5,
+    refit_epochs=10, repeats=2, repeat_epochs=5, force_structures=12, force_epochs=5, force_batch_size=4,
+    md_temperatures=(1.5,), melt_time=0.5, equilibration=0.25,
+    measurement=1.0, traj_every=0.1, runs_selected=1, runs_reference=1, runs_full=1, full_md_temperatures=(1.5,),
+    full_melt_time=0.05, full_equilibration=0.05, full_measurement=0.3, bench_steps=20, bench_full_steps=5,
+    bench_repeats=1, jobs=1,
+)
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "DEMO"
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    report = run_demo(out, seed=3, sizes=TINY, echo=lines.append, show_progress=False)
+    return {"out": out, "report": report, "lines": lines, "seconds": time.perf_counter() - t0}
+
+
+def test_every_artefact_is_written(demo):
+    out = demo["out"]
+    assert demo["report"] == out / "report.html"
+    for name in STEPS:
+        marker = json.loads((out / name / "done.json").read_text())
+        assert marker["step"] == name and marker["seconds"] >= 0
+        for rel in marker["outputs"]:
+            assert (out / rel).exists(), rel
+    for rel in ["data/input.data", "features/features.h5", "select/path.csv", "select/selected.json",
+                "select/repeats.csv", "select/fakes/fakes.json", "select/selection_matrix.png",
+                "select/test_rmse_boxplot.png", "potentials/selected/input.nn", "potentials/selected/scaling.data",
+                "potentials/selected/weights.018.data", "potentials/full/input.nn", "md/reference/quench.json",
+                "md/selected/quench.json", "md/full/quench.json", "analysis/selected/comparison.csv",
+                "analysis/full/comparison.csv", "bench/bench.csv", "report/path.png", "report/arrhenius.png",
+                "report/rdf.png", "report/radial_rdf.png", "report.json", "report.html"]:
+        assert (out / rel).exists(), rel
+    # the selected potential has the selected functions, the full one all 22
+    sel = json.loads((out / "select" / "selected.json").read_text())
+    n_sel = sum(1 for l in (out / "potentials/selected/input.nn").read_text().splitlines()
+                if l.startswith("symfunction_short"))
+    n_full = sum(1 for l in (out / "potentials/full/input.nn").read_text().splitlines()
+                 if l.startswith("symfunction_short"))
+    assert n_sel == sel["sets"]["AGL"]["n"] and n_full == 22
+
+
+def test_every_step_prints_progress_and_time(demo):
+    text = "\n".join(demo["lines"])
+    for k in range(1, len(STEPS) + 1):
+        assert f"[{k}/{len(STEPS)}]" in text
+    assert len(re.findall(r"done in \d", text)) >= len(STEPS)
+    assert re.search(r"total .*report: .*report\.html", text)
+
+
+def test_report_numbers_come_from_the_artefacts(demo):
+    out = demo["out"]
+    rep = json.loads((out / "report.json").read_text())
+    html = (out / "report.html").read_text()
+    sel = json.loads((out / "select" / "selected.json").read_text())
+    # selection
+    assert rep["selected_functions"] == sel["sets"]["AGL"]["functions"]
+    assert rep["n_selected"] == sel["sets"]["AGL"]["n"]
+    crit = {r["criterion"]: r for r in rep["criteria"]}
+    size_row = next(r for r in rep["criteria"] if r["criterion"].startswith("selected set has at most"))
+    assert size_row["number"] == sel["sets"]["AGL"]["n"]
+    fakes = json.loads((out / "select" / "fakes" / "fakes.json").read_text())
+    fake_row = next(r for r in rep["criteria"] if "fake" in r["criterion"])
+    assert fake_row["number"] == fakes["AGL"]["fakes_kept"]
+    assert fake_row["pass"] == (fakes["AGL"]["fakes_kept"] == 0)
+    # MD: D ratios and RDF peaks from comparison.csv
+    comp = _csv(out / "analysis" / "selected" / "comparison.csv")
+    assert comp
+    for row in comp:
+        t = float(row["temperature"])
+        d_row = next(r for r in rep["criteria"] if r["criterion"].startswith("D within") and r.get("temperature") == t)
+        assert d_row["number"] == pytest.approx(float(row["D_ratio"]), rel=1e-12)
+        assert d_row["pass"] == (abs(float(row["D_ratio"]) - 1) <= 0.10)
+        assert f"{float(row['D_ratio']):.3f}" in html
+        h_row = next(r for r in rep["criteria"] if "height" in r["criterion"] and r.get("temperature") == t)
+        assert h_row["number"] == pytest.approx(float(row["g_peak_rel_dev"]), rel=1e-12)
+        p_row = next(r for r in rep["criteria"] if "position" in r["criterion"] and r.get("temperature") == t)
+        assert p_row["number"] == pytest.approx(float(row["r_peak_rel_dev"]), rel=1e-12)
+    # speed from bench.csv
+    bench = {r["label"]: float(r["median"]) for r in _csv(out / "bench" / "bench.csv")}
+    assert set(bench) == {"lj/cut", "selected", "full"}
+    assert rep["speed_ratio_selected_full"] == pytest.approx(bench["selected"] / bench["full"], rel=1e-12)
+    speed_row = next(r for r in rep["criteria"] if "as fast" in r["criterion"])
+    assert speed_row["number"] == pytest.approx(bench["selected"] / bench["full"], rel=1e-12)
+    assert f"{bench['selected'] / bench['full']:.2f}x" in html
+    # the PASS/FAIL verdict in the HTML matches the table
+    n_fail = sum(not r["pass"] for r in rep["criteria"])
+    assert rep["all_pass"] == (n_fail == 0)
+    assert ("all criteria PASS" in html) == (n_fail == 0)
+    if n_fail:
+        assert f"{n_fail} of {len(rep['criteria'])} criteria FAIL" in html
+    assert html.count("class='fail'>FAIL") == n_fail
+    assert html.count("class='pass'>PASS") == len(rep["criteria"]) - n_fail
+    # self-contained: figures embedded, settings, seeds and versions shown
+    assert html.count("data:image/png;base64,") >= 6
+    assert "<img" in html and 'src="report/' not in html
+    assert "seed: 3" in html and "torch" in html and "lammps" in html
+
+
+def test_rerun_reuses_every_step(demo):
+    out = demo["out"]
+    stamps = {n: (out / n / "done.json").stat().st_mtime_ns for n in STEPS}
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    run_demo(out, seed=3, sizes=TINY, echo=lines.append, show_progress=False)
+    assert time.perf_counter() - t0 < 30
+    assert sum("reused" in l for l in lines) == len(STEPS)
+    assert {n: (out / n / "done.json").stat().st_mtime_ns for n in STEPS} == stamps
+
+
+def test_changed_setting_redoes_only_what_depends_on_it(demo):
+    out = demo["out"]
+    before = {n: json.loads((out / n / "done.json").read_text())["key"] for n in STEPS}
+    lines: list[str] = []
+    run_demo(out, seed=3, sizes={**TINY, "bench_repeats": 2}, echo=lines.append, show_progress=False)
+    after = {n: json.loads((out / n / "done.json").read_text())["key"] for n in STEPS}
+    changed = {n for n in STEPS if before[n] != after[n]}
+    assert changed == {"bench", "report"}
+    assert len(_csv(out / "bench" / "bench_repeats.csv")) == 2 * 2 + 1
+
+
+def test_sizes_are_checked():
+    with pytest.raises(ToolkitError, match="unknown demo size 'epochz'"):
+        make_sizes(sizes={"epochz": 3})
+    assert make_sizes(full=True).configs == 28000
+    assert isinstance(make_sizes(), DemoSizes)
