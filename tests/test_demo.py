@@ -22,7 +22,7 @@ TINY = dict(
     md_temperatures=(1.5,), melt_time=0.5, equilibration=0.25,
     measurement=1.0, traj_every=0.1, runs_selected=1, runs_reference=1, runs_full=1, full_md_temperatures=(1.5,),
     full_melt_time=0.05, full_equilibration=0.05, full_measurement=0.3, bench_steps=20, bench_full_steps=5,
-    bench_repeats=1, jobs=1,
+    bench_repeats=1, jobs=2,
 )
 
 
@@ -141,7 +141,8 @@ def test_changed_setting_redoes_only_what_depends_on_it(demo):
     after = {n: json.loads((out / n / "done.json").read_text())["key"] for n in STEPS}
     changed = {n for n in STEPS if before[n] != after[n]}
     assert changed == {"bench", "report"}
-    assert len(_csv(out / "bench" / "bench_repeats.csv")) == 2 * 2 + 1
+    assert len(_csv(out / "bench" / "fast" / "bench_repeats.csv")) == 2 * 2
+    assert len(_csv(out / "bench" / "full" / "bench_repeats.csv")) == 2
 
 
 def test_sizes_are_checked():
@@ -149,3 +150,13 @@ def test_sizes_are_checked():
         make_sizes(sizes={"epochz": 3})
     assert make_sizes(full=True).configs == 28000
     assert isinstance(make_sizes(), DemoSizes)
+
+
+def test_own_data_example_config_is_valid():
+    from toolkit.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "examples" / "own_data.yaml")
+    assert cfg["symfuncs"]["candidates"] == "input.nn"
+    assert Path(cfg["symfuncs"]["input_nn"]).is_file()
+    assert cfg["selection"]["fakes"] == 10

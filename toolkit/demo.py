@@ -84,7 +84,7 @@ class DemoSizes:
     lr: float = 0.03
     epochs: int = 200             # full model; one cosine cycle
     patience: int = 200
-    lambdas: tuple = (0.3, 1.0, 3.0)
+    lambdas: tuple = (0.3, 0.4, 0.5, 0.6)
     gl_epochs: int = 40
     agl_epochs: int = 40
     refit_epochs: int = 100
@@ -94,9 +94,9 @@ class DemoSizes:
     repeat_epochs: int = 80
     threads: int = 1
     # 4. final refit of the selected set on energies and forces (0 structures: no force refit)
-    force_structures: int = 400
+    force_structures: int = 600
     force_weight: float = 0.1
-    force_epochs: int = 60
+    force_epochs: int = 100
     force_batch_size: int = 16
     # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
     md_temperatures: tuple = (1.5, 1.2, 0.9)
@@ -454,13 +454,23 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
         if background is not None:
             echo("    waiting for the background lj/cut MD ...")
             background.join()
+        from .errors import LammpsError
+
         subs = {"reference": _quench_step(out, "reference", s, seed, lmp, ref_upstream, echo, show_progress)}
+        failed = {}
         for name in md_names[1:]:
-            subs[name] = _quench_step(out, name, s, seed, lmp, [steps["potentials"]], echo, show_progress)
+            try:
+                subs[name] = _quench_step(out, name, s, seed, lmp, [steps["potentials"]], echo, show_progress)
+                (out / "md" / name / "failed.json").unlink(missing_ok=True)
+            except LammpsError as exc:
+                # the potential failed in MD (e.g. it left its training range): report it, keep what finished
+                failed[name] = str(exc)
+                write_json(out / "md" / name / "failed.json", {"error": str(exc)})
+                echo(f"    {name}: MD FAILED: {exc}")
         if s.runs_full == 0:
             echo("    full potential: not quenched at these sizes (runs_full = 0; its speed is measured in step 7)")
-        st.finish([out / "md" / n / "done.json" for n in md_names],
-                  {"sub_steps": {n: subs[n].seconds for n in md_names}})
+        st.finish([out / "md" / n / ("failed.json" if n in failed else "done.json") for n in md_names],
+                  {"sub_steps": {n: subs[n].seconds for n in subs}, "failed": failed})
     elif background is not None:
         background.join()
 
@@ -472,18 +482,30 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
 
         from .lammps.analysis import analyze
 
+        from .errors import ToolkitError as _TE
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reported below, with the comparisons
+            analyze(out / "md" / "reference", out_dir=an_dir / "reference", msd_source=s.msd_source)
+        analysed = ["reference"]
         for name in md_names[1:]:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                res = analyze(out / "md" / name, reference_dir=out / "md" / "reference", out_dir=an_dir / name,
-                              msd_source=s.msd_source)
+                try:
+                    res = analyze(out / "md" / name, reference_dir=out / "md" / "reference", out_dir=an_dir / name,
+                                  msd_source=s.msd_source)
+                except _TE as exc:  # nothing finished (MD failed at once)
+                    echo(f"    {name}: no analysis: {exc}")
+                    continue
+            analysed.append(name)
             for w in caught:
                 echo(f"    warning: {w.message}")
             for _, row in res["comparison"].iterrows():
                 echo(f"    {name} T = {row['temperature']:g}: D/D_lj {row['D_ratio']:.3f}, RDF peak height "
                      f"{row['g_peak_rel_dev']:+.1%}, position {row['r_peak_rel_dev']:+.1%}")
-        st.finish([an_dir / n / f for n in md_names[1:]
-                   for f in ("comparison.csv", "diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")])
+        st.finish([an_dir / n / f for n in analysed
+                   for f in ("diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")],
+                  {"analysed": analysed})
 
     # 7. speed ---------------------------------------------------------------------------------
     bench_dir = out / "bench"

@@ -67,12 +67,21 @@ def collect(demo_dir: str | os.PathLike) -> dict:
     md = {}
     for name in ("selected", "full"):
         a = d / "analysis" / name
-        if name == "full" and not (a / "comparison.csv").exists():
-            continue  # the full potential was not quenched at these sizes
+        if not (a / "comparison.csv").exists():
+            continue  # not quenched at these sizes, or its MD failed before any temperature finished
         md[name] = {"comparison": _read_csv(_need(a / "comparison.csv")),
                     "diffusion": _read_csv(_need(a / "diffusion.csv")),
                     "arrhenius": _read_csv(_need(a / "arrhenius.csv")),
                     "rdf_peaks": _read_csv(_need(a / "rdf_peaks.csv"))}
+    md_failed = {}
+    for name in ("selected", "full"):
+        f = d / "md" / name / "failed.json"
+        if f.exists():
+            md_failed[name] = read_json(f).get("error", "")
+    ref = d / "analysis" / "reference"
+    md["reference"] = {"diffusion": _read_csv(_need(ref / "diffusion.csv")),
+                       "arrhenius": _read_csv(_need(ref / "arrhenius.csv")),
+                       "rdf_peaks": _read_csv(_need(ref / "rdf_peaks.csv")), "comparison": []}
     bench = _read_csv(_need(d / "bench" / "bench.csv"))
     speed = {r["label"]: r for r in bench}
     steps = {}
@@ -92,7 +101,7 @@ def collect(demo_dir: str | os.PathLike) -> dict:
             quench[name] = {"protocol": rec.get("protocol"), "runs": rec.get("runs"), "seed": rec.get("seed"),
                             "wall_time_s": rec.get("wall_time_s"), "lammps": rec.get("versions", {}).get("lammps_executable"),
                             "potential": rec.get("potential", {}).get("path") or "reference"}
-    return {"demo": demo, "selected": sel, "path": path_rows, "fakes": fakes, "config": cfg, "md": md,
+    return {"md_failed": md_failed, "demo": demo, "selected": sel, "path": path_rows, "fakes": fakes, "config": cfg, "md": md,
             "speed": speed, "steps": steps, "generate": {"wall_time_s": gen.get("wall_time_s"),
                                                         "n_structures": gen.get("n_structures"),
                                                         "settings": gen.get("settings", {}),
@@ -127,14 +136,26 @@ def evaluate_criteria(info: dict, criteria: dict) -> list[dict]:
         rows.append({"criterion": "none of the fake features selected", "number": None, "limit": criteria["max_fakes"],
                      "pass": False, "value": "no fake-feature experiment found (select/fakes/fakes.json)"})
     tol = criteria["d_ratio_tol"]
-    for c in info["md"]["selected"]["comparison"]:
+    ptol = criteria["rdf_peak_tol"]
+    temps = (info["quench"].get("selected", {}).get("protocol") or {}).get("temperatures") \
+        or info["demo"].get("sizes", {}).get("md_temperatures", [])
+    comp = info["md"].get("selected", {}).get("comparison", [])
+    have = {c["temperature"] for c in comp}
+    failed = info.get("md_failed", {}).get("selected")
+    for t in temps:
+        if float(t) not in have:
+            why = f"no finished MD at this temperature{': ' + failed if failed else ''}"
+            for what in (f"D within {tol:.0%} of lj/cut", f"RDF first-peak height within {ptol:.0%}",
+                         f"RDF first-peak position within {ptol:.0%}"):
+                rows.append({"criterion": f"{what} at T = {float(t):g}", "temperature": float(t), "number": None,
+                             "limit": tol, "pass": False, "value": why})
+    for c in comp:
         t = c["temperature"]
         dev = c["D_ratio"] - 1.0
         rows.append({"criterion": f"D within {tol:.0%} of lj/cut at T = {t:g}", "temperature": t,
                      "number": c["D_ratio"], "limit": tol, "pass": bool(abs(dev) <= tol),
                      "value": f"D ratio {c['D_ratio']:.3f} ({dev:+.1%}; D = {c['D']:.4g} vs {c['D_reference']:.4g})"})
-    ptol = criteria["rdf_peak_tol"]
-    for c in info["md"]["selected"]["comparison"]:
+    for c in comp:
         t = c["temperature"]
         for key, what in (("g_peak_rel_dev", "height"), ("r_peak_rel_dev", "position")):
             rows.append({"criterion": f"RDF first-peak {what} within {ptol:.0%} at T = {t:g}", "temperature": t,
@@ -206,9 +227,12 @@ def plot_arrhenius(info: dict, path: Path) -> Path:
     """ln D against 1/T for lj/cut, the selected and the full potential, with fits."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    full = info["md"].get("full", {"diffusion": [], "arrhenius": []})
-    rows = info["md"]["selected"]["diffusion"] + [r for r in full["diffusion"] if r["source"] != "lj/cut"]
-    fits = info["md"]["selected"]["arrhenius"] + [r for r in full["arrhenius"] if r["source"] != "lj/cut"]
+    rows, fits = [], []
+    for name in ("reference", "selected", "full"):
+        m = info["md"].get(name)
+        if m is not None:
+            rows += [r for r in m["diffusion"] if (r["source"] == "lj/cut") == (name == "reference")]
+            fits += [r for r in m["arrhenius"] if (r["source"] == "lj/cut") == (name == "reference")]
     for lab in ("lj/cut", "selected", "full"):
         d = [r for r in rows if r["source"] == lab]
         if not d:
@@ -252,9 +276,10 @@ def plot_speed(info: dict, path: Path) -> Path:
 def plot_rdfs(demo_dir: Path, path: Path) -> Path:
     """g(r) per temperature for the three potentials (curves offset)."""
     plt = _plt()
-    rows = _read_csv(demo_dir / "analysis" / "selected" / "rdf.csv")
-    if (demo_dir / "analysis" / "full" / "rdf.csv").exists():
-        rows += [r for r in _read_csv(demo_dir / "analysis" / "full" / "rdf.csv") if r["source"] != "lj/cut"]
+    rows = _read_csv(demo_dir / "analysis" / "reference" / "rdf.csv")
+    for name in ("selected", "full"):
+        if (demo_dir / "analysis" / name / "rdf.csv").exists():
+            rows += [r for r in _read_csv(demo_dir / "analysis" / name / "rdf.csv") if r["source"] != "lj/cut"]
     temps = sorted({r["temperature"] for r in rows})
     fig, ax = plt.subplots(figsize=(5.5, 1.4 + 1.2 * len(temps)))
     step = 1.5
@@ -284,8 +309,7 @@ def plot_radial_vs_rdf(demo_dir: Path, info: dict, path: Path) -> Path:
     mask = [nm in chosen for nm in names]
     if len(mask) != len(sfs):
         raise ToolkitError("report: the full potential's functions do not match select/selected.json")
-    rows = _read_csv(demo_dir / "analysis" / "selected" / "rdf.csv")
-    ref = [r for r in rows if r["source"] == "lj/cut"]
+    ref = _read_csv(demo_dir / "analysis" / "reference" / "rdf.csv")
     t_low = min(r["temperature"] for r in ref)
     r = np.array([x["r"] for x in ref if x["temperature"] == t_low])
     g = np.array([x["g"] for x in ref if x["temperature"] == t_low])
@@ -360,7 +384,8 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
         "sets": {k: {"n": v["n"], "functions": v["functions"]} for k, v in sel["sets"].items()},
         "test_rmse": sel.get("test_rmse"),
         "ttests": sel.get("ttests"),
-        "comparison": {k: v["comparison"] for k, v in info["md"].items()},
+        "comparison": {k: v["comparison"] for k, v in info["md"].items() if k != "reference"},
+        "md_failed": info["md_failed"],
         "diffusion": {k: v["diffusion"] for k, v in info["md"].items()},
         "arrhenius": {k: v["arrhenius"] for k, v in info["md"].items()},
         "speed": {k: {"median": v["median"], "min": v["min"], "max": v["max"], "per_day_median": v["per_day_median"]}
@@ -433,9 +458,13 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
              f"{q.get('measurement')} τ measurement. Runs (velocity seeds): "
              + ", ".join(f"{MD_LABELS[k]} {v.get('runs')}" for k, v in info["quench"].items())
              + f". D from the Einstein fit over the last 80 % of the MSD "
-             f"({info['demo'].get('sizes', {}).get('msd_source', '')} MSD), mean ± standard error over runs.</p>")
+             f"({info['demo'].get('sizes', {}).get('msd_source', '')} MSD), mean ± standard error over runs. "
+             + ("The selected potential in MD is the chosen set refit on energies and forces "
+                "(<code>potentials/refit</code>); the full potential is the energy-trained model on all candidates."
+                if (d / "potentials" / "refit" / "model.pt").exists() else "")
+             + "</p>")
     drows = []
-    for name in info["md"]:
+    for name in [n for n in info["md"] if n != "reference"]:
         comp = info["md"][name]["comparison"]
         dif = {(r["source"], r["temperature"]): r for r in info["md"][name]["diffusion"]}
         for c in comp:
@@ -446,7 +475,9 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
                           f"{_g(c['D_reference'])} ± {_g(b.get('D_sem'), '.2g')}", f"{c['D_ratio']:.3f} ± {_g(err, '.2g')}",
                           f"{c['r_peak_rel_dev']:+.2%}", f"{c['g_peak_rel_dev']:+.2%}"])
     h.append(_table(["potential", "T", "D", "D lj/cut", "D ratio", "RDF peak position", "RDF peak height"], drows))
-    if "full" not in info["md"] and "full" in speed:
+    for name, err in info["md_failed"].items():
+        h.append(f"<p class='verdict bad'><b>MD with the {name} potential failed</b>: {html.escape(err)}</p>")
+    if "full" not in info["md"] and "full" in speed and "full" not in info["md_failed"]:
         sizes = info["demo"].get("sizes", {})
         steps = (sizes.get("melt_time", 0) + len(sizes.get("md_temperatures", [])) * (sizes.get("equilibration", 0)
                  + sizes.get("measurement", 0))) / 0.005
@@ -460,7 +491,7 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
     arr = []
     for name in info["md"]:
         for f in info["md"][name]["arrhenius"]:
-            if name == "full" and f["source"] == "lj/cut":
+            if (f["source"] == "lj/cut") != (name == "reference"):
                 continue
             arr.append([f["source"], _g(f["Ea"]), _g(f.get("Ea_stderr")), _g(f["D0"]), _g(f.get("r2"), ".4f")])
     h.append(_table(["potential", "Ea (epsilon)", "± (s.e.)", "D0 (sigma²/tau)", "r²"], arr))
@@ -480,6 +511,15 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
          "criteria": criteria}, sort_keys=False)) + "</pre>")
     h.append("<h3>Selection config (select/config.yaml)</h3><pre>" + html.escape(yaml.safe_dump(info["config"], sort_keys=False))
              + "</pre>")
+    refit_cfg = d / "potentials" / "refit" / "config.yaml"
+    if refit_cfg.exists():
+        h.append("<h3>Refit of the selected functions on energies and forces (potentials/refit/config.yaml)</h3><pre>"
+                 + html.escape(refit_cfg.read_text()) + "</pre>")
+        metrics = d / "potentials" / "refit" / "metrics.json"
+        if metrics.exists():
+            m = read_json(metrics)
+            h.append(f"<p>Refit test RMSE: energy {_g(m.get('test', {}).get('rmse_energy'))} epsilon/atom, forces "
+                     f"{_g(m.get('test', {}).get('rmse_forces'))} epsilon/sigma.</p>")
     h.append("<h3>Reference data</h3><pre>" + html.escape(yaml.safe_dump(
         {k: v for k, v in info["generate"].get("settings", {}).items() if k != "state_points"}, sort_keys=False)) + "</pre>")
     h.append("<h3>Versions</h3><pre>" + html.escape(yaml.safe_dump(
