@@ -70,9 +70,9 @@ class DemoSizes:
 
     # 1. reference data: LAMMPS NVT at every (start, T, rho). Small periodic cells (32 atoms,
     #    3.3 sigma wide, wider than the cutoff 2.8) give many energies per computed atom.
-    configs: int = 1200
+    configs: int = 1260
     cells: tuple = (2, 2, 2)
-    data_temperatures: tuple = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6)
+    data_temperatures: tuple = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0)  # 2.0: close contacts (the repulsive wall)
     data_densities: tuple = (0.85, 0.9, 0.95)
     data_starts: tuple = ("fcc", "liquid")
     # 2. candidates
@@ -94,9 +94,9 @@ class DemoSizes:
     repeat_epochs: int = 80
     threads: int = 1
     # 4. final refit of the selected set on energies and forces (0 structures: no force refit)
-    force_structures: int = 600
+    force_structures: int = 1000
     force_weight: float = 0.1
-    force_epochs: int = 100
+    force_epochs: int = 120
     force_batch_size: int = 16
     # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
     md_temperatures: tuple = (1.5, 1.2, 0.9)
