@@ -164,7 +164,7 @@ def test_hdnnp_quench_bench_and_model_export(tmp_path):
                  melt_time=0.1, equilibration=0.05, measurement=0.2, msd_every=0.01, traj_every=0.05,
                  show_progress=False)
     pair = (out / "pair.in").read_text()
-    assert f'pair_style hdnnp 6.8 dir "{AL_NN.resolve()}/" showew no showewsum 0 resetew no maxew 1000000" in pair
+    assert f'pair_style hdnnp 6.8 dir "{AL_NN.resolve()}/" showew no showewsum 0 resetew no maxew 1000000' in pair
     assert "pair_coeff * * Al" in pair
     assert (out / "run_000" / "T_1000" / "done.json").exists()
     meta = read_json(out / "quench.json")
