@@ -543,7 +543,6 @@ class SymmetryFunctionSet:
         nmax = int(counts.max())
         per_row = max(1, nmax * (nmax - 1) // 2)
         block = max(1, _TRIPLET_CHUNK // per_row) * (4 if dG is None else 1)
-        values = None  # computed above
         for r0 in range(0, n_rows, block):
             r1 = min(n_rows, r0 + block)
             c = counts[r0:r1]
@@ -633,14 +632,6 @@ class SymmetryFunctionSet:
                 blk.index_add_(0, qq, gk)
                 dG[:, cols] += blk
 
-def _segment_sum(x: torch.Tensor, rows_sorted: torch.Tensor, n_rows: int) -> torch.Tensor:
-    """Sum the rows of ``x`` that share an index (indices sorted ascending): (n_rows, ...)."""
-    if x.device.type == "cpu":
-        lengths = torch.bincount(rows_sorted, minlength=n_rows)
-        return torch.segment_reduce(x, "sum", lengths=lengths)
-    return torch.zeros((n_rows, *x.shape[1:]), dtype=x.dtype, device=x.device).index_add_(0, rows_sorted, x)
-
-
 def _pow_zeta_minus_one(plam: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor:
     """(1 + lambda cos)^(zeta - 1), 0 where 1 + lambda cos <= 0 (as n2p2), per column's zeta.
 
@@ -665,21 +656,6 @@ def _pow_zeta_minus_one(plam: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor
             result = torch.where(positive[:, k], x, torch.ones_like(x)) ** (z - 1.0)
         out[:, k] = result
     return torch.where(positive, out, torch.zeros_like(out))
-
-
-def _triplets(rows_sorted: torch.Tensor, n_rows: int):
-    """All index pairs (p < q) of list entries that share a centre; entries are sorted by centre."""
-    device = rows_sorted.device
-    counts = torch.bincount(rows_sorted, minlength=n_rows)
-    nmax = int(counts.max()) if counts.numel() else 0
-    if nmax < 2:
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        return empty, empty
-    starts = torch.cumsum(counts, 0) - counts
-    tri = torch.triu_indices(nmax, nmax, 1, device=device)
-    valid = tri[1][None, :] < counts[:, None]
-    r_idx, t_idx = valid.nonzero(as_tuple=True)
-    return starts[r_idx] + tri[0][t_idx], starts[r_idx] + tri[1][t_idx]
 
 
 def pair_forces(features: BatchFeatures, dE_dG: dict[str, torch.Tensor], virial: bool = False,
