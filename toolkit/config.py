@@ -43,6 +43,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "element": ((str,), None, None, "element symbol (default: from the data)"),
         "rc": (_NUM, 2.8, _pos, "cutoff radius of the standard candidates"),
         "rc_angular": (_NUM, None, _pos, "cutoff of the angular candidates (default rc)"),
+        "r_min": (_NUM + (str,), None, lambda v: v == "auto" or (not isinstance(v, str) and v > 0),
+                  "centre of the innermost shifted radial candidate (default 0.25 rc; auto: the shortest "
+                  "interatomic distance in the data, rounded down to 0.01)"),
         "input_nn": ((str,), None, None, "input.nn whose symfunction_short lines are the candidates"),
     },
     "model": {
@@ -74,6 +77,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "device": ((str,), "cpu", None, "torch device (cpu, cuda, cuda:1, ...)"),
         "threads": ((int, type(None)), None, None, "torch CPU threads (default: torch's choice)"),
         "compile": ((bool,), False, None, "torch.compile the networks (falls back to eager on failure)"),
+        "optimizer": ((str,), "adam", lambda v: v in ("adam", "lbfgs"),
+                      "adam (minibatch AdamW) or lbfgs (full-batch L-BFGS; for refits, not for the lasso stages)"),
+        "lbfgs_steps": ((int,), 10, _pos, "L-BFGS iterations per epoch"),
         "checkpoint_every": ((int,), 10, _nonneg, "epochs between checkpoints"),
         "progress": ((bool,), True, None, "progress bars"),
     },
@@ -86,7 +92,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "agl_epochs": ((int, type(None)), None, None, "epochs of the adaptive stage"),
         "refit_epochs": ((int, type(None)), None, None, "epochs of the refit"),
         "max_features": ((int,), 8, _pos, "largest set the choice may return"),
-        "tolerance": (_NUM, 1.5, _pos, "chosen set: refit validation RMSE <= tolerance x full model's"),
+        "tolerance": (_NUM, 1.5, _pos, "chosen set: refit validation RMSE <= tolerance x the best (full model or best refit)"),
         "baselines": ((list,), ["cur", "pearson"], lambda v: all(x in ("cur", "pearson") for x in v),
                       "baseline selectors"),
         "pearson_threshold": (_NUM, 0.9, lambda v: 0 < v <= 1, "Pearson filter: max |corr| with a kept feature"),

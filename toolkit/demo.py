@@ -77,6 +77,7 @@ class DemoSizes:
     data_starts: tuple = ("fcc", "liquid")
     # 2. candidates
     rc: float = 2.8
+    r_min: float | str = "auto"   # innermost shifted radial centre: the data's shortest distance
     fakes: int = 10
     # 3. training (energies) and selection
     hidden: tuple = (10, 10)
@@ -93,11 +94,14 @@ class DemoSizes:
     repeats: int = 2
     repeat_epochs: int = 80
     threads: int = 1
-    # 4. final refit of the selected set on energies and forces (0 structures: no force refit)
+    # 4. final refit of the selected set on energies and forces (0 structures: no force refit):
+    #    full-batch L-BFGS (force_epochs x 10 iterations) in float64, chunks of force_batch_size structures
     force_structures: int = 1000
     force_weight: float = 0.1
-    force_epochs: int = 120
-    force_batch_size: int = 16
+    force_epochs: int = 40
+    force_batch_size: int = 200
+    force_optimizer: str = "lbfgs"
+    force_dtype: str = "float64"
     # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
     md_temperatures: tuple = (1.5, 1.2, 0.9)
     md_density: float = 0.9
@@ -108,8 +112,8 @@ class DemoSizes:
     runs_selected: int = 4
     runs_reference: int = 8
     # the full 22-function potential runs ~50x slower than a radial-only one (angular triplets):
-    # its own, shorter protocol; 0 runs: not quenched (its speed is still measured)
-    runs_full: int = 0
+    # its own, shorter protocol, run on the core the force refit leaves idle; 0 runs: not quenched
+    runs_full: int = 1
     full_md_temperatures: tuple = (1.5,)
     full_melt_time: float = 2.0
     full_equilibration: float = 2.0
@@ -133,7 +137,7 @@ FULL_SIZES = DemoSizes(
     configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
     data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=1000, lr=0.01, batch_size=64,
     lambdas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0), gl_epochs=300, agl_epochs=300,
-    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, force_structures=4000, force_epochs=300,
+    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, force_structures=4000, force_epochs=100,
     md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
     traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7),
     full_melt_time=10.0, full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000,
@@ -253,7 +257,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
     """The ``hdnnp select`` config of the demo (validated by :func:`toolkit.config.load_config`)."""
     return {
         "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32"},
-        "symfuncs": {"candidates": "standard", "rc": float(sizes.rc)},
+        "symfuncs": {"candidates": "standard", "rc": float(sizes.rc), "r_min": sizes.r_min},
         "model": {"hidden": [int(h) for h in sizes.hidden]},
         "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "lr": float(sizes.lr),
                      "restart_period": sizes.gl_epochs, "restart_mult": 1, "patience": sizes.patience,
@@ -431,19 +435,28 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
     chosen_model = Path(selected["chosen_model"])
     full_model = sel_dir / "full" / "model.pt"
     refit = {"structures": s.force_structures, "force_weight": s.force_weight, "epochs": s.force_epochs,
-             "batch_size": s.force_batch_size}
+             "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype}
     st = step("potentials", {"chosen": os.path.relpath(chosen_model, out), "refit": refit}, "select")
+    full_md = None
     if st.begin():
         from .export import export_n2p2
         from .potential import load_potential
 
-        selected_src = chosen_model
-        if s.force_structures > 0:
-            selected_src = _force_refit(out, s, seed, chosen_model, echo)
-        for name, src in (("selected", selected_src), ("full", full_model)):
+        def export(name, src):
             model = load_potential(src)
             export_n2p2(model, pot_dir / name, comment=f"hdnnp demo: {name} potential ({src}).")
             echo(f"    {name}: {len(model.settings.symfuncs)} functions -> {pot_dir / name}")
+
+        export("full", full_model)
+        if s.runs_full > 0 and s.jobs > 1 and s.force_structures > 0:
+            # the refit trains on one core: quench the (slow) full potential on the other meanwhile
+            echo("    (the full potential's MD runs meanwhile, in the background)")
+            full_md = _Background(lambda: _quench_step(out, "full", s, seed, lmp, [steps["potentials"]],
+                                                       lambda m: echo(f"    [background] {m.strip()}"), False))
+        selected_src = chosen_model
+        if s.force_structures > 0:
+            selected_src = _force_refit(out, s, seed, chosen_model, echo)
+        export("selected", selected_src)
         st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
 
     # 5. MD --------------------------------------------------------------------------------------
@@ -460,6 +473,9 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
         failed = {}
         for name in md_names[1:]:
             try:
+                if name == "full" and full_md is not None:
+                    echo("    waiting for the background MD of the full potential ...")
+                    full_md.join()  # a LammpsError of the background run is reported like one of a foreground run
                 subs[name] = _quench_step(out, name, s, seed, lmp, [steps["potentials"]], echo, show_progress)
                 (out / "md" / name / "failed.json").unlink(missing_ok=True)
             except LammpsError as exc:
@@ -471,8 +487,10 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
             echo("    full potential: not quenched at these sizes (runs_full = 0; its speed is measured in step 7)")
         st.finish([out / "md" / n / ("failed.json" if n in failed else "done.json") for n in md_names],
                   {"sub_steps": {n: subs[n].seconds for n in subs}, "failed": failed})
-    elif background is not None:
-        background.join()
+    else:
+        for bg in (background, full_md):
+            if bg is not None:
+                bg.join()
 
     # 6. analysis ------------------------------------------------------------------------------
     an_dir = out / "analysis"
@@ -573,13 +591,17 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
                  "derivatives": True, "store_dtype": "float32"},
         "symfuncs": {"candidates": "input.nn", "input_nn": str(work / "chosen" / "input.nn")},
         "model": {"hidden": [int(h) for h in s.hidden]},
-        "training": {"epochs": s.force_epochs, "batch_size": s.force_batch_size, "lr": s.lr / 3,
-                     "restart_period": s.force_epochs, "restart_mult": 1, "patience": s.force_epochs,
+        "training": {"epochs": s.force_epochs, "batch_size": s.force_batch_size,
+                     "lr": 1.0 if s.force_optimizer == "lbfgs" else s.lr / 3, "optimizer": s.force_optimizer,
+                     "dtype": s.force_dtype, "restart_period": s.force_epochs, "restart_mult": 1,
+                     "patience": s.force_epochs,
                      "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
                      "progress": False, "threads": s.threads or None},
     }
     cfg = _write_config(cfg_dict, work / "config.yaml")
     setup_torch(cfg)
+    how = (f"full-batch L-BFGS, {s.force_epochs} x 10 iterations" if s.force_optimizer == "lbfgs"
+           else f"AdamW, {s.force_epochs} epochs")
     echo(f"    refit of the selected functions on energies and forces ({len(take)} structures, "
-         f"force weight {s.force_weight:g}, {s.force_epochs} epochs)")
+         f"force weight {s.force_weight:g}, {how}, {s.force_dtype})")
     return run_train(cfg, work, echo=lambda m: echo(f"      {m}"))

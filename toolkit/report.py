@@ -208,8 +208,9 @@ def plot_path(info: dict, path: Path) -> Path:
                     textcoords="offset points")
     ax.axhline(full, color="k", lw=1, label=f"all {sum(1 for _ in info['selected']['sets']['full']['functions'])} "
                                             f"candidates ({full:.3g})")
+    ref = float(sel.get("reference_val_rmse", full))
     if np.isfinite(tol):
-        ax.axhline(tol * full, color="C2", ls="--", lw=1, label=f"{tol:g} x full")
+        ax.axhline(tol * ref, color="C2", ls="--", lw=1, label=f"{tol:g} x best ({ref:.3g})")
     if max_f:
         ax.axvline(max_f + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_f} functions")
     chosen = next((r for r in rows if math.isclose(r["lambda"], sel["lambda"], rel_tol=1e-6)), None)
@@ -218,7 +219,7 @@ def plot_path(info: dict, path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("number of selected functions")
     ax.set_ylabel("validation RMSE (energy / atom, epsilon)")
-    ax.set_title(f"rule: smallest set with <= {max_f} functions and refit RMSE <= {tol:g} x full", fontsize=9)
+    ax.set_title(f"rule: smallest set with <= {max_f} functions and refit RMSE <= {tol:g} x best", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -423,7 +424,9 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
              f"<code>{html.escape('; '.join(sel['sets']['AGL']['functions']))}</code>. "
              f"Rule: among the sets along the path with at most {info['config'].get('selection', {}).get('max_features')} "
              f"functions whose refit validation RMSE is at most {info['config'].get('selection', {}).get('tolerance')} "
-             f"times the full model's ({sel['full_val_rmse']:.4g} epsilon/atom), the smallest (ties: lower RMSE); "
+             f"times the best validation RMSE (the lower of the full model's, {sel['full_val_rmse']:.4g}, and the best "
+             f"refit's: {sel.get('reference_val_rmse', sel['full_val_rmse']):.4g} epsilon/atom), the smallest "
+             f"(ties: lower RMSE); "
              f"if none qualifies, the best RMSE among the sets of at most that size.</p>")
     h.append(_table(["λ", "functions", "angular", "val. RMSE penalised", "val. RMSE refit", "selected"],
                     [[_g(r["lambda"], ".3g"), _g(int(r["n_selected"]), "d"), _g(r.get("n_angular"), ".0f"),

@@ -15,11 +15,14 @@ Every finished lambda writes ``path/step_NNN/result.json`` (atomic), so an
 interrupted run resumes after the last finished lambda; within a lambda each
 stage checkpoints (``ckpt_gl.pt``, ...) and resumes too.
 
-The chosen set (:func:`choose_step`): among the lambdas whose set has at most
-``max_features`` functions and whose refit validation RMSE is at most
-``tolerance`` times that of the full model, the smallest set (ties: lower
-RMSE); else the best RMSE among sets of at most ``max_features``; else the
-smallest set.
+The chosen set (:func:`choose_step`): the reference error is the lower of the
+full model's validation RMSE and the best refit validation RMSE on the path.
+Among the lambdas whose set has at most ``max_features`` functions and whose
+refit validation RMSE is at most ``tolerance`` times the reference, the
+smallest set (ties: lower RMSE); else the best RMSE among sets of at most
+``max_features``; else the smallest set. (Measuring against the best refit,
+not only the full model, keeps the rule meaningful when the full model is the
+hardest to train, as with many collinear candidates.)
 """
 
 from __future__ import annotations
@@ -101,8 +104,9 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
     n_train = len(exp.train)
     records: list[dict] = []
     warm = copy.deepcopy(full_nets)
-    st_gl = train_settings.replace(epochs=settings.gl_epochs or train_settings.epochs)
-    st_agl = train_settings.replace(epochs=settings.agl_epochs or train_settings.epochs)
+    # the lasso stages take proximal steps after minibatch AdamW steps, whatever the refits use
+    st_gl = train_settings.replace(epochs=settings.gl_epochs or train_settings.epochs, optimizer="adam")
+    st_agl = train_settings.replace(epochs=settings.agl_epochs or train_settings.epochs, optimizer="adam")
     st_ref = train_settings.replace(epochs=settings.refit_epochs or train_settings.epochs)
     for k, lam in enumerate(lambdas):
         step = path_dir / f"step_{k:03d}"
@@ -177,13 +181,19 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
     return records
 
 
+def reference_rmse(records: list[dict], full_val_rmse: float) -> float:
+    """The error the choice is measured against: min(full model, best refit on the path)."""
+    refits = [r["val_rmse_refit"] for r in records if r.get("n_selected", 0) > 0 and np.isfinite(r["val_rmse_refit"])]
+    return float(min([full_val_rmse] + refits)) if np.isfinite(full_val_rmse) else float(min(refits, default=np.inf))
+
+
 def choose_step(records: list[dict], full_val_rmse: float, max_features: int, tolerance: float) -> dict:
     """The chosen lambda's record (rule in the module docstring)."""
     ok = [r for r in records if r["n_selected"] > 0 and np.isfinite(r["val_rmse_refit"])]
     if not ok:
         raise ToolkitError("the path selected no usable feature set: lower the lambdas")
     small = [r for r in ok if r["n_selected"] <= max_features]
-    good = [r for r in small if r["val_rmse_refit"] <= tolerance * full_val_rmse]
+    good = [r for r in small if r["val_rmse_refit"] <= tolerance * reference_rmse(records, full_val_rmse)]
     if good:
         return min(good, key=lambda r: (r["n_selected"], r["val_rmse_refit"]))
     if small:

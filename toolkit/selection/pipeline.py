@@ -34,7 +34,7 @@ from . import plots
 from .agl import group_norms
 from .baselines import CURSelector, PearsonSelector
 from .fakes import is_fake, make_fakes
-from .path import AGLSettings, choose_step, run_path, write_path_csv
+from .path import AGLSettings, choose_step, reference_rmse, run_path, write_path_csv
 from .stats import pairwise_ttests, rdf, summarize
 
 
@@ -196,7 +196,9 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     names = {"cur": "CUR", "pearson": "PC"}
     for k, v in base.items():
         sets[names[k]] = v
-    result = {"lambda": chosen["lambda"], "full_val_rmse": agl.full_val_rmse_, "chosen_step": chosen["step"],
+    result = {"lambda": chosen["lambda"], "full_val_rmse": agl.full_val_rmse_,
+              "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_),
+              "tolerance": sel["tolerance"], "max_features": sel["max_features"], "chosen_step": chosen["step"],
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
     for k, keep in sets.items():
         result["sets"][k] = {"n": sum(len(v) for v in keep.values()), "indices": keep,
@@ -223,7 +225,8 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
             matrix[f"{k} + fakes"] = v
         labels = labels_f
     plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png")
-    plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen)
+    plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen,
+                          tolerance=sel["tolerance"], max_features=sel["max_features"])
     _rdf_plot(exp, structures_path, agl.support_by_element_, sel["rdf_structures"], out, echo)
     write_json(out / "selected.json", result)
     echo(f"wrote {out / 'selected.json'}")

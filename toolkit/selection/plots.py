@@ -56,7 +56,11 @@ def plot_learning_curve(history: list[dict], path: Path, title: str = "") -> Pat
     return _save(fig, path)
 
 
-def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None) -> Path:
+def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,
+                   tolerance: float | None = None, max_features: int | None = None) -> Path:
+    """Validation RMSE along the path against the set size, with the choice rule drawn in."""
+    from .path import reference_rmse
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     rec = [r for r in records if r["n_selected"] > 0]
@@ -67,6 +71,11 @@ def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: di
         ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r["val_rmse_refit"]), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
     ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all candidates")
+    if tolerance is not None:
+        ref = reference_rmse(records, full_rmse)
+        ax.axhline(tolerance * ref, color="C2", ls=":", lw=1, label=f"{tolerance:g} x best ({ref:.3g})")
+    if max_features:
+        ax.axvline(max_features + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_features} functions")
     if chosen is not None:
         ax.plot([chosen["n_selected"]], [chosen["val_rmse_refit"]], "r*", ms=14, label="chosen")
     ax.set_yscale("log")

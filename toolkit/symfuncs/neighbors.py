@@ -119,6 +119,20 @@ def build_pairs(positions, cell, cutoff: float, dtype=torch.float64, device=None
     return PairList(center, neighbor, vec, dist)
 
 
+def shortest_distance(structures, probe: float) -> float:
+    """Shortest interatomic distance over ``structures`` (length units); ``inf`` if no pair is closer than ``probe``.
+
+    Used to place the innermost shifted radial candidate where atoms actually are
+    (n2p2's ``sfparamgen`` calls it r_lower).
+    """
+    best = float("inf")
+    for s in structures:
+        pairs = build_pairs(s.positions, s.cell, probe)
+        if len(pairs):
+            best = min(best, float(pairs.dist.min()))
+    return best
+
+
 def _min_height(cell) -> float:
     cell = np.asarray(cell, dtype=float)
     volume = abs(np.linalg.det(cell))

@@ -163,6 +163,15 @@ class DerivativeStore:
             self.dG = {e: torch.as_tensor(self.h5[f"derivatives/{e}/dG"][()]).to(dtype) for e in elements}
         else:
             self.dG = {e: self.h5[f"derivatives/{e}/dG"] for e in elements}
+        self.columns: dict[str, torch.Tensor] | None = None  # None: every stored function
+
+    def subset(self, keep: dict[str, Sequence[int]]) -> "DerivativeStore":
+        """A view that returns only the function columns ``keep[e]`` (sorted, as :meth:`FeatureData.subset_columns`)."""
+        new = object.__new__(DerivativeStore)
+        new.__dict__.update(self.__dict__)
+        new.columns = {e: (self.columns[e][list(keep[e])] if self.columns is not None
+                           else torch.as_tensor(list(keep[e]), dtype=torch.long)) for e in self.elements}
+        return new
 
     def read(self, e: str, structures: np.ndarray):
         """(global pair rows, global neighbour atoms, dG) of the pairs of ``structures`` (in that order)."""
@@ -175,6 +184,8 @@ class DerivativeStore:
         else:
             ds = self.dG[e]
             dG = torch.cat([torch.as_tensor(ds[a:b]) for a, b in zip(starts, stops)]).to(self.dtype)
+        if self.columns is not None:
+            dG = dG.index_select(1, self.columns[e])
         return self.pair_row[e][idx], self.pair_atom[e][idx], dG, counts
 
 
@@ -369,6 +380,8 @@ class FeatureData:
         if self.scale_a is not None:
             new.scale_a = {e: self.scale_a[e][idx[e]] for e in self.elements}
             new.scale_b = {e: self.scale_b[e][idx[e]] for e in self.elements}
+        if self.derivatives is not None:
+            new.derivatives = self.derivatives.subset(idx)
         return new
 
     def add_columns(self, extra: dict[str, torch.Tensor], names: dict[str, list[str]]) -> "FeatureData":

@@ -21,12 +21,33 @@ from .experiment import ModelSpec, prepare
 from .trainer import TrainSettings, evaluate, train
 
 
-def candidate_symfuncs(cfg: dict, element: str):
+def candidate_r_min(cfg: dict, structures=None, echo=print) -> float | None:
+    """``symfuncs.r_min`` as a number (``auto``: shortest distance in ``structures``, rounded down to 0.01)."""
+    import math
+
+    from ..symfuncs.neighbors import shortest_distance
+
+    r_min = cfg["symfuncs"]["r_min"]
+    if r_min != "auto":
+        return r_min
+    if structures is None:
+        raise ToolkitError("'symfuncs.r_min: auto' needs the structures (data.structures) to measure distances in")
+    d = shortest_distance(structures, cfg["symfuncs"]["rc"])
+    if not math.isfinite(d):
+        raise ToolkitError(f"'symfuncs.r_min: auto': no two atoms closer than rc = {cfg['symfuncs']['rc']:g}")
+    r_min = math.floor(d * 100) / 100
+    echo(f"shortest interatomic distance {d:.4g}: shifted radial candidates start at r_min = {r_min:g}")
+    return r_min
+
+
+def candidate_symfuncs(cfg: dict, element: str, structures=None, echo=print):
+    """The candidate functions of ``cfg['symfuncs']`` (``structures``: needed for ``r_min: auto``)."""
     from ..symfuncs import al_candidates_329, standard_candidates
 
     sc = cfg["symfuncs"]
     if sc["candidates"] == "standard":
-        return standard_candidates(element, rc=sc["rc"], rc_angular=sc["rc_angular"])
+        return standard_candidates(element, rc=sc["rc"], rc_angular=sc["rc_angular"],
+                                   r_min=candidate_r_min(cfg, structures, echo))
     if sc["candidates"] == "al329":
         return al_candidates_329(element)
     from ..n2p2.settings import read_input_nn
@@ -63,7 +84,7 @@ def resolve_data(cfg: dict, out_dir: Path, echo=print) -> tuple[Path, Path | Non
     elements = sorted({e for s in structs for e in s.elements})
     if len(elements) > 1 and cfg["symfuncs"]["candidates"] != "input.nn":
         raise ToolkitError(f"{structures}: {len(elements)} elements; give the candidates as symfuncs.input_nn")
-    sfset = SymmetryFunctionSet(candidate_symfuncs(cfg, element), elements)
+    sfset = SymmetryFunctionSet(candidate_symfuncs(cfg, element, structs, echo), elements)
     echo(f"computing {sum(sfset.n_features.values())} candidate functions of {len(structs)} structures -> {features}")
     write_feature_file(features, structs, sfset, derivatives=d["derivatives"] or cfg["training"]["force_weight"] > 0,
                        store_dtype=d["store_dtype"], show_progress=cfg["training"]["progress"],
@@ -77,7 +98,8 @@ def train_settings(cfg: dict) -> TrainSettings:
                          restart_period=t["restart_period"], restart_mult=t["restart_mult"],
                          weight_decay=t["weight_decay"], patience=t["patience"], min_delta=t["min_delta"],
                          force_weight=t["force_weight"], seed=t["seed"], checkpoint_every=t["checkpoint_every"],
-                         progress=t["progress"], compile=t["compile"])
+                         progress=t["progress"], compile=t["compile"], optimizer=t["optimizer"],
+                         lbfgs_steps=t["lbfgs_steps"])
 
 
 def model_spec(cfg: dict) -> ModelSpec:

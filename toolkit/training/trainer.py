@@ -24,6 +24,12 @@ down to ``lr * lr_min_factor``), stepped per batch. With a
 :class:`~toolkit.selection.agl.GroupPenalty` a proximal step follows every
 optimiser step (group soft-thresholding of the input-layer columns), and the
 early-stopping criterion is the validation *objective* ``L_val + penalty``.
+``optimizer: lbfgs`` replaces AdamW by full-batch L-BFGS with a strong-Wolfe
+line search (the gradient of the whole training set, accumulated over chunks
+of ``batch_size`` structures; ``lbfgs_steps`` iterations per epoch). It is the
+better choice for small networks refit on forces: the symmetry functions are
+strongly collinear, and a quasi-Newton method follows the ill-conditioned
+valleys that first-order steps crawl along (no penalty, no weight decay).
 Early stopping: stop when the objective has not improved by more than
 ``min_delta * |best|`` for ``patience`` epochs; the best weights are restored.
 
@@ -70,6 +76,8 @@ class TrainSettings:
     eval_batch_size: int = 1024
     progress: bool = True
     compile: bool = False
+    optimizer: str = "adam"            # adam (minibatch AdamW) or lbfgs (full-batch L-BFGS, strong Wolfe)
+    lbfgs_steps: int = 10              # L-BFGS iterations per epoch (one epoch = one validation check)
 
     def replace(self, **kw) -> "TrainSettings":
         d = asdict(self)
@@ -297,24 +305,35 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if state.get("label") != label:
             state = None
+    lbfgs = settings.optimizer == "lbfgs"
+    if settings.optimizer not in ("adam", "lbfgs"):
+        raise ToolkitError(f"unknown optimizer {settings.optimizer!r} (adam or lbfgs)")
+    if lbfgs and penalty is not None:
+        raise ToolkitError("the group-lasso stages need optimizer adam (proximal steps); lbfgs is for refits")
     lr = settings.lr
     if state is not None:
         lr = state["lr"]
     elif lr is None:
-        lr = find_lr(networks, data, train_idx, settings, mask=mask)
+        lr = 1.0 if lbfgs else find_lr(networks, data, train_idx, settings, mask=mask)
     result.lr = lr
-    opt = make_optimizer(networks, lr, settings.weight_decay)
     bs = min(settings.batch_size, len(train_idx))
     n_batches = max(1, len(train_idx) // bs)   # drop the incomplete last batch: constant batch shape
-    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-        opt, T_0=max(1, settings.restart_period * n_batches), T_mult=max(1, int(settings.restart_mult)),
-        eta_min=lr * settings.lr_min_factor)
+    if lbfgs:
+        opt = torch.optim.LBFGS(networks.parameters(), lr=lr, max_iter=settings.lbfgs_steps, history_size=50,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+        sched = None
+    else:
+        opt = make_optimizer(networks, lr, settings.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, T_0=max(1, settings.restart_period * n_batches), T_mult=max(1, int(settings.restart_mult)),
+            eta_min=lr * settings.lr_min_factor)
     best_state = copy.deepcopy(networks.state_dict())
     best_obj, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
     if state is not None:
         networks.load_state_dict(state["networks"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
         best_state, best_obj, best_epoch, bad = state["best_state"], state["best_obj"], state["best_epoch"], state["bad"]
         start_epoch = state["epoch"]
         result.history = state["history"]
@@ -332,13 +351,14 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
         if ckpt_path is None:
             return
         payload = {"label": label, "lr": lr, "networks": networks.state_dict(), "optimizer": opt.state_dict(),
-                   "scheduler": sched.state_dict(), "best_state": best_state, "best_obj": best_obj,
+                   "scheduler": sched.state_dict() if sched is not None else None, "best_state": best_state, "best_obj": best_obj,
                    "best_epoch": best_epoch, "bad": bad, "epoch": epoch, "history": result.history,
                    "done": done, "stopped_early": stopped}
         with atomic_path(ckpt_path) as tmp:
             torch.save(payload, tmp)
 
     train_t = torch.as_tensor(train_idx)
+    step_lbfgs = _lbfgs_closure(networks, data, train_idx, settings, mask, forces) if lbfgs else None
     prog, task = _progress(settings.progress, label, settings.epochs)
     if prog:
         prog.update(task, completed=start_epoch)
@@ -349,7 +369,10 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
             gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
             perm = train_t[torch.randperm(len(train_idx), generator=gen)]
             tot = 0.0
-            for k in range(n_batches):
+            if lbfgs:
+                tot = opt.step(step_lbfgs) * n_batches
+                apply_mask_(networks, mask)
+            for k in range(0 if lbfgs else n_batches):
                 b = data.batch(perm[k * bs:(k + 1) * bs], forces=forces)
                 opt.zero_grad(set_to_none=True)
                 loss, _, _ = batch_loss(networks, b, settings.force_weight, forward)
@@ -397,6 +420,42 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
     result.seconds = time.perf_counter() - t0
     save(epoch + 1, done=True, stopped=stopped)
     return result
+
+
+def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings: TrainSettings, mask, forces: bool):
+    """The L-BFGS closure: loss and gradient of the whole training set (chunks of ``batch_size`` structures).
+
+    Chunks are built once and kept when the derivatives are in memory anyway
+    (the line search evaluates the loss several times per iteration).
+    """
+    chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / max(settings.batch_size, 1))))
+    keep = not forces or getattr(data.derivatives, "in_memory", False)
+    cache: list = []
+    params = [p for p in networks.parameters()]
+    masks = {id(networks[e].input_layer.weight): m for e, m in (mask or {}).items()}
+
+    def closure() -> float:
+        for p in params:
+            p.grad = None
+        total = 0.0
+        for k, idx in enumerate(chunks):
+            if keep and k < len(cache):
+                b = cache[k]
+            else:
+                b = data.batch(idx, forces=forces)
+                if keep:
+                    cache.append(b)
+            loss, _, _ = batch_loss(networks, b, settings.force_weight)
+            w = len(idx) / len(train_idx)
+            (loss * w).backward()
+            total += float(loss.detach()) * w
+        for p in params:  # inactive input columns get no gradient: they stay exactly zero
+            m = masks.get(id(p))
+            if m is not None and p.grad is not None:
+                p.grad.mul_(m.to(p.dtype).to(p.device)[None, :])
+        return total
+
+    return closure
 
 
 def _compiled_forward(networks: nn.ModuleDict):
