@@ -208,3 +208,17 @@ selection: {{lambdas: [0.5, 50.0], repeats: 2, fakes: 2, rdf_structures: 4, max_
     # train command on the same config
     assert main(["train", str(cfg), "-o", str(tmp_path / "t"), "--quiet"]) == 0
     assert (tmp_path / "t" / "model.pt").is_file() and (tmp_path / "t" / "learning_curve.png").is_file()
+
+
+def test_choice_rule_is_relative_to_the_best_refit():
+    from toolkit.selection.path import choose_step, reference_rmse
+
+    rec = lambda lam, n, rmse: {"lambda": lam, "n_selected": n, "val_rmse_refit": rmse, "step": int(lam * 10)}
+    path = [rec(0.3, 18, 0.017), rec(0.4, 8, 0.0132), rec(0.5, 6, 0.0145), rec(0.6, 4, 0.0161)]
+    # the full model trained worst (0.045): the best refit (0.0132) is the reference
+    assert reference_rmse(path, 0.045) == pytest.approx(0.0132)
+    assert choose_step(path, 0.045, 8, 1.1)["n_selected"] == 6     # 0.0145 <= 1.1 x 0.0132, 0.0161 is not
+    assert choose_step(path, 0.045, 8, 1.05)["n_selected"] == 8
+    assert choose_step(path, 0.045, 8, 1.5)["n_selected"] == 4
+    assert choose_step(path, 0.045, 5, 1.05)["n_selected"] == 4    # nothing qualifies: best RMSE up to 5 functions
+    assert reference_rmse(path, 0.01) == pytest.approx(0.01)        # a better full model is the reference

@@ -245,3 +245,73 @@ def test_config_errors_name_file_and_key(tmp_path):
     p.write_text("data: {features: f.h5}\n")
     cfg = load_config(p)
     assert cfg["training"]["epochs"] == 300 and cfg["data"]["features"] == str(tmp_path / "f.h5")
+
+
+def test_subset_columns_subsets_the_derivatives_too(lj_features):
+    """Forces of a network on a column subset equal the exported model's (values and dG/dr columns agree)."""
+    path, structs = lj_features
+    exp = prepare(path, ModelSpec(hidden=[5]), split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True)
+    keep = {"Ar": [0, 2, 4]}
+    sub = exp.data.subset_columns(keep)
+    nets = exp.new_networks({"Ar": 3}, seed=1)
+    s_i = int(exp.test[0])
+    _, F_int = batch_forces(nets, sub.batch([s_i], forces=True), create_graph=False)
+    model = exp.to_model(nets, keep)
+    conv, _ = model.energy_scale()
+    assert np.allclose(F_int.detach().numpy() / conv, model.predict(structs[s_i]).forces, atol=1e-10)
+    # a subset of a subset indexes the stored columns, not the positions in the first subset
+    sub2 = sub.subset_columns({"Ar": [1, 2]})
+    assert sub2.derivatives.columns["Ar"].tolist() == [2, 4]
+
+
+def test_lbfgs_refit_fits_energies_and_forces(lj_features, tmp_path):
+    """Full-batch L-BFGS: far below the start on forces, masked columns stay zero, resume is exact."""
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[8, 8]), split=(0.5, 0.25, 0.25), forces=True, dtype=torch.float64)
+    mask = {"Ar": torch.tensor([True, True, True, True, False, True])}
+    st = TrainSettings(epochs=8, batch_size=2, force_weight=1.0, patience=100, progress=False, optimizer="lbfgs",
+                       lbfgs_steps=10, checkpoint_every=1)
+    nets = exp.new_networks(seed=0)
+    f0 = evaluate(nets, exp.data, exp.train, forces=True)["rmse_forces"]
+    r = train(nets, exp.data, exp.train, exp.val, st, mask=mask, checkpoint=tmp_path / "a.pt", label="l")
+    f1 = evaluate(nets, exp.data, exp.train, forces=True)["rmse_forces"]
+    assert r.lr == 1.0 and f1 < 0.1 * f0
+    assert torch.all(nets["Ar"].input_layer.weight[:, 4] == 0)
+    # interrupted after 3 epochs, then resumed: the same weights as the uninterrupted run
+    nets2 = exp.new_networks(seed=0)
+    train(nets2, exp.data, exp.train, exp.val, st.replace(epochs=3), mask=mask, checkpoint=tmp_path / "b.pt", label="l")
+    state = torch.load(tmp_path / "b.pt", weights_only=False)
+    state["done"] = False
+    torch.save(state, tmp_path / "b.pt")
+    nets2 = exp.new_networks(seed=0)
+    train(nets2, exp.data, exp.train, exp.val, st, mask=mask, checkpoint=tmp_path / "b.pt", label="l")
+    for a, b in zip(nets.parameters(), nets2.parameters()):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_lbfgs_refuses_a_lasso_penalty():
+    from toolkit.selection import GroupPenalty
+
+    data, *_ = synthetic(S=40)
+    exp = prepare(data, ModelSpec(hidden=[4]), split=(0.5, 0.25, 0.25))
+    with pytest.raises(ToolkitError, match="adam"):
+        train(exp.new_networks(), exp.data, exp.train, exp.val, TrainSettings(epochs=1, optimizer="lbfgs",
+              progress=False), penalty=GroupPenalty(0.1, len(exp.train), None, "adam"))
+
+
+def test_r_min_auto_starts_the_shifted_functions_at_the_shortest_distance():
+    from ase.build import bulk
+
+    from toolkit.structures import Structure
+    from toolkit.symfuncs.neighbors import shortest_distance
+    from toolkit.training.pipeline import candidate_symfuncs
+
+    a = bulk("Ar", "fcc", a=2 ** (2 / 3), cubic=True).repeat((2, 2, 2))   # rho = 1, nearest neighbours 2^(1/6)
+    s = Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(), cell=np.array(a.cell))
+    assert shortest_distance([s], 2.8) == pytest.approx(2 ** (1 / 6), rel=1e-12)
+    cfg = {"symfuncs": {"candidates": "standard", "rc": 2.8, "rc_angular": None, "r_min": "auto", "n_centered": 6,
+                        "n_shifted": 6}}
+    shifted = [sf for sf in candidate_symfuncs(cfg, "Ar", [s], echo=lambda m: None) if sf.is_radial and sf.rs > 0]
+    assert [sf.rs for sf in shifted][:2] == pytest.approx([1.12, 1.12 + (2.8 * 5 / 6 - 1.12) / 5], rel=1e-5)
+    with pytest.raises(ToolkitError, match="r_min"):
+        candidate_symfuncs(cfg, "Ar", None)

@@ -43,6 +43,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "element": ((str,), None, None, "element symbol (default: from the data)"),
         "rc": (_NUM, 2.8, _pos, "cutoff radius of the standard candidates"),
         "rc_angular": (_NUM, None, _pos, "cutoff of the angular candidates (default rc)"),
+        "n_centered": ((int,), 6, _nonneg, "standard candidates: centred radial functions (rs = 0)"),
+        "n_shifted": ((int,), 6, _nonneg, "standard candidates: shifted radial functions of one width"),
         "r_min": (_NUM + (str,), None, lambda v: v == "auto" or (not isinstance(v, str) and v > 0),
                   "centre of the innermost shifted radial candidate (default 0.25 rc; auto: the shortest "
                   "interatomic distance in the data, rounded down to 0.01)"),

@@ -90,18 +90,19 @@ class DemoSizes:
     agl_epochs: int = 40
     refit_epochs: int = 100
     max_features: int = 8
-    tolerance: float = 1.5        # chosen set: refit validation RMSE <= tolerance x full model's
+    tolerance: float = 1.1        # chosen set: refit validation RMSE <= tolerance x the best (refit or full model)
     repeats: int = 2
     repeat_epochs: int = 80
     threads: int = 1
-    # 4. final refit of the selected set on energies and forces (0 structures: no force refit):
-    #    full-batch L-BFGS (force_epochs x 10 iterations) in float64, chunks of force_batch_size structures
+    # 4. final refit of the selected set on energies and forces (0 structures: no force refit).
+    #    force_optimizer lbfgs (force_epochs x 10 full-batch iterations, force_batch_size = chunk, float64)
+    #    fits well-chosen sets far better but can sit on a plateau for 100-200 iterations from a random start
     force_structures: int = 1000
     force_weight: float = 0.1
-    force_epochs: int = 40
-    force_batch_size: int = 200
-    force_optimizer: str = "lbfgs"
-    force_dtype: str = "float64"
+    force_epochs: int = 120
+    force_batch_size: int = 16
+    force_optimizer: str = "adam"
+    force_dtype: str = "float32"
     # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
     md_temperatures: tuple = (1.5, 1.2, 0.9)
     md_density: float = 0.9
@@ -137,7 +138,7 @@ FULL_SIZES = DemoSizes(
     configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
     data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=1000, lr=0.01, batch_size=64,
     lambdas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0), gl_epochs=300, agl_epochs=300,
-    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, force_structures=4000, force_epochs=100,
+    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, force_structures=4000, force_epochs=300,
     md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
     traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7),
     full_melt_time=10.0, full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000,

@@ -46,8 +46,8 @@ def candidate_symfuncs(cfg: dict, element: str, structures=None, echo=print):
 
     sc = cfg["symfuncs"]
     if sc["candidates"] == "standard":
-        return standard_candidates(element, rc=sc["rc"], rc_angular=sc["rc_angular"],
-                                   r_min=candidate_r_min(cfg, structures, echo))
+        return standard_candidates(element, rc=sc["rc"], rc_angular=sc["rc_angular"], n_centered=sc["n_centered"],
+                                   n_shifted=sc["n_shifted"], r_min=candidate_r_min(cfg, structures, echo))
     if sc["candidates"] == "al329":
         return al_candidates_329(element)
     from ..n2p2.settings import read_input_nn
