@@ -494,11 +494,15 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
         temps = ", ".join(f"{t:g}" for t in sz.get("full_md_temperatures", []))
         slow = (f", {speed['selected']['median'] / speed['full']['median']:.0f} times slower than the selected one"
                 if "full" in speed and "selected" in speed else "")
+        refit_note = (" It is the selection's full model, trained on energies only: unlike the selected set it gets "
+                      "no refit on forces (the derivatives of its angular functions cost too much at these sizes), "
+                      "so its MD numbers measure that energy-only fit, not the 22 functions' best."
+                      if (d / "potentials" / "refit").exists() else "")
         h.append(f"<p>The full 22-function potential (angular functions{slow}) ran its own, shorter protocol: "
                  f"{sz.get('runs_full')} run(s) at T = {temps}, melt {sz.get('full_melt_time'):g} tau, "
                  f"{sz.get('full_equilibration'):g} tau equilibration and {sz.get('full_measurement'):g} tau "
                  f"measurement, so its D carries a larger statistical error; it is shown for comparison and is not "
-                 f"a pass criterion.</p>")
+                 f"a pass criterion.{refit_note}</p>")
     h.append(f"<div class='fig'>{_img(figs['arrhenius'], 'Arrhenius')}</div>")
     h.append(f"<div class='fig'>{_img(figs['rdf'], 'RDF')}</div>")
     arr = []
