@@ -315,3 +315,29 @@ def test_r_min_auto_starts_the_shifted_functions_at_the_shortest_distance():
     assert [sf.rs for sf in shifted][:2] == pytest.approx([1.12, 1.12 + (2.8 * 5 / 6 - 1.12) / 5], rel=1e-5)
     with pytest.raises(ToolkitError, match="r_min"):
         candidate_symfuncs(cfg, "Ar", None)
+
+
+def test_derivative_chunks_bound_memory_and_change_nothing(tmp_path, monkeypatch):
+    """Dense LJ with 10 angular functions at rc 2.8: small derivative chunks, same numbers as one big chunk."""
+    import h5py
+    from ase.build import bulk
+
+    import toolkit.features as feat
+    from toolkit.structures import Structure
+    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
+
+    structs = []
+    for k in range(6):
+        a = bulk("Ar", "fcc", a=(4 / 0.9) ** (1 / 3), cubic=True).repeat((2, 2, 2))
+        a.rattle(stdev=0.05, seed=k)
+        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(), cell=np.array(a.cell)))
+    sfset = SymmetryFunctionSet(standard_candidates("Ar", rc=2.8), ["Ar"])
+    n = feat.derivative_chunk_atoms(structs, sfset)
+    # ~82 neighbours, 10 angular functions: 24 * (82 * 22 + 4 * 0.5 * 82^2 * 10) bytes per atom -> ~150 atoms per 0.5 GB
+    assert 120 < n < 220
+    feat.write_feature_file(tmp_path / "small.h5", structs, sfset, derivatives=True, show_progress=False, workers=1)
+    monkeypatch.setattr(feat, "derivative_chunk_atoms", lambda *a, **k: 4096)
+    feat.write_feature_file(tmp_path / "one.h5", structs, sfset, derivatives=True, show_progress=False, workers=1)
+    with h5py.File(tmp_path / "small.h5") as a, h5py.File(tmp_path / "one.h5") as b:
+        for key in ("features/Ar/values", "derivatives/Ar/dG", "derivatives/Ar/pair_offset", "derivatives/Ar/pair_atom"):
+            assert np.array_equal(a[key][()], b[key][()]), key

@@ -109,6 +109,30 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
         yield a, chunk, feats
 
 
+def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
+                           budget_bytes: float = 5e8) -> int:
+    """Atoms per chunk when derivatives are computed: the chunk's working memory stays near ``budget_bytes``.
+
+    Per atom, dG holds n_pairs x F x 3 numbers, and the angular functions work on
+    n_pairs^2 / 2 triplets x F_angular x 3 (with a few temporaries). The number of
+    neighbours is measured on the first structure. Without this cap, dense systems
+    with long angular cutoffs (LJ at rc = 2.8 sigma: ~80 neighbours, 3,300
+    triplets per atom) thrash memory and the time grows faster than linearly.
+    """
+    from .symfuncs.neighbors import build_pairs
+
+    if not structures:
+        return chunk_atoms
+    s = structures[0]
+    n_ang = max((sum(sf.is_angular for sf in sfs) for sfs in sfset.by_element.values()), default=0)
+    f_max = max(sfset.n_features.values())
+    nb_r = len(build_pairs(s.positions, s.cell, sfset.cutoff)) / max(len(s), 1)
+    rc_ang = max((sf.rc for sfs in sfset.by_element.values() for sf in sfs if sf.is_angular), default=0.0)
+    nb_a = len(build_pairs(s.positions, s.cell, rc_ang)) / max(len(s), 1) if n_ang else 0.0
+    per_atom = 8.0 * 3 * (nb_r * f_max + 4 * 0.5 * nb_a * nb_a * n_ang)
+    return max(1, min(chunk_atoms, int(budget_bytes / max(per_atom, 1.0))))
+
+
 def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure], sfset: SymmetryFunctionSet,
                        derivatives: bool = False, chunk_atoms: int = 4096, store_dtype: str = "float64",
                        min_distance: float | None = None, settings: dict | None = None,
@@ -116,9 +140,7 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
     """Compute and store the symmetry functions (and optionally derivatives) of ``structures``."""
     structures = list(structures)
     if derivatives:
-        # dG holds ~80 pairs x F x 3 doubles per atom: keep a chunk's derivatives near 0.5 GB.
-        f_max = max(sfset.n_features.values())
-        chunk_atoms = max(1, min(chunk_atoms, int(2.5e6 / (8 * f_max))))
+        chunk_atoms = derivative_chunk_atoms(structures, sfset, chunk_atoms)
     elements = sfset.elements
     el_index = {e: i for i, e in enumerate(elements)}
     n_atoms = np.array([len(s) for s in structures], dtype=np.int64)
