@@ -126,9 +126,10 @@ def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunct
     s = structures[0]
     n_ang = max((sum(sf.is_angular for sf in sfs) for sfs in sfset.by_element.values()), default=0)
     f_max = max(sfset.n_features.values())
-    nb_r = len(build_pairs(s.positions, s.cell, sfset.cutoff)) / max(len(s), 1)
+    pairs = build_pairs(s.positions, s.cell, sfset.cutoff)  # one neighbour list for both counts
+    nb_r = len(pairs) / max(len(s), 1)
     rc_ang = max((sf.rc for sfs in sfset.by_element.values() for sf in sfs if sf.is_angular), default=0.0)
-    nb_a = len(build_pairs(s.positions, s.cell, rc_ang)) / max(len(s), 1) if n_ang else 0.0
+    nb_a = float((pairs.dist < rc_ang).sum()) / max(len(s), 1) if n_ang else 0.0
     per_atom = 8.0 * 3 * (nb_r * f_max + 4 * 0.5 * nb_a * nb_a * n_ang)
     return max(1, min(chunk_atoms, int(budget_bytes / max(per_atom, 1.0))))
 

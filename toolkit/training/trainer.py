@@ -431,7 +431,7 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
     chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / max(settings.batch_size, 1))))
     keep = not forces or getattr(data.derivatives, "in_memory", False)
     cache: list = []
-    params = [p for p in networks.parameters()]
+    params = list(networks.parameters())
     masks = {id(networks[e].input_layer.weight): m for e, m in (mask or {}).items()}
 
     def closure() -> float:
