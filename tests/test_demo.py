@@ -17,8 +17,8 @@ from toolkit.errors import ToolkitError
 # one temperature of very short MD, one run per potential, short benchmarks.
 TINY = dict(
     configs=24, cells=(2, 2, 2), data_temperatures=(1.0, 1.5), data_densities=(0.9,), data_starts=("fcc", "liquid"),
-    fakes=2, hidden=(6,), batch_size=8, epochs=40, patience=40, lambdas=(1.0, 100.0), gl_epochs=5, agl_epochs=5,
-    refit_epochs=10, repeats=2, repeat_epochs=5, force_structures=12, force_epochs=5, force_batch_size=4,
+    fakes=2, hidden=(6,), batch_size=8, epochs=40, patience=40, lambdas=(10.0, 300.0), gl_epochs=5, agl_epochs=5,
+    refit_epochs=2, repeats=2, repeat_epochs=5, select_structures=20, force_epochs=2, force_batch_size=8,
     md_temperatures=(1.5,), melt_time=0.5, equilibration=0.25,
     measurement=1.0, traj_every=0.1, runs_selected=1, runs_reference=1, runs_full=1, full_md_temperatures=(1.5,),
     full_melt_time=0.05, full_equilibration=0.05, full_measurement=0.3, bench_steps=20, bench_full_steps=5,

@@ -83,6 +83,9 @@ SCHEMA: dict[str, dict[str, tuple]] = {
                       "adam (minibatch AdamW) or lbfgs (full-batch L-BFGS; for refits, not for the lasso stages)"),
         "lbfgs_steps": ((int,), 10, _pos, "L-BFGS iterations per epoch"),
         "checkpoint_every": ((int,), 10, _nonneg, "epochs between checkpoints"),
+        "init_model": ((str, type(None)), None, None,
+                       "start from this potential's weights (model.pt or n2p2 folder; same functions and "
+                       "layers; scaling and normalisation are transformed exactly)"),
         "progress": ((bool,), True, None, "progress bars"),
     },
     "selection": {
@@ -93,8 +96,14 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "gl_epochs": ((int, type(None)), None, None, "epochs of the group-lasso stage (default training.epochs)"),
         "agl_epochs": ((int, type(None)), None, None, "epochs of the adaptive stage"),
         "refit_epochs": ((int, type(None)), None, None, "epochs of the refit"),
+        "refit_optimizer": ((str, type(None)), None, lambda v: v in ("adam", "lbfgs"),
+                            "optimizer of the refits along the path (default training.optimizer; lbfgs: "
+                            "full batch, unit step, refit_epochs x training.lbfgs_steps iterations)"),
         "max_features": ((int,), 8, _pos, "largest set the choice may return"),
         "tolerance": (_NUM, 1.5, _pos, "chosen set: refit validation RMSE <= tolerance x the best (full model or best refit)"),
+        "metric": ((str,), "auto", lambda v: v in ("auto", "energy", "forces"),
+                   "error the choice compares: energy, forces (needs training.force_weight > 0), or auto "
+                   "(forces when the path trains on forces)"),
         "baselines": ((list,), ["cur", "pearson"], lambda v: all(x in ("cur", "pearson") for x in v),
                       "baseline selectors"),
         "pearson_threshold": (_NUM, 0.9, lambda v: 0 < v <= 1, "Pearson filter: max |corr| with a kept feature"),
@@ -103,6 +112,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "repeat_epochs": ((int, type(None)), None, None, "epochs of the repeat trainings"),
         "fakes": ((int,), 0, _nonneg, "fake features added for the fake-feature experiment (0: none)"),
         "fakes_seed": ((int,), 0, None, "seed of the fake features"),
+        "parallel_fakes": ((bool,), False, None, "run the fake-feature path in a second thread, alongside the "
+                                                 "main path (uses one more core)"),
         "rdf_structures": ((int,), 50, _pos, "structures sampled for g(r)"),
     },
 }

@@ -79,30 +79,33 @@ class DemoSizes:
     rc: float = 2.8
     r_min: float | str = "auto"   # innermost shifted radial centre: the data's shortest distance
     fakes: int = 10
-    # 3. training (energies) and selection
+    # 3. selection on energies and forces: SF derivatives of every candidate for select_structures
+    #    structures. The choice compares force RMSEs: with energies alone every set of this small
+    #    data set fits about equally badly and the path cannot tell the functions forces need.
+    select_structures: int = 300
+    select_force_weight: float = 0.1
     hidden: tuple = (10, 10)
-    batch_size: int = 32
-    lr: float = 0.03
-    epochs: int = 200             # full model; one cosine cycle
-    patience: int = 200
-    lambdas: tuple = (0.3, 0.4, 0.5, 0.6)
-    gl_epochs: int = 40
-    agl_epochs: int = 40
-    refit_epochs: int = 100
+    batch_size: int = 16
+    lr: float = 0.01
+    epochs: int = 100             # full model; one cosine cycle
+    patience: int = 100
+    lambdas: tuple = (40.0, 55.0, 70.0, 100.0)
+    gl_epochs: int = 20
+    agl_epochs: int = 20
+    refit_epochs: int = 5         # x 10 L-BFGS iterations, from the AGL solution
+    refit_optimizer: str = "lbfgs"
     max_features: int = 8
     tolerance: float = 1.1        # chosen set: refit validation RMSE <= tolerance x the best (refit or full model)
     repeats: int = 2
-    repeat_epochs: int = 80
+    repeat_epochs: int = 40
     threads: int = 1
-    # 4. final refit of the selected set on energies and forces (0 structures: no force refit).
-    #    force_optimizer lbfgs (force_epochs x 10 full-batch iterations, force_batch_size = chunk, float64)
-    #    fits well-chosen sets far better but can sit on a plateau for 100-200 iterations from a random start
-    force_structures: int = 1000
+    # 4. final refit: the chosen set's path refit continued (warm start) on the same structures, energies
+    #    and forces, full-batch L-BFGS (force_epochs x 10 iterations) in float64. 0 epochs: no final refit.
     force_weight: float = 0.1
-    force_epochs: int = 120
-    force_batch_size: int = 16
-    force_optimizer: str = "adam"
-    force_dtype: str = "float32"
+    force_epochs: int = 30
+    force_batch_size: int = 60    # L-BFGS chunk (memory only: the step is full batch)
+    force_optimizer: str = "lbfgs"
+    force_dtype: str = "float64"
     # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
     md_temperatures: tuple = (1.5, 1.2, 0.9)
     md_density: float = 0.9
@@ -138,7 +141,7 @@ FULL_SIZES = DemoSizes(
     configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
     data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=1000, lr=0.01, batch_size=64,
     lambdas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0), gl_epochs=300, agl_epochs=300,
-    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, force_structures=4000, force_epochs=300,
+    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, select_structures=4000, force_epochs=100,
     md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
     traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7),
     full_melt_time=10.0, full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000,
@@ -256,19 +259,23 @@ class _Step:
 
 def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Path) -> dict:
     """The ``hdnnp select`` config of the demo (validated by :func:`toolkit.config.load_config`)."""
+    forces = sizes.select_force_weight > 0
     return {
-        "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32"},
+        "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32",
+                 "derivatives": forces},
         "symfuncs": {"candidates": "standard", "rc": float(sizes.rc), "r_min": sizes.r_min},
         "model": {"hidden": [int(h) for h in sizes.hidden]},
         "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "lr": float(sizes.lr),
                      "restart_period": sizes.gl_epochs, "restart_mult": 1, "patience": sizes.patience,
                      "weight_decay": 0.0, "seed": seed, "split_seed": seed, "progress": False,
-                     "threads": sizes.threads or None, "checkpoint_every": 10},
+                     "threads": sizes.threads or None, "checkpoint_every": 10,
+                     "force_weight": float(sizes.select_force_weight)},
         "selection": {"lambdas": [float(x) for x in sizes.lambdas], "gl_epochs": sizes.gl_epochs,
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
+                      "refit_optimizer": sizes.refit_optimizer, "metric": "forces" if forces else "energy",
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
-                      "fakes": sizes.fakes, "fakes_seed": seed, "baselines": ["cur", "pearson"]},
+                      "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"]},
     }
 
 
@@ -397,17 +404,27 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
     # 2. candidate functions ----------------------------------------------------------------------
     feat_dir = out / "features"
     features = feat_dir / "features.h5"
-    cfg_dict = selection_config(s, seed, data_dir / "input.data", features)
-    st = step("features", {"symfuncs": cfg_dict["symfuncs"], "store_dtype": "float32"}, "data")
+    sel_structures = feat_dir / "structures.data"
+    cfg_dict = selection_config(s, seed, sel_structures, features)
+    st = step("features", {"symfuncs": cfg_dict["symfuncs"], "store_dtype": "float32", "seed": seed,
+                           "structures": s.select_structures, "derivatives": cfg_dict["data"]["derivatives"]}, "data")
     if st.begin():
+        import numpy as np
+
+        from .structures import read_structures, write_n2p2
         from .training.pipeline import resolve_data
 
+        structs = read_structures(data_dir / "input.data")
+        take = np.sort(np.random.default_rng(seed).choice(len(structs), min(s.select_structures, len(structs)),
+                                                          replace=False))
+        write_n2p2(sel_structures, [structs[i] for i in take])
         cfg = _write_config(cfg_dict, feat_dir / "config.yaml")
         cfg["training"]["progress"] = show_progress
-        echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma); the {s.fakes} fake noise features "
-             "are drawn in step 3")
+        echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma) of {len(take)} of the {len(structs)} "
+             f"structures{', with derivatives for force training' if cfg_dict['data']['derivatives'] else ''}; "
+             f"the {s.fakes} fake noise features are drawn in step 3")
         resolve_data(cfg, feat_dir, echo=lambda m: echo(f"    {m}"))
-        st.finish([features])
+        st.finish([features, sel_structures])
 
     # 3. selection (the reference MD runs meanwhile on the core training leaves idle) ---------------
     background = None
@@ -435,7 +452,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
     pot_dir = out / "potentials"
     chosen_model = Path(selected["chosen_model"])
     full_model = sel_dir / "full" / "model.pt"
-    refit = {"structures": s.force_structures, "force_weight": s.force_weight, "epochs": s.force_epochs,
+    refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
              "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype}
     st = step("potentials", {"chosen": os.path.relpath(chosen_model, out), "refit": refit}, "select")
     full_md = None
@@ -449,13 +466,13 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
             echo(f"    {name}: {len(model.settings.symfuncs)} functions -> {pot_dir / name}")
 
         export("full", full_model)
-        if s.runs_full > 0 and s.jobs > 1 and s.force_structures > 0:
+        if s.runs_full > 0 and s.jobs > 1 and s.force_epochs > 0:
             # the refit trains on one core: quench the (slow) full potential on the other meanwhile
             echo("    (the full potential's MD runs meanwhile, in the background)")
             full_md = _Background(lambda: _quench_step(out, "full", s, seed, lmp, [steps["potentials"]],
                                                        lambda m: echo(f"    [background] {m.strip()}"), False))
         selected_src = chosen_model
-        if s.force_structures > 0:
+        if s.force_epochs > 0:
             selected_src = _force_refit(out, s, seed, chosen_model, echo)
         export("selected", selected_src)
         st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
@@ -566,43 +583,36 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
 
 
 def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -> Path:
-    """Retrain the selected set on energies and forces (``hdnnp train`` with the chosen functions).
+    """Continue training the chosen set's refit (``hdnnp train`` with ``init_model``).
 
-    The selection trains on energies only (SF derivatives of all 22 candidates cost
-    too much); the potential for MD is refit with forces on ``force_structures``
-    structures, whose derivatives are computed for the selected functions only.
+    The path's refits stop after a few L-BFGS iterations (enough to rank the sets);
+    the potential for MD continues from the chosen refit, on the selection's
+    structures with the same split (validation and test stay unseen), with
+    derivatives of the chosen functions only.
     """
-    import numpy as np
-
     from .export import export_n2p2
     from .potential import load_potential
-    from .structures import read_structures, write_n2p2
     from .training.pipeline import run_train, setup_torch
 
     work = out / "potentials" / "refit"
     work.mkdir(parents=True, exist_ok=True)
     export_n2p2(load_potential(chosen_model), work / "chosen")
-    structs = read_structures(out / "data" / "input.data")
-    rng = np.random.default_rng(seed)
-    take = np.sort(rng.choice(len(structs), min(s.force_structures, len(structs)), replace=False))
-    if not (work / "structures.data").is_file():
-        write_n2p2(work / "structures.data", [structs[i] for i in take])
+    lbfgs = s.force_optimizer == "lbfgs"
     cfg_dict = {
-        "data": {"structures": str(work / "structures.data"), "features": str(work / "features.h5"),
-                 "derivatives": True, "store_dtype": "float32"},
+        "data": {"structures": str(out / "features" / "structures.data"), "features": str(work / "features.h5"),
+                 "derivatives": True, "store_dtype": s.force_dtype},
         "symfuncs": {"candidates": "input.nn", "input_nn": str(work / "chosen" / "input.nn")},
         "model": {"hidden": [int(h) for h in s.hidden]},
         "training": {"epochs": s.force_epochs, "batch_size": s.force_batch_size,
-                     "lr": 1.0 if s.force_optimizer == "lbfgs" else s.lr / 3, "optimizer": s.force_optimizer,
+                     "lr": 1.0 if lbfgs else s.lr / 3, "optimizer": s.force_optimizer,
                      "dtype": s.force_dtype, "restart_period": s.force_epochs, "restart_mult": 1,
-                     "patience": s.force_epochs,
+                     "patience": s.force_epochs, "init_model": str(chosen_model),
                      "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
                      "progress": False, "threads": s.threads or None},
     }
     cfg = _write_config(cfg_dict, work / "config.yaml")
     setup_torch(cfg)
-    how = (f"full-batch L-BFGS, {s.force_epochs} x 10 iterations" if s.force_optimizer == "lbfgs"
-           else f"AdamW, {s.force_epochs} epochs")
-    echo(f"    refit of the selected functions on energies and forces ({len(take)} structures, "
-         f"force weight {s.force_weight:g}, {how}, {s.force_dtype})")
+    how = (f"full-batch L-BFGS, {s.force_epochs} x 10 iterations" if lbfgs else f"AdamW, {s.force_epochs} epochs")
+    echo(f"    the chosen refit continued on energies and forces (force weight {s.force_weight:g}, {how}, "
+         f"{s.force_dtype})")
     return run_train(cfg, work, echo=lambda m: echo(f"      {m}"))

@@ -192,8 +192,12 @@ def _save(fig, path: Path) -> Path:
 
 def plot_path(info: dict, path: Path) -> Path:
     """Validation RMSE of the refits along the lambda path, with the selection rule drawn in."""
+    from .selection.path import METRICS, metric_key
+
     plt = _plt()
     sel = info["selected"]
+    metric = sel.get("metric", "energy")
+    kp, kr = metric_key(metric, "penalized"), metric_key(metric, "refit")
     cfg = info["config"].get("selection", {})
     tol = float(cfg.get("tolerance", float("nan")))
     max_f = int(cfg.get("max_features", 0) or 0)
@@ -201,10 +205,10 @@ def plot_path(info: dict, path: Path) -> Path:
     rows = [r for r in info["path"] if r["n_selected"] and r["n_selected"] > 0]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     n = [r["n_selected"] for r in rows]
-    ax.plot(n, [r["val_rmse_penalized"] for r in rows], "o", mfc="none", color="C0", label="AGL (penalised)")
-    ax.plot(n, [r["val_rmse_refit"] for r in rows], "s", color="C0", label="AGL + refit")
+    ax.plot(n, [r[kp] for r in rows], "o", mfc="none", color="C0", label="AGL (penalised)")
+    ax.plot(n, [r[kr] for r in rows], "s", color="C0", label="AGL + refit")
     for r in rows:
-        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r["val_rmse_refit"]), fontsize=7, xytext=(3, 3),
+        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r[kr]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
     ax.axhline(full, color="k", lw=1, label=f"all {sum(1 for _ in info['selected']['sets']['full']['functions'])} "
                                             f"candidates ({full:.3g})")
@@ -215,10 +219,10 @@ def plot_path(info: dict, path: Path) -> Path:
         ax.axvline(max_f + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_f} functions")
     chosen = next((r for r in rows if math.isclose(r["lambda"], sel["lambda"], rel_tol=1e-6)), None)
     if chosen is not None:
-        ax.plot([chosen["n_selected"]], [chosen["val_rmse_refit"]], "r*", ms=15, label="chosen")
+        ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=15, label="chosen")
     ax.set_yscale("log")
     ax.set_xlabel("number of selected functions")
-    ax.set_ylabel("validation RMSE (energy / atom, epsilon)")
+    ax.set_ylabel(f"validation {METRICS[metric][3]}")
     ax.set_title(f"rule: smallest set with <= {max_f} functions and refit RMSE <= {tol:g} x best", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -420,17 +424,29 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
              .replace("<td><span>FAIL</span></td>", "<td class='fail'>FAIL</td>"))
 
     h.append("<h2>Selection</h2>")
+    from .selection.path import METRICS
+
+    metric = sel.get("metric", "energy")
+    unit = "epsilon/atom" if metric == "energy" else "epsilon/sigma"
+    forces_cols = any(np.isfinite(float(r.get("val_rmse_forces_refit", float("nan")))) for r in info["path"])
     h.append(f"<p>Chosen set (λ = {sel['lambda']:.3g}, {sel['sets']['AGL']['n']} functions): "
              f"<code>{html.escape('; '.join(sel['sets']['AGL']['functions']))}</code>. "
+             f"The path trains on {'energies and forces' if forces_cols else 'energies'}; the rule compares the "
+             f"validation {METRICS[metric][3]}. "
              f"Rule: among the sets along the path with at most {info['config'].get('selection', {}).get('max_features')} "
              f"functions whose refit validation RMSE is at most {info['config'].get('selection', {}).get('tolerance')} "
              f"times the best validation RMSE (the lower of the full model's, {sel['full_val_rmse']:.4g}, and the best "
-             f"refit's: {sel.get('reference_val_rmse', sel['full_val_rmse']):.4g} epsilon/atom), the smallest "
+             f"refit's: {sel.get('reference_val_rmse', sel['full_val_rmse']):.4g} {unit}), the smallest "
              f"(ties: lower RMSE); "
              f"if none qualifies, the best RMSE among the sets of at most that size.</p>")
-    h.append(_table(["λ", "functions", "angular", "val. RMSE penalised", "val. RMSE refit", "selected"],
+    cols = ["λ", "functions", "angular", "val. E RMSE penalised", "val. E RMSE refit"]
+    if forces_cols:
+        cols += ["val. F RMSE penalised", "val. F RMSE refit"]
+    h.append(_table(cols + ["selected"],
                     [[_g(r["lambda"], ".3g"), _g(int(r["n_selected"]), "d"), _g(r.get("n_angular"), ".0f"),
-                      _g(r["val_rmse_penalized"]), _g(r["val_rmse_refit"]), html.escape(str(r["selected"]))]
+                      _g(r["val_rmse_penalized"]), _g(r["val_rmse_refit"])]
+                     + ([_g(r.get("val_rmse_forces_penalized")), _g(r.get("val_rmse_forces_refit"))] if forces_cols else [])
+                     + [html.escape(str(r["selected"]))]
                      for r in info["path"]]))
     h.append(f"<div class='fig'>{_img(figs['path'], 'path')}</div>")
     if (d / "select" / "selection_matrix.png").exists():
@@ -441,7 +457,7 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
                  f"whole path rerun (λ chosen {fk['lambda']:.3g}). Fakes kept:</p>")
         h.append(_table(["method", "functions", "fakes kept"],
                         [[k, v["n"], v["fakes_kept"]] for k, v in fk.items() if isinstance(v, dict) and "n" in v]))
-    h.append("<h3>Test RMSE over seeds (retrained from scratch)</h3>")
+    h.append(f"<h3>Test {html.escape(METRICS[metric][3])} over seeds (retrained from scratch)</h3>")
     if sel.get("test_rmse"):
         h.append(_table(["set", "functions", "mean", "std", "min", "max", "n"],
                         [[k, sel["sets"][k]["n"], _g(v["mean"]), _g(v["std"]), _g(v["min"]), _g(v["max"]), v["n"]]

@@ -8,14 +8,17 @@ For each lambda (ascending, log-spaced):
 2. **AGL**: adaptive weights ``a_i = 1 / ||w_i^GL||^gamma`` (GL-zero groups
    frozen at zero), training continued from the GL solution.
 3. **Refit**: the AGL-zero groups frozen at zero, training continued without
-   penalty. The refit network on the selected functions is saved as
+   penalty (``selection.refit_optimizer``: AdamW, or full-batch L-BFGS, which
+   converges much further from this warm start). The refit network on the selected functions is saved as
    ``path/step_NNN/model.pt``.
 
 Every finished lambda writes ``path/step_NNN/result.json`` (atomic), so an
 interrupted run resumes after the last finished lambda; within a lambda each
 stage checkpoints (``ckpt_gl.pt``, ...) and resumes too.
 
-The chosen set (:func:`choose_step`): the reference error is the lower of the
+The chosen set (:func:`choose_step`) compares validation RMSEs of one *metric*:
+energies (per atom) or, when the path trains on forces, force components
+(``selection.metric``). The reference error is the lower of the
 full model's validation RMSE and the best refit validation RMSE on the path.
 Among the lambdas whose set has at most ``max_features`` functions and whose
 refit validation RMSE is at most ``tolerance`` times the reference, the
@@ -56,9 +59,34 @@ class AGLSettings:
     gl_epochs: int | None = None       # default: training.epochs
     agl_epochs: int | None = None
     refit_epochs: int | None = None
+    refit_optimizer: str | None = None  # None: training.optimizer; "lbfgs": full batch, lr 1
     max_features: int = 8
     tolerance: float = 1.5
+    metric: str = "energy"             # error the choice compares: "energy" or "forces" (validation RMSE)
     seed: int = 0
+
+
+#: metric -> (record field of the penalised, refit validation, refit test RMSE; unit label)
+METRICS = {
+    "energy": ("val_rmse_penalized", "val_rmse_refit", "test_rmse_refit", "energy RMSE per atom (epsilon)"),
+    "forces": ("val_rmse_forces_penalized", "val_rmse_forces_refit", "test_rmse_forces_refit",
+               "force RMSE per component (epsilon/sigma)"),
+}
+
+
+def metric_key(metric: str, which: str = "refit") -> str:
+    """The record field of the error the choice compares (``which``: penalized, refit or test)."""
+    if metric not in METRICS:
+        raise ToolkitError(f"selection metric {metric!r}: use 'energy' or 'forces'")
+    return METRICS[metric][("penalized", "refit", "test").index(which)]
+
+
+def errors(nets: nn.ModuleDict, exp: Experiment, idx, forces: bool) -> tuple[float, float]:
+    """(energy RMSE per atom, force RMSE or nan) of ``nets`` on the structures ``idx``, physical units."""
+    if len(idx) == 0:
+        return float("nan"), float("nan")
+    ev = evaluate(nets, exp.data, idx, forces=forces)
+    return ev["rmse_energy"], ev.get("rmse_forces", float("nan"))
 
 
 def _mask_from_active(active: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -102,12 +130,20 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
     path_dir.mkdir(parents=True, exist_ok=True)
     lambdas = sorted(float(l) for l in settings.lambdas)
     n_train = len(exp.train)
+    forces = train_settings.force_weight > 0
+    key = metric_key(settings.metric)
+    if settings.metric == "forces" and not forces:
+        raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
     records: list[dict] = []
     warm = copy.deepcopy(full_nets)
     # the lasso stages take proximal steps after minibatch AdamW steps, whatever the refits use
     st_gl = train_settings.replace(epochs=settings.gl_epochs or train_settings.epochs, optimizer="adam")
     st_agl = train_settings.replace(epochs=settings.agl_epochs or train_settings.epochs, optimizer="adam")
     st_ref = train_settings.replace(epochs=settings.refit_epochs or train_settings.epochs)
+    if settings.refit_optimizer is not None and settings.refit_optimizer != train_settings.optimizer:
+        # L-BFGS takes unit steps (its line search scales them); AdamW the training learning rate
+        st_ref = st_ref.replace(optimizer=settings.refit_optimizer,
+                                lr=1.0 if settings.refit_optimizer == "lbfgs" else st_ref.lr)
     for k, lam in enumerate(lambdas):
         step = path_dir / f"step_{k:03d}"
         res_file = step / "result.json"
@@ -133,9 +169,10 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
         n_gl = int(sum((v > 0).sum() for v in norms_gl.values()))
         rec = {"step": k, "lambda": lam, "n_selected_gl": n_gl, "gl_epochs": r_gl.best_epoch}
         if n_gl == 0:
-            rec.update({"n_selected": 0, "n_angular": 0, "val_rmse_penalized": float("nan"),
-                        "val_rmse_refit": float("nan"), "test_rmse_refit": float("nan"), "selected": [],
-                        "selected_idx": {e: [] for e in exp.elements}})
+            rec.update({"n_selected": 0, "n_angular": 0, "selected": [], "selected_idx": {e: [] for e in exp.elements},
+                        **{k_: float("nan") for k_ in ("val_rmse_penalized", "val_rmse_forces_penalized",
+                                                       "val_rmse_refit", "test_rmse_refit",
+                                                       "val_rmse_forces_refit", "test_rmse_forces_refit")}})
         else:
             # 2. adaptive group lasso
             weights = {e: adaptive_weights(norms_gl[e], settings.gamma) for e in exp.elements}
@@ -146,20 +183,22 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
             active = {e: group_norms(nets[e].input_layer.weight.detach()) > 0 for e in exp.elements}
             keep = {e: [int(i) for i in torch.nonzero(active[e]).flatten().tolist()] for e in exp.elements}
             n_sel = sum(len(v) for v in keep.values())
-            val_pen = evaluate(nets, exp.data, exp.val)["rmse_energy"]
+            val_pen, val_pen_f = errors(nets, exp, exp.val, forces)
             rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": n_sel,
                         "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
-                        "val_rmse_penalized": val_pen, "selected": _names(exp, keep), "selected_idx": keep})
+                        "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
+                        "selected": _names(exp, keep), "selected_idx": keep})
             if n_sel == 0 or any(len(v) == 0 for v in keep.values()):
-                rec.update({"val_rmse_refit": float("nan"), "test_rmse_refit": float("nan")})
+                rec.update({k_: float("nan") for k_ in ("val_rmse_refit", "test_rmse_refit",
+                                                        "val_rmse_forces_refit", "test_rmse_forces_refit")})
             else:
                 # 3. refit: zero groups frozen, no penalty
                 refit = copy.deepcopy(nets)
                 r_ref = train(refit, exp.data, exp.train, exp.val, st_ref, mask=_mask_from_active(active),
                               checkpoint=step / "ckpt_refit.pt", label=f"refit lambda={lam:.3g}")
                 rec["refit_epochs"] = r_ref.best_epoch
-                rec["val_rmse_refit"] = evaluate(refit, exp.data, exp.val)["rmse_energy"]
-                rec["test_rmse_refit"] = evaluate(refit, exp.data, exp.test)["rmse_energy"] if len(exp.test) else float("nan")
+                rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(refit, exp, exp.val, forces)
+                rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(refit, exp, exp.test, forces)
                 if save_models:
                     small = _restricted(refit, keep)
                     try:
@@ -174,38 +213,45 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
         for name in ("ckpt_gl.pt", "ckpt_agl.pt", "ckpt_refit.pt"):
             (step / name).unlink(missing_ok=True)
         records.append(rec)
-        echo(f"lambda {lam:.4g}: GL {n_gl}, AGL {rec['n_selected']} functions, val RMSE "
-             f"{rec['val_rmse_penalized']:.4g} -> refit {rec['val_rmse_refit']:.4g} (full {full_val_rmse:.4g})")
+        pen_key = metric_key(settings.metric, "penalized")
+        echo(f"lambda {lam:.4g}: GL {n_gl}, AGL {rec['n_selected']} functions, validation {settings.metric} RMSE "
+             f"{rec[pen_key]:.4g} -> refit {rec[key]:.4g} (full {full_val_rmse:.4g})")
         if rec["n_selected"] == 0:
             break
     return records
 
 
-def reference_rmse(records: list[dict], full_val_rmse: float) -> float:
+def reference_rmse(records: list[dict], full_val_rmse: float, metric: str = "energy") -> float:
     """The error the choice is measured against: min(full model, best refit on the path)."""
-    refits = [r["val_rmse_refit"] for r in records if r.get("n_selected", 0) > 0 and np.isfinite(r["val_rmse_refit"])]
+    key = metric_key(metric)
+    refits = [r[key] for r in records if r.get("n_selected", 0) > 0 and np.isfinite(r.get(key, np.nan))]
     return float(min([full_val_rmse] + refits)) if np.isfinite(full_val_rmse) else float(min(refits, default=np.inf))
 
 
-def choose_step(records: list[dict], full_val_rmse: float, max_features: int, tolerance: float) -> dict:
-    """The chosen lambda's record (rule in the module docstring)."""
-    ok = [r for r in records if r["n_selected"] > 0 and np.isfinite(r["val_rmse_refit"])]
+def choose_step(records: list[dict], full_val_rmse: float, max_features: int, tolerance: float,
+                metric: str = "energy") -> dict:
+    """The chosen lambda's record (rule in the module docstring); ``full_val_rmse`` in the same metric."""
+    key = metric_key(metric)
+    ok = [r for r in records if r["n_selected"] > 0 and np.isfinite(r.get(key, np.nan))]
     if not ok:
         raise ToolkitError("the path selected no usable feature set: lower the lambdas")
     small = [r for r in ok if r["n_selected"] <= max_features]
-    good = [r for r in small if r["val_rmse_refit"] <= tolerance * reference_rmse(records, full_val_rmse)]
+    good = [r for r in small if r[key] <= tolerance * reference_rmse(records, full_val_rmse, metric)]
     if good:
-        return min(good, key=lambda r: (r["n_selected"], r["val_rmse_refit"]))
+        return min(good, key=lambda r: (r["n_selected"], r[key]))
     if small:
-        return min(small, key=lambda r: r["val_rmse_refit"])
-    return min(ok, key=lambda r: (r["n_selected"], r["val_rmse_refit"]))
+        return min(small, key=lambda r: r[key])
+    return min(ok, key=lambda r: (r["n_selected"], r[key]))
 
 
 def write_path_csv(path: Path, records: list[dict]) -> None:
-    cols = ["lambda", "n_selected", "n_angular", "val_rmse_penalized", "val_rmse_refit", "selected"]
+    """One row per lambda: set size, validation RMSEs (energy, and forces if trained), functions."""
+    errs = ["val_rmse_penalized", "val_rmse_refit", "test_rmse_refit"]
+    if any(np.isfinite(r.get("val_rmse_forces_refit", np.nan)) for r in records):
+        errs += ["val_rmse_forces_penalized", "val_rmse_forces_refit", "test_rmse_forces_refit"]
     with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(cols)
+        w.writerow(["lambda", "n_selected", "n_angular"] + errs + ["selected"])
         for r in records:
-            w.writerow([f"{r['lambda']:.6g}", r["n_selected"], r["n_angular"], f"{r['val_rmse_penalized']:.6g}",
-                        f"{r['val_rmse_refit']:.6g}", ";".join(r["selected"])])
+            w.writerow([f"{r['lambda']:.6g}", r["n_selected"], r["n_angular"]]
+                       + [f"{r.get(k, float('nan')):.6g}" for k in errs] + [";".join(r["selected"])])

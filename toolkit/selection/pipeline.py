@@ -34,7 +34,7 @@ from . import plots
 from .agl import group_norms
 from .baselines import CURSelector, PearsonSelector
 from .fakes import is_fake, make_fakes
-from .path import AGLSettings, choose_step, reference_rmse, run_path, write_path_csv
+from .path import METRICS, AGLSettings, choose_step, reference_rmse, run_path, write_path_csv
 from .stats import pairwise_ttests, rdf, summarize
 
 
@@ -52,7 +52,7 @@ class AdaptiveGroupLassoSelector:
     def __init__(self, lambdas=None, gamma: float = 1.0, prox: str = "adam", max_features: int = 8,
                  tolerance: float = 1.5, train_settings=None, gl_epochs=None, agl_epochs=None, refit_epochs=None,
                  out_dir: str | Path = "agl_run", save_models: bool = True, provenance: dict | None = None,
-                 echo=print):
+                 echo=print, metric: str = "energy", refit_optimizer: str | None = None):
         self.lambdas = lambdas
         self.gamma = gamma
         self.prox = prox
@@ -64,6 +64,8 @@ class AdaptiveGroupLassoSelector:
         self.save_models = save_models
         self.provenance = provenance
         self.echo = echo
+        self.metric = metric
+        self.refit_optimizer = refit_optimizer
 
     def fit(self, X: Experiment, y=None):
         from ..potential import save_model
@@ -90,15 +92,19 @@ class AdaptiveGroupLassoSelector:
             with atomic_path(full_dir / "networks.pt") as tmp:
                 torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
         self.full_networks_ = nets
-        self.full_val_rmse_ = evaluate(nets, exp.data, exp.val)["rmse_energy"]
-        self.echo(f"full model ({sum(exp.data.n_features.values())} functions): validation RMSE "
+        if self.metric == "forces" and st.force_weight <= 0:
+            raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
+        ev = evaluate(nets, exp.data, exp.val, forces=st.force_weight > 0)
+        self.full_val_rmse_ = ev["rmse_energy"] if self.metric == "energy" else ev["rmse_forces"]
+        self.echo(f"full model ({sum(exp.data.n_features.values())} functions): validation {self.metric} RMSE "
                   f"{self.full_val_rmse_:.4g}")
         settings = AGLSettings(lambdas=list(self.lambdas or AGLSettings().lambdas), gamma=self.gamma, prox=self.prox,
                                gl_epochs=self.gl_epochs, agl_epochs=self.agl_epochs, refit_epochs=self.refit_epochs,
-                               max_features=self.max_features, tolerance=self.tolerance)
+                               max_features=self.max_features, tolerance=self.tolerance, metric=self.metric,
+                               refit_optimizer=self.refit_optimizer)
         self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, out, save_models=self.save_models,
                               provenance=self.provenance, echo=self.echo)
-        self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance)
+        self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance, self.metric)
         keep = self.chosen_["selected_idx"]
         self.support_by_element_ = {e: np.isin(np.arange(exp.data.n_features[e]), keep[e]) for e in exp.elements}
         self.support_ = np.concatenate([self.support_by_element_[e] for e in exp.elements])
@@ -110,6 +116,30 @@ class AdaptiveGroupLassoSelector:
     def transform(self, X):
         """Columns of a 2-D array (all elements' columns side by side) that were selected."""
         return np.asarray(X)[:, self.support_]
+
+
+class _Thread:
+    """A function run in a thread; :meth:`join` returns its result or re-raises its error."""
+
+    def __init__(self, fn):
+        import threading
+
+        self.result, self.error = None, None
+
+        def target():
+            try:
+                self.result = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def join(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: dict, seed: int = 0) -> dict[str, dict]:
@@ -137,8 +167,9 @@ def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: dict, seed:
     return {k: v for k, v in out.items() if v}
 
 
-def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: int, out: Path, echo) -> dict:
-    """Test RMSEs of ``n_rep`` models per set (seeds st.seed + 1 ... ); resumable via repeats.csv."""
+def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: int, out: Path, echo,
+             metric: str = "energy") -> dict:
+    """Test RMSEs (``metric``) of ``n_rep`` models per set (seeds st.seed + 1 ... ); resumable via repeats.csv."""
     path = out / "repeats.csv"
     done: dict[tuple, float] = {}
     if path.is_file():
@@ -156,10 +187,11 @@ def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: 
                 continue
             nets = sub_exp.new_networks(seed=seed)
             train(nets, sub, exp.train, exp.val, st.replace(seed=seed), label=f"{name} seed {seed}")
-            rmse = evaluate(nets, sub, exp.test)["rmse_energy"]
+            ev = evaluate(nets, sub, exp.test, forces=metric == "forces")
+            rmse = ev["rmse_energy"] if metric == "energy" else ev["rmse_forces"]
             rows.append({"set": name, "seed": seed, "test_rmse": rmse})
             done[(name, seed)] = rmse
-            echo(f"repeat {name} seed {seed}: test RMSE {rmse:.4g}")
+            echo(f"repeat {name} seed {seed}: test {metric} RMSE {rmse:.4g}")
             with atomic_write(path, newline="") as fh:
                 w = csv.DictWriter(fh, fieldnames=["set", "seed", "test_rmse"])
                 w.writeheader()
@@ -174,8 +206,10 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     exp, structures_path = prepare_experiment(cfg, out, echo)
     sel = cfg["selection"]
     st = train_settings(cfg)
+    metric = sel["metric"] if sel["metric"] != "auto" else ("forces" if st.force_weight > 0 else "energy")
     if st.force_weight > 0:
-        echo("note: selection trains on energies and forces")
+        echo(f"the path trains on energies and forces (force weight {st.force_weight:g}); the choice compares "
+             f"{metric} RMSEs")
     prov = provenance({"config": {k: v for k, v in cfg.items() if not k.startswith("_")},
                        "config_file": cfg.get("_path"), **exp.settings_dict()}, seed=st.seed)
     lambdas = lambda_values(cfg)
@@ -184,7 +218,13 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     agl = AdaptiveGroupLassoSelector(lambdas=lambdas, gamma=sel["gamma"], prox=sel["prox"],
                                      max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
                                      gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
-                                     refit_epochs=sel["refit_epochs"], out_dir=out, provenance=prov, echo=echo)
+                                     refit_epochs=sel["refit_epochs"], out_dir=out, provenance=prov, echo=echo,
+                                     metric=metric, refit_optimizer=sel["refit_optimizer"])
+    fakes_thread = None
+    if sel["fakes"] > 0 and sel["parallel_fakes"]:
+        # the fake-feature path is independent of the main one: run it on a second core meanwhile
+        fakes_thread = _Thread(lambda: _fakes(exp, cfg, st, lambdas, out / "fakes", prov,
+                                              lambda m: echo(f"[fakes] {m}"), metric))
     agl.fit(exp)
     write_path_csv(out / "path.csv", agl.path_)
     chosen = agl.chosen_
@@ -196,8 +236,8 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     names = {"cur": "CUR", "pearson": "PC"}
     for k, v in base.items():
         sets[names[k]] = v
-    result = {"lambda": chosen["lambda"], "full_val_rmse": agl.full_val_rmse_,
-              "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_),
+    result = {"lambda": chosen["lambda"], "metric": metric, "full_val_rmse": agl.full_val_rmse_,
+              "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_, metric),
               "tolerance": sel["tolerance"], "max_features": sel["max_features"], "chosen_step": chosen["step"],
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
     for k, keep in sets.items():
@@ -206,17 +246,18 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     # repeats and t-tests
     rep_st = st.replace(epochs=sel["repeat_epochs"] or st.epochs, progress=st.progress)
     if sel["repeats"] > 0:
-        rmse = _repeats(exp, sets, rep_st, sel["repeats"], out, echo)
+        rmse = _repeats(exp, sets, rep_st, sel["repeats"], out, echo, metric)
         result["test_rmse"] = {k: summarize(v) for k, v in rmse.items()}
         result["ttests"] = pairwise_ttests(rmse)
-        plots.plot_boxplot(rmse, out / "test_rmse_boxplot.png")
+        plots.plot_boxplot(rmse, out / "test_rmse_boxplot.png",
+                           ylabel="test " + METRICS[metric][3].replace(" per component", ""))
     # fakes
     matrix = {k: np.concatenate([np.isin(np.arange(exp.data.n_features[e]), sets[k][e]) for e in exp.elements])
               for k in sets if k != "full"}
     labels = [plots.short_label(exp.data.symfuncs[e][i] if exp.data.symfuncs else None, exp.data.names[e][i])
               for e in exp.elements for i in range(exp.data.n_features[e])]
     if sel["fakes"] > 0:
-        fk = _fakes(exp, cfg, st, lambdas, out / "fakes", prov, echo)
+        fk = fakes_thread.join() if fakes_thread else _fakes(exp, cfg, st, lambdas, out / "fakes", prov, echo, metric)
         result["fakes"] = fk["summary"]
         n_real = len(labels)
         labels_f = labels + [f"fake {k + 1}" for k in range(sel["fakes"])]
@@ -226,14 +267,14 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
         labels = labels_f
     plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png")
     plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen,
-                          tolerance=sel["tolerance"], max_features=sel["max_features"])
+                          tolerance=sel["tolerance"], max_features=sel["max_features"], metric=metric)
     _rdf_plot(exp, structures_path, agl.support_by_element_, sel["rdf_structures"], out, echo)
     write_json(out / "selected.json", result)
     echo(f"wrote {out / 'selected.json'}")
     return out / "selected.json"
 
 
-def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo) -> dict:
+def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo, metric: str = "energy") -> dict:
     sel = cfg["selection"]
     m = cfg["model"]
     data_f = make_fakes(exp.data, exp.raw_stats, sel["fakes"], exp.train, m["scaling"], float(m["scale_min"]),
@@ -245,7 +286,7 @@ def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo) -> di
                                      max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
                                      gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
                                      refit_epochs=sel["refit_epochs"], out_dir=out, save_models=False,
-                                     provenance=prov, echo=echo)
+                                     provenance=prov, echo=echo, metric=metric, refit_optimizer=sel["refit_optimizer"])
     agl.fit(exp_f)
     write_path_csv(out / "path.csv", agl.path_)
     keep = {e: list(agl.chosen_["selected_idx"][e]) for e in exp.elements}

@@ -57,30 +57,31 @@ def plot_learning_curve(history: list[dict], path: Path, title: str = "") -> Pat
 
 
 def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,
-                   tolerance: float | None = None, max_features: int | None = None) -> Path:
-    """Validation RMSE along the path against the set size, with the choice rule drawn in."""
-    from .path import reference_rmse
+                   tolerance: float | None = None, max_features: int | None = None, metric: str = "energy") -> Path:
+    """Validation RMSE (``metric``) along the path against the set size, with the choice rule drawn in."""
+    from .path import METRICS, metric_key, reference_rmse
 
     plt = _plt()
+    kp, kr = metric_key(metric, "penalized"), metric_key(metric, "refit")
     fig, ax = plt.subplots(figsize=(6, 4))
     rec = [r for r in records if r["n_selected"] > 0]
     n = [r["n_selected"] for r in rec]
-    ax.plot(n, [r["val_rmse_penalized"] for r in rec], "o", mfc="none", label="AGL (penalised)")
-    ax.plot(n, [r["val_rmse_refit"] for r in rec], "s", label="AGL + refit")
+    ax.plot(n, [r[kp] for r in rec], "o", mfc="none", label="AGL (penalised)")
+    ax.plot(n, [r[kr] for r in rec], "s", label="AGL + refit")
     for r in rec:
-        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r["val_rmse_refit"]), fontsize=6,
+        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r[kr]), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
     ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all candidates")
     if tolerance is not None:
-        ref = reference_rmse(records, full_rmse)
+        ref = reference_rmse(records, full_rmse, metric)
         ax.axhline(tolerance * ref, color="C2", ls=":", lw=1, label=f"{tolerance:g} x best ({ref:.3g})")
     if max_features:
         ax.axvline(max_features + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_features} functions")
     if chosen is not None:
-        ax.plot([chosen["n_selected"]], [chosen["val_rmse_refit"]], "r*", ms=14, label="chosen")
+        ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=14, label="chosen")
     ax.set_yscale("log")
     ax.set_xlabel("number of selected functions")
-    ax.set_ylabel("validation RMSE (energy / atom)")
+    ax.set_ylabel(f"validation {METRICS[metric][3]}")
     ax.legend(fontsize=8)
     return _save(fig, path)
 

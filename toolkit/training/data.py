@@ -164,6 +164,16 @@ class DerivativeStore:
         else:
             self.dG = {e: self.h5[f"derivatives/{e}/dG"] for e in elements}
         self.columns: dict[str, torch.Tensor] | None = None  # None: every stored function
+        self.zero_columns: dict[str, int] = {e: 0 for e in elements}  # appended columns of zeros (fakes)
+
+    def with_zero_columns(self, n: dict[str, int]) -> "DerivativeStore":
+        """A view with ``n[e]`` columns of zeros appended: functions that do not depend on positions (fakes)."""
+        if self.columns is not None:
+            raise ToolkitError("append zero derivative columns before taking a column subset")
+        new = object.__new__(DerivativeStore)
+        new.__dict__.update(self.__dict__)
+        new.zero_columns = {e: self.zero_columns[e] + int(n.get(e, 0)) for e in self.elements}
+        return new
 
     def subset(self, keep: dict[str, Sequence[int]]) -> "DerivativeStore":
         """A view that returns only the function columns ``keep[e]`` (sorted, as :meth:`FeatureData.subset_columns`)."""
@@ -184,6 +194,8 @@ class DerivativeStore:
         else:
             ds = self.dG[e]
             dG = torch.cat([torch.as_tensor(ds[a:b]) for a, b in zip(starts, stops)]).to(self.dtype)
+        if self.zero_columns[e]:
+            dG = torch.cat([dG, dG.new_zeros((dG.shape[0], self.zero_columns[e]) + tuple(dG.shape[2:]))], 1)
         if self.columns is not None:
             dG = dG.index_select(1, self.columns[e])
         return self.pair_row[e][idx], self.pair_atom[e][idx], dG, counts
@@ -396,7 +408,9 @@ class FeatureData:
         if self.scale_a is not None:
             new.scale_a = {e: np.concatenate([self.scale_a[e], np.ones(len(names.get(e, [])))]) for e in self.elements}
             new.scale_b = {e: np.concatenate([self.scale_b[e], np.zeros(len(names.get(e, [])))]) for e in self.elements}
-        new.derivatives = None  # fake columns have no derivatives
+        if self.derivatives is not None:
+            # the added columns do not depend on positions: zero derivatives
+            new.derivatives = self.derivatives.with_zero_columns({e: len(names.get(e, [])) for e in self.elements})
         return new
 
     def to(self, device) -> "FeatureData":

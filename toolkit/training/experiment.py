@@ -12,6 +12,7 @@ same scaling, normalisation and functions, ready for ``save_model`` and
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +25,8 @@ from ..errors import ToolkitError
 from ..model import HDNNP, ElementNetwork
 from ..n2p2.settings import ACTIVATIONS, SCALING_MODES, NNSettings
 from .data import FeatureData, split_indices
+
+_INIT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -73,12 +76,13 @@ class Experiment:
     def new_networks(self, n_features: dict[str, int] | None = None, seed: int = 0) -> nn.ModuleDict:
         """Freshly initialised element networks (PyTorch's default init, seeded)."""
         n_features = n_features or self.data.n_features
-        gen_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
-        nets = nn.ModuleDict({e: ElementNetwork([n_features[e], *self.spec.hidden, 1], self.spec.letters(),
-                                                self.spec.normalize_nodes, dtype=self.data.dtype)
-                              for e in self.elements})
-        torch.random.set_rng_state(gen_state)
+        with _INIT_LOCK:  # the global generator is seeded: one thread at a time
+            gen_state = torch.random.get_rng_state()
+            torch.manual_seed(seed)
+            nets = nn.ModuleDict({e: ElementNetwork([n_features[e], *self.spec.hidden, 1], self.spec.letters(),
+                                                    self.spec.normalize_nodes, dtype=self.data.dtype)
+                                  for e in self.elements})
+            torch.random.set_rng_state(gen_state)
         return nets.to(self.data.values[self.elements[0]].device)
 
     def to_model(self, networks: nn.ModuleDict, keep: dict[str, Sequence[int]] | None = None,
@@ -107,6 +111,55 @@ class Experiment:
             model.load_n2p2_layers(e, [(l.weight.detach().cpu().double().numpy(), l.bias.detach().cpu().double().numpy())
                                        for l in networks[e].layers])
         return model
+
+    def networks_from_model(self, model: HDNNP) -> nn.ModuleDict:
+        """Element networks that start from a trained potential's weights (fine-tuning, warm starts).
+
+        ``model`` must use the data's functions (matched by label, any order), the same
+        hidden layers and activations, and a linear output. Its first layer and output
+        are transformed exactly from its own input scaling and energy normalisation to
+        this experiment's, so the networks predict what ``model`` predicts.
+        """
+        from .data import scaling_affine
+
+        if model.settings.normalize_nodes or self.spec.normalize_nodes:
+            raise ToolkitError("warm start from a potential: not with normalize_nodes")
+        letters = self.spec.letters()
+        if list(model.settings.activations) != letters or letters[-1] != "l":
+            raise ToolkitError(f"warm start: the potential's activations {model.settings.activations} differ from "
+                               f"the model's {letters} (or the output is not linear)")
+        nets = self.new_networks()
+        conv_old, mean_old = model.energy_scale()
+        conv_new, mean_new = self.conv_energy, self.mean_energy
+        if dict(model.settings.atom_energy or {}) != dict(self.spec.atom_energy or {}):
+            raise ToolkitError("warm start: the potential's atom_energy offsets differ from the model's")
+        for e in self.elements:
+            labels = [sf.label() for sf in model.symfuncs.get(e, [])]
+            missing = [n for n in self.data.names[e] if n not in labels]
+            if missing or len(labels) != len(self.data.names[e]):
+                raise ToolkitError(f"warm start: element {e}: the potential's functions differ from the data's "
+                                   f"({missing[0] if missing else 'different number'})")
+            order = [labels.index(n) for n in self.data.names[e]]
+            layers = model.n2p2_layers(e)
+            if [W.shape[0] for W, _ in layers[:-1]] != list(self.spec.hidden):
+                raise ToolkitError(f"warm start: element {e}: hidden layers {[W.shape[0] for W, _ in layers[:-1]]} "
+                                   f"differ from the model's {list(self.spec.hidden)}")
+            a_old, b_old = scaling_affine(model.scaling_stats(e).cpu().numpy()[order], model.settings.scaling,
+                                          model.settings.scale_min, model.settings.scale_max)
+            a_new, b_new = (np.asarray(self.data.scale_a[e]), np.asarray(self.data.scale_b[e])) \
+                if self.data.scale_a is not None else (np.ones(len(order)), np.zeros(len(order)))
+            # x_old = a_old G + b_old = r x_new + (b_old - r b_new),  r = a_old / a_new
+            r = a_old / a_new
+            W1, c1 = layers[0][0][:, order], layers[0][1]
+            layers[0] = (W1 * r[None, :], c1 + W1 @ (b_old - r * b_new))
+            # per-atom energy: y_old / conv_old + mean_old = y_new / conv_new + mean_new
+            WL, cL = layers[-1]
+            layers[-1] = (WL * conv_new / conv_old, conv_new * (cL / conv_old + mean_old - mean_new))
+            with torch.no_grad():
+                for l, (W, b) in zip(nets[e].layers, layers):
+                    l.weight.copy_(torch.as_tensor(W, dtype=l.weight.dtype))
+                    l.bias.copy_(torch.as_tensor(b, dtype=l.bias.dtype))
+        return nets
 
     def settings_dict(self) -> dict:
         return {"mean_energy": self.mean_energy, "conv_energy": self.conv_energy,

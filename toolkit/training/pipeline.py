@@ -148,7 +148,14 @@ def run_train(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     st = train_settings(cfg)
     echo(f"{len(exp.train)} training, {len(exp.val)} validation, {len(exp.test)} test structures; "
          f"{exp.data.n_features} functions")
-    nets = exp.new_networks(seed=st.seed)
+    if cfg["training"]["init_model"]:
+        from ..potential import load_potential
+
+        src = cfg["training"]["init_model"]
+        nets = exp.networks_from_model(load_potential(src))
+        echo(f"starting from the weights of {src}")
+    else:
+        nets = exp.new_networks(seed=st.seed)
     res = train(nets, exp.data, exp.train, exp.val, st, checkpoint=out_dir / "checkpoint.pt", label="train")
     forces = st.force_weight > 0
     metrics = {"val": evaluate(nets, exp.data, exp.val, forces=forces),
