@@ -155,11 +155,18 @@ def test_path_csv_columns(tmp_path):
     from toolkit.selection.path import write_path_csv
 
     rec = [{"lambda": 0.1, "n_selected": 2, "n_angular": 1, "val_rmse_penalized": 0.02, "val_rmse_refit": 0.01,
-            "selected": ["G2(a)", "G9(b)"]}]
+            "test_rmse_refit": 0.011, "selected": ["G2(a)", "G9(b)"]}]
     write_path_csv(tmp_path / "path.csv", rec)
     rows = list(csv.reader(open(tmp_path / "path.csv")))
-    assert rows[0] == ["lambda", "n_selected", "n_angular", "val_rmse_penalized", "val_rmse_refit", "selected"]
-    assert rows[1][-1] == "G2(a);G9(b)"
+    assert rows[0] == ["lambda", "n_selected", "n_angular", "val_rmse_penalized", "val_rmse_refit", "test_rmse_refit",
+                       "selected"]
+    assert rows[1][-1] == "G2(a);G9(b)" and float(rows[1][5]) == 0.011
+    # force columns appear when the path trained on forces
+    rec[0].update({"val_rmse_forces_penalized": 2.0, "val_rmse_forces_refit": 1.5, "test_rmse_forces_refit": 1.6})
+    write_path_csv(tmp_path / "path.csv", rec)
+    rows = list(csv.reader(open(tmp_path / "path.csv")))
+    assert rows[0][6:9] == ["val_rmse_forces_penalized", "val_rmse_forces_refit", "test_rmse_forces_refit"]
+    assert float(rows[1][7]) == 1.5
 
 
 def test_select_command_end_to_end(tmp_path):
@@ -222,3 +229,64 @@ def test_choice_rule_is_relative_to_the_best_refit():
     assert choose_step(path, 0.045, 8, 1.5)["n_selected"] == 4
     assert choose_step(path, 0.045, 5, 1.05)["n_selected"] == 4    # nothing qualifies: best RMSE up to 5 functions
     assert reference_rmse(path, 0.01) == pytest.approx(0.01)        # a better full model is the reference
+
+
+def test_choice_by_force_rmse():
+    """metric 'forces': the rule compares the refits' force RMSEs, not their energy RMSEs."""
+    from toolkit.errors import ToolkitError
+    from toolkit.selection.path import choose_step, metric_key, reference_rmse
+
+    def rec(lam, n, e, f):
+        return {"lambda": lam, "n_selected": n, "val_rmse_refit": e, "val_rmse_forces_refit": f, "step": 0}
+
+    path = [rec(30, 9, 0.030, 1.00), rec(50, 6, 0.020, 1.05), rec(70, 4, 0.019, 2.6), rec(100, 3, 0.0205, 2.7)]
+    assert choose_step(path, 0.05, 8, 1.1, "energy")["n_selected"] == 3      # energies: all alike, the smallest
+    assert choose_step(path, 4.7, 8, 1.1, "forces")["n_selected"] == 6       # forces: 1.05 <= 1.1 x 1.00
+    assert reference_rmse(path, 4.7, "forces") == pytest.approx(1.0)
+    assert metric_key("forces", "penalized") == "val_rmse_forces_penalized"
+    with pytest.raises(ToolkitError, match="metric"):
+        choose_step(path, 1.0, 8, 1.1, "virial")
+
+
+def test_select_on_forces_end_to_end(tmp_path, capsys):
+    """hdnnp select with force training: force metric, L-BFGS refits, fakes path in a second thread."""
+    from ase.build import bulk
+    from ase.calculators.lj import LennardJones
+
+    from toolkit.cli import main
+    from toolkit.structures import Structure, write_n2p2
+
+    rng = np.random.default_rng(1)
+    structs = []
+    for k in range(20):
+        a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
+        a.rattle(stdev=rng.uniform(0.02, 0.08), seed=k)
+        a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
+        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
+                                 cell=np.array(a.cell), energy=a.get_potential_energy(), forces=a.get_forces()))
+    write_n2p2(tmp_path / "input.data", structs)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("""
+data: {structures: input.data, derivatives: true}
+symfuncs: {rc: 2.0, rc_angular: 1.4, n_centered: 3, n_shifted: 3}
+model: {hidden: [4]}
+training: {epochs: 3, batch_size: 4, lr: 0.01, progress: false, split: [0.5, 0.25, 0.25], force_weight: 1.0}
+selection: {lambdas: [1.0, 1000.0], repeats: 1, repeat_epochs: 2, fakes: 2, parallel_fakes: true,
+            refit_optimizer: lbfgs, refit_epochs: 1, rdf_structures: 4, max_features: 30}
+""")
+    out = tmp_path / "run"
+    assert main(["select", str(cfg), "-o", str(out), "--quiet"]) == 0
+    sel = json.loads((out / "selected.json").read_text())
+    assert sel["metric"] == "forces"
+    recs = [json.loads((out / "path" / f"step_{k:03d}" / "result.json").read_text()) for k in range(2)]
+    chosen = next(r for r in recs if r["lambda"] == sel["lambda"])
+    assert sel["reference_val_rmse"] <= chosen["val_rmse_forces_refit"] + 1e-12
+    assert all(np.isfinite(r["val_rmse_forces_refit"]) for r in recs if r["n_selected"] > 0)
+    header = next(csv.reader(open(out / "path.csv")))
+    assert "val_rmse_forces_refit" in header and "test_rmse_forces_refit" in header
+    assert (out / "fakes" / "fakes.json").is_file() and "fakes_kept" in sel["fakes"]["AGL"]
+    # the forces metric without force training is refused, naming the key
+    cfg.write_text(cfg.read_text().replace("force_weight: 1.0", "force_weight: 0.0")
+                   .replace("refit_optimizer: lbfgs", "metric: forces"))
+    assert main(["select", str(cfg), "-o", str(tmp_path / "run2"), "--quiet"]) == 1
+    assert "'selection.metric: forces' needs force training" in capsys.readouterr().err

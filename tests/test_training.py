@@ -341,3 +341,52 @@ def test_derivative_chunks_bound_memory_and_change_nothing(tmp_path, monkeypatch
     with h5py.File(tmp_path / "small.h5") as a, h5py.File(tmp_path / "one.h5") as b:
         for key in ("features/Ar/values", "derivatives/Ar/dG", "derivatives/Ar/pair_offset", "derivatives/Ar/pair_atom"):
             assert np.array_equal(a[key][()], b[key][()]), key
+
+
+def test_networks_from_model_predict_what_the_model_predicts(lj_features):
+    """Warm start: the potential's weights under another split's scaling and normalisation, exactly."""
+    path, structs = lj_features
+    exp_a = prepare(path, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), split_seed=0, dtype=torch.float64,
+                    forces=True)
+    nets_a = exp_a.new_networks(seed=2)
+    train(nets_a, exp_a.data, exp_a.train, exp_a.val, TrainSettings(epochs=3, batch_size=2, lr=1e-2, progress=False))
+    model = exp_a.to_model(nets_a)
+    exp_b = prepare(path, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), split_seed=7, dtype=torch.float64,
+                    forces=True)
+    assert not np.allclose(exp_b.data.scale_b["Ar"], exp_a.data.scale_b["Ar"])   # other statistics
+    assert exp_b.mean_energy != exp_a.mean_energy
+    nets_b = exp_b.networks_from_model(model)
+    conv, mean = exp_b.conv_energy, exp_b.mean_energy
+    for s_i in (0, 5, 11):
+        E_int, F_int = batch_forces(nets_b, exp_b.data.batch([s_i], forces=True), create_graph=False)
+        pred = model.predict(structs[s_i])
+        assert float(E_int[0].detach()) / conv + mean * len(structs[s_i]) == pytest.approx(pred.energy, rel=1e-12)
+        assert np.allclose(F_int.detach().numpy() / conv, pred.forces, atol=1e-10)
+    with pytest.raises(ToolkitError, match="hidden layers"):
+        prepare(path, ModelSpec(hidden=[7, 5]), split=(0.5, 0.25, 0.25), dtype=torch.float64).networks_from_model(model)
+    small = exp_b.to_model(nets_b).select_features({"Ar": [0, 1]})
+    with pytest.raises(ToolkitError, match="functions differ"):
+        exp_b.networks_from_model(small)
+
+
+def test_fake_columns_have_zero_derivatives(lj_features):
+    """Fakes do not depend on positions: their dG/dr are zero, the real columns' are unchanged."""
+    from toolkit.selection.fakes import make_fakes
+
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[5]), split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True)
+    aug = make_fakes(exp.data, exp.raw_stats, 3, exp.train, "scalecenter", 0.0, 1.0, seed=0)
+    idx = np.array([1, 4])
+    _, _, dG, _ = exp.data.derivatives.read("Ar", idx)
+    _, _, dG_aug, _ = aug.derivatives.read("Ar", idx)
+    assert dG_aug.shape[1] == dG.shape[1] + 3
+    assert torch.equal(dG_aug[:, :dG.shape[1]], dG) and torch.all(dG_aug[:, dG.shape[1]:] == 0)
+    # a column subset of the augmented data indexes the padded columns
+    sub = aug.subset_columns({"Ar": [1, dG.shape[1] + 2]})
+    _, _, dG_sub, _ = sub.derivatives.read("Ar", idx)
+    assert torch.equal(dG_sub[:, 0], dG[:, 1]) and torch.all(dG_sub[:, 1] == 0)
+    # force training on the augmented data runs
+    nets = exp.new_networks(aug.n_features, seed=0)
+    train(nets, aug, exp.train, exp.val, TrainSettings(epochs=2, batch_size=2, lr=1e-3, force_weight=1.0,
+                                                       progress=False))
+    assert np.isfinite(evaluate(nets, aug, exp.val, forces=True)["rmse_forces"])

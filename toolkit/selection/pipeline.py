@@ -201,10 +201,13 @@ def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: 
 
 def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     """The whole selection study (module docstring); returns ``RUN/selected.json``."""
+    sel = cfg["selection"]
+    if sel["metric"] == "forces" and cfg["training"]["force_weight"] <= 0:
+        raise ToolkitError(f"{cfg.get('_path', 'config')}: 'selection.metric: forces' needs force training "
+                           "('training.force_weight' > 0)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     exp, structures_path = prepare_experiment(cfg, out, echo)
-    sel = cfg["selection"]
     st = train_settings(cfg)
     metric = sel["metric"] if sel["metric"] != "auto" else ("forces" if st.force_weight > 0 else "energy")
     if st.force_weight > 0:
