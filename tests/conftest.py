@@ -1,4 +1,4 @@
-"""Shared fixtures: the n2p2 reference data in ../shared (read-only)."""
+"""Shared fixtures: the n2p2 reference data in ../shared (read-only); small LJ boxes with forces."""
 
 from __future__ import annotations
 
@@ -27,3 +27,28 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/reference/n2p2 is not available")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def lj_features(tmp_path_factory):
+    """12 small LJ boxes (16 atoms, ASE energies and forces) with a cheap 6-function candidate set."""
+    from ase.build import bulk
+    from ase.calculators.lj import LennardJones
+
+    from toolkit.features import write_feature_file
+    from toolkit.structures import Structure
+    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
+
+    rng = np.random.default_rng(0)
+    structs = []
+    for k in range(12):
+        a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
+        a.rattle(stdev=rng.uniform(0.02, 0.05), seed=k)
+        a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
+        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
+                                 cell=np.array(a.cell), energy=a.get_potential_energy(), forces=a.get_forces()))
+    sfs = standard_candidates("Ar", rc=2.0, rc_angular=1.4, n_centered=2, n_shifted=2, zetas=(1,))
+    path = tmp_path_factory.mktemp("lj") / "f.h5"
+    write_feature_file(path, structs, SymmetryFunctionSet(sfs, ["Ar"]), derivatives=True, show_progress=False,
+                       workers=1)
+    return path, structs

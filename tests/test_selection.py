@@ -290,3 +290,23 @@ selection: {lambdas: [1.0, 1000.0], repeats: 1, repeat_epochs: 2, fakes: 2, para
                    .replace("refit_optimizer: lbfgs", "metric: forces"))
     assert main(["select", str(cfg), "-o", str(tmp_path / "run2"), "--quiet"]) == 1
     assert "'selection.metric: forces' needs force training" in capsys.readouterr().err
+
+
+def test_angular_cost_weights_the_angular_groups(lj_features, tmp_path):
+    """At the same lambda, a high angular cost removes the angular functions and keeps radial ones."""
+    from toolkit.selection.path import AGLSettings, run_path
+
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[6]), split=(0.5, 0.25, 0.25), dtype=torch.float64)
+    st = TrainSettings(epochs=30, batch_size=2, lr=1e-2, weight_decay=0.0, progress=False)
+    full = exp.new_networks(seed=0)
+    train(full, exp.data, exp.train, exp.val, st)
+    angular = [i for i, sf in enumerate(exp.data.symfuncs["Ar"]) if sf.is_angular]
+    assert len(angular) == 2
+    n_ang = {}
+    for cost in (1.0, 1e6):
+        s = AGLSettings(lambdas=[1e-3], gl_epochs=5, agl_epochs=5, refit_epochs=1, angular_cost=cost)
+        rec = run_path(exp, full, 1.0, s, st, tmp_path / f"c{cost:g}", save_models=False, echo=lambda m: None)[0]
+        n_ang[cost] = rec["n_angular"]
+        assert rec["n_selected"] - rec["n_angular"] == 4        # the radial functions all stay at this lambda
+    assert n_ang == {1.0: 2, 1e6: 0}

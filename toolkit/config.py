@@ -92,6 +92,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "lambdas": ((list, dict), {"min": 0.01, "max": 10.0, "num": 10}, None,
                     "list of lambdas, or {min, max, num} (log-spaced)"),
         "gamma": (_NUM, 1.0, _pos, "adaptive weights 1/||w_GL||^gamma"),
+        "angular_cost": (_NUM, 1.0, _pos, "penalty weight of an angular function's group relative to a radial "
+                                          "one (1: the published method; >1 favours cheap radial functions)"),
         "prox": ((str,), "adam", lambda v: v in ("adam", "lr"), "proximal step size: adam or lr"),
         "gl_epochs": ((int, type(None)), None, None, "epochs of the group-lasso stage (default training.epochs)"),
         "agl_epochs": ((int, type(None)), None, None, "epochs of the adaptive stage"),

@@ -135,13 +135,14 @@ class DemoSizes:
 
 DEFAULT_SIZES = DemoSizes()
 
-#: The reference study's sizes: 28,000 configurations of 256 atoms on 7 temperatures x 3 densities,
+#: The reference study's sizes: 28,000 configurations of 256 atoms on 7 temperatures x 3 densities
+#: (the selection on 1,000 of them with forces: their SF derivatives take ~5 GB, read from disk),
 #: 10 lambdas, 10 seeds, 10 MD runs of 1,000 tau per temperature for every potential.
 FULL_SIZES = DemoSizes(
     configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
     data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=1000, lr=0.01, batch_size=64,
-    lambdas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0), gl_epochs=300, agl_epochs=300,
-    refit_epochs=500, repeats=10, repeat_epochs=1000, threads=0, select_structures=4000, force_epochs=100,
+    lambdas=(20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 85.0, 100.0, 130.0, 200.0), gl_epochs=300, agl_epochs=300,
+    refit_epochs=20, repeats=10, repeat_epochs=1000, threads=0, select_structures=1000, force_epochs=100,
     md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
     traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7),
     full_melt_time=10.0, full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000,

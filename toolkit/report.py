@@ -478,8 +478,9 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
              + ", ".join(f"{MD_LABELS[k]} {v.get('runs')}" for k, v in info["quench"].items())
              + f". D from the Einstein fit over the last 80 % of the MSD "
              f"({info['demo'].get('sizes', {}).get('msd_source', '')} MSD), mean ± standard error over runs. "
-             + ("The selected potential in MD is the chosen set refit on energies and forces "
-                "(<code>potentials/refit</code>); the full potential is the energy-trained model on all candidates."
+             + ("The selected potential in MD is the chosen set's refit continued on energies and forces "
+                "(<code>potentials/refit</code>); the full potential is the selection's model on all candidates"
+                + (", trained on energies and forces." if sel.get("metric") == "forces" else ", trained on energies.")
                 if (d / "potentials" / "refit" / "model.pt").exists() else "")
              + "</p>")
     drows = []
@@ -511,9 +512,10 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
         slow = (f", {speed['selected']['median'] / speed['full']['median']:.0f} times slower than the selected one"
                 if "full" in speed and "selected" in speed else "")
         refit_note = (" It is the selection's full model, trained on energies only: unlike the selected set it gets "
-                      "no refit on forces (the derivatives of its angular functions cost too much at these sizes), "
-                      "so its MD numbers measure that energy-only fit, not the 22 functions' best."
-                      if (d / "potentials" / "refit").exists() else "")
+                      "no refit on forces, so its MD numbers measure that energy-only fit, not the 22 functions' best."
+                      if (d / "potentials" / "refit").exists() and sel.get("metric") != "forces" else
+                      " It is the selection's full model (energies and forces, AdamW): unlike the selected set it "
+                      "is not continued with L-BFGS.")
         h.append(f"<p>The full 22-function potential (angular functions{slow}) ran its own, shorter protocol: "
                  f"{sz.get('runs_full')} run(s) at T = {temps}, melt {sz.get('full_melt_time'):g} tau, "
                  f"{sz.get('full_equilibration'):g} tau equilibration and {sz.get('full_measurement'):g} tau "

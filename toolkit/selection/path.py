@@ -7,6 +7,11 @@ For each lambda (ascending, log-spaced):
    exactly zero.
 2. **AGL**: adaptive weights ``a_i = 1 / ||w_i^GL||^gamma`` (GL-zero groups
    frozen at zero), training continued from the GL solution.
+
+With ``angular_cost`` c != 1 both stages weight each angular function's group
+by c (a cost-weighted group lasso, ``c_i a_i ||w_i||``): an angular function
+costs far more MD time than a radial one (triplets against pairs), so it must
+buy c times as much accuracy to stay. c = 1 is the method of Sandberg et al.
 3. **Refit**: the AGL-zero groups frozen at zero, training continued without
    penalty (``selection.refit_optimizer``: AdamW, or full-batch L-BFGS, which
    converges much further from this warm start). The refit network on the selected functions is saved as
@@ -60,6 +65,7 @@ class AGLSettings:
     agl_epochs: int | None = None
     refit_epochs: int | None = None
     refit_optimizer: str | None = None  # None: training.optimizer; "lbfgs": full batch, lr 1
+    angular_cost: float = 1.0           # penalty weight of an angular function relative to a radial one
     max_features: int = 8
     tolerance: float = 1.5
     metric: str = "energy"             # error the choice compares: "energy" or "forces" (validation RMSE)
@@ -135,6 +141,10 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
     if settings.metric == "forces" and not forces:
         raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
     records: list[dict] = []
+    # cost-weighted groups: an angular function (triplets) costs more MD time than a radial one (pairs)
+    cost = {e: np.array([settings.angular_cost if _is_angular(exp, e, i) else 1.0
+                         for i in range(exp.data.n_features[e])]) for e in exp.elements}
+    gl_weights = None if settings.angular_cost == 1.0 else cost
     warm = copy.deepcopy(full_nets)
     # the lasso stages take proximal steps after minibatch AdamW steps, whatever the refits use
     st_gl = train_settings.replace(epochs=settings.gl_epochs or train_settings.epochs, optimizer="adam")
@@ -160,7 +170,7 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
         step.mkdir(parents=True, exist_ok=True)
         # 1. group lasso, warm start
         nets = copy.deepcopy(warm)
-        r_gl = train(nets, exp.data, exp.train, exp.val, st_gl, penalty=GroupPenalty(lam, n_train, None, settings.prox),
+        r_gl = train(nets, exp.data, exp.train, exp.val, st_gl, penalty=GroupPenalty(lam, n_train, gl_weights, settings.prox),
                      checkpoint=step / "ckpt_gl.pt", label=f"GL  lambda={lam:.3g}")
         with atomic_path(gl_file) as tmp:
             torch.save({k_: v.cpu() for k_, v in nets.state_dict().items()}, tmp)
@@ -175,7 +185,7 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
                                                        "val_rmse_forces_refit", "test_rmse_forces_refit")}})
         else:
             # 2. adaptive group lasso
-            weights = {e: adaptive_weights(norms_gl[e], settings.gamma) for e in exp.elements}
+            weights = {e: adaptive_weights(norms_gl[e], settings.gamma) * cost[e] for e in exp.elements}
             mask = frozen_mask(weights)
             r_agl = train(nets, exp.data, exp.train, exp.val, st_agl,
                           penalty=GroupPenalty(lam, n_train, weights, settings.prox), mask=mask,

@@ -52,7 +52,7 @@ class AdaptiveGroupLassoSelector:
     def __init__(self, lambdas=None, gamma: float = 1.0, prox: str = "adam", max_features: int = 8,
                  tolerance: float = 1.5, train_settings=None, gl_epochs=None, agl_epochs=None, refit_epochs=None,
                  out_dir: str | Path = "agl_run", save_models: bool = True, provenance: dict | None = None,
-                 echo=print, metric: str = "energy", refit_optimizer: str | None = None):
+                 echo=print, metric: str = "energy", refit_optimizer: str | None = None, angular_cost: float = 1.0):
         self.lambdas = lambdas
         self.gamma = gamma
         self.prox = prox
@@ -66,6 +66,7 @@ class AdaptiveGroupLassoSelector:
         self.echo = echo
         self.metric = metric
         self.refit_optimizer = refit_optimizer
+        self.angular_cost = angular_cost
 
     def fit(self, X: Experiment, y=None):
         from ..potential import save_model
@@ -101,7 +102,7 @@ class AdaptiveGroupLassoSelector:
         settings = AGLSettings(lambdas=list(self.lambdas or AGLSettings().lambdas), gamma=self.gamma, prox=self.prox,
                                gl_epochs=self.gl_epochs, agl_epochs=self.agl_epochs, refit_epochs=self.refit_epochs,
                                max_features=self.max_features, tolerance=self.tolerance, metric=self.metric,
-                               refit_optimizer=self.refit_optimizer)
+                               refit_optimizer=self.refit_optimizer, angular_cost=self.angular_cost)
         self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, out, save_models=self.save_models,
                               provenance=self.provenance, echo=self.echo)
         self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance, self.metric)
@@ -222,7 +223,8 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
                                      max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
                                      gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
                                      refit_epochs=sel["refit_epochs"], out_dir=out, provenance=prov, echo=echo,
-                                     metric=metric, refit_optimizer=sel["refit_optimizer"])
+                                     metric=metric, refit_optimizer=sel["refit_optimizer"],
+                                     angular_cost=sel["angular_cost"])
     fakes_thread = None
     if sel["fakes"] > 0 and sel["parallel_fakes"]:
         # the fake-feature path is independent of the main one: run it on a second core meanwhile
@@ -289,7 +291,8 @@ def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo, metri
                                      max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
                                      gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
                                      refit_epochs=sel["refit_epochs"], out_dir=out, save_models=False,
-                                     provenance=prov, echo=echo, metric=metric, refit_optimizer=sel["refit_optimizer"])
+                                     provenance=prov, echo=echo, metric=metric, refit_optimizer=sel["refit_optimizer"],
+                                     angular_cost=sel["angular_cost"])
     agl.fit(exp_f)
     write_path_csv(out / "path.csv", agl.path_)
     keep = {e: list(agl.chosen_["selected_idx"][e]) for e in exp.elements}
