@@ -83,19 +83,20 @@ class DemoSizes:
     #    structures. The choice compares force RMSEs: with energies alone every set of this small
     #    data set fits about equally badly and the path cannot tell the functions forces need.
     select_structures: int = 300
-    select_force_weight: float = 0.1
+    select_force_weight: float = 1.0
     hidden: tuple = (10, 10)
     batch_size: int = 16
     lr: float = 0.01
     epochs: int = 100             # full model; one cosine cycle
     patience: int = 100
-    lambdas: tuple = (40.0, 55.0, 70.0, 100.0)
+    lambdas: tuple = (200.0, 300.0, 400.0, 550.0)
     gl_epochs: int = 20
     agl_epochs: int = 20
-    refit_epochs: int = 5         # x 10 L-BFGS iterations, from the AGL solution
+    refit_epochs: int = 10        # x 10 L-BFGS iterations, from the AGL solution
+    angular_cost: float = 3.0     # an angular function must buy 3x the accuracy of a radial one (MD cost)
     refit_optimizer: str = "lbfgs"
     max_features: int = 8
-    tolerance: float = 1.1        # chosen set: refit validation RMSE <= tolerance x the best (refit or full model)
+    tolerance: float = 1.05       # chosen set: refit validation RMSE <= tolerance x the best (refit or full model)
     repeats: int = 2
     repeat_epochs: int = 40
     threads: int = 1
@@ -274,6 +275,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
         "selection": {"lambdas": [float(x) for x in sizes.lambdas], "gl_epochs": sizes.gl_epochs,
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
                       "refit_optimizer": sizes.refit_optimizer, "metric": "forces" if forces else "energy",
+                      "angular_cost": float(sizes.angular_cost),
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
                       "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"]},
