@@ -142,7 +142,7 @@ DEFAULT_SIZES = DemoSizes()
 FULL_SIZES = DemoSizes(
     configs=28000, cells=(4, 4, 4), data_temperatures=(0.5, 0.667, 0.833, 1.0, 1.167, 1.333, 1.5),
     data_densities=(0.9, 1.0, 1.1), epochs=1000, patience=1000, lr=0.01, batch_size=64,
-    lambdas=(20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 85.0, 100.0, 130.0, 200.0), gl_epochs=300, agl_epochs=300,
+    lambdas=(150.0, 200.0, 250.0, 300.0, 350.0, 400.0, 475.0, 550.0, 700.0, 1000.0), gl_epochs=300, agl_epochs=300,
     refit_epochs=20, repeats=10, repeat_epochs=1000, threads=0, select_structures=1000, force_epochs=100,
     md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7), melt_time=10.0, equilibration=30.0, measurement=1000.0,
     traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_md_temperatures=(1.5, 1.3, 1.1, 0.9, 0.7),
