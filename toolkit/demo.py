@@ -39,6 +39,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Sequence
 
+from .background import BackgroundTask
 from .errors import ToolkitError
 from .fileio import read_json, write_json
 
@@ -325,31 +326,6 @@ def _quench_step(out: Path, name: str, s: DemoSizes, seed: int, lmp, upstream: l
     return st
 
 
-class _Background:
-    """A demo sub-step run in a thread (LAMMPS on the core that training leaves idle)."""
-
-    def __init__(self, fn):
-        import threading
-
-        self.error = None
-        self.result = None
-
-        def target():
-            try:
-                self.result = fn()
-            except BaseException as exc:  # re-raised by join()
-                self.error = exc
-
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
-
-    def join(self):
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
 def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int = 0, lmp: str | None = None,
              sizes: DemoSizes | dict | None = None, echo: Callable[[str], None] = print,
              show_progress: bool = True) -> Path:
@@ -440,7 +416,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
 
         if s.jobs > 1:
             echo("    (the lj/cut reference MD runs meanwhile, in the background)")
-            background = _Background(lambda: _quench_step(out, "reference", s, seed, lmp, ref_upstream,
+            background = BackgroundTask(lambda: _quench_step(out, "reference", s, seed, lmp, ref_upstream,
                                                            lambda m: echo(f"    [background] {m.strip()}"), False))
         cfg = _write_config(cfg_dict, sel_dir / "config.yaml")
         setup_torch(cfg)
@@ -472,7 +448,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
         if s.runs_full > 0 and s.jobs > 1 and s.force_epochs > 0:
             # the refit trains on one core: quench the (slow) full potential on the other meanwhile
             echo("    (the full potential's MD runs meanwhile, in the background)")
-            full_md = _Background(lambda: _quench_step(out, "full", s, seed, lmp, [steps["potentials"]],
+            full_md = BackgroundTask(lambda: _quench_step(out, "full", s, seed, lmp, [steps["potentials"]],
                                                        lambda m: echo(f"    [background] {m.strip()}"), False))
         selected_src = chosen_model
         if s.force_epochs > 0:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..config import lambda_values
+from ..background import BackgroundTask
 from ..errors import ToolkitError
 from ..fileio import atomic_write, read_json, write_json
 from ..provenance import provenance
@@ -119,30 +120,6 @@ class AdaptiveGroupLassoSelector:
         return np.asarray(X)[:, self.support_]
 
 
-class _Thread:
-    """A function run in a thread; :meth:`join` returns its result or re-raises its error."""
-
-    def __init__(self, fn):
-        import threading
-
-        self.result, self.error = None, None
-
-        def target():
-            try:
-                self.result = fn()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in join()
-                self.error = exc
-
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
-
-    def join(self):
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
 def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: dict, seed: int = 0) -> dict[str, dict]:
     """CUR and Pearson selections per element (indices), sizes ``n_per_element``."""
     rng = np.random.default_rng(seed)
@@ -228,7 +205,7 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
     fakes_thread = None
     if sel["fakes"] > 0 and sel["parallel_fakes"]:
         # the fake-feature path is independent of the main one: run it on a second core meanwhile
-        fakes_thread = _Thread(lambda: _fakes(exp, cfg, st, lambdas, out / "fakes", prov,
+        fakes_thread = BackgroundTask(lambda: _fakes(exp, cfg, st, lambdas, out / "fakes", prov,
                                               lambda m: echo(f"[fakes] {m}"), metric))
     agl.fit(exp)
     write_path_csv(out / "path.csv", agl.path_)
