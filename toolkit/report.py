@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import ToolkitError
 from .fileio import atomic_path, atomic_write, read_json, write_json
+from .selection.plots import plain_log_labels
 
 MD_LABELS = {"reference": "lj/cut", "selected": "selected", "full": "full"}
 _COLORS = {"lj/cut": "k", "selected": "C3", "full": "C0"}
@@ -208,7 +209,7 @@ def plot_path(info: dict, path: Path) -> Path:
     ax.plot(n, [r[kp] for r in rows], "o", mfc="none", color="C0", label="AGL (penalised)")
     ax.plot(n, [r[kr] for r in rows], "s", color="C0", label="AGL + refit")
     for r in rows:
-        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r[kr]), fontsize=7, xytext=(3, 3),
+        ax.annotate(f"λ={r['lambda']:.3g}", (r["n_selected"], r[kr]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
     ax.axhline(full, color="k", lw=1, label=f"all {sum(1 for _ in info['selected']['sets']['full']['functions'])} "
                                             f"candidates ({full:.3g})")
@@ -221,6 +222,7 @@ def plot_path(info: dict, path: Path) -> Path:
     if chosen is not None:
         ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=15, label="chosen")
     ax.set_yscale("log")
+    plain_log_labels(ax)
     ax.set_xlabel("number of selected functions")
     ax.set_ylabel(f"validation {METRICS[metric][3]}")
     ax.set_title(f"rule: smallest set with <= {max_f} functions and refit RMSE <= {tol:g} x best", fontsize=9)

@@ -56,6 +56,15 @@ def plot_learning_curve(history: list[dict], path: Path, title: str = "") -> Pat
     return _save(fig, path)
 
 
+def plain_log_labels(ax) -> None:
+    """Log axis labelled 2.1, 2.5 ... rather than 2.1 x 10^0 (the path spans less than a decade)."""
+    from matplotlib.ticker import FuncFormatter
+
+    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_minor_formatter(fmt)
+
+
 def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,
                    tolerance: float | None = None, max_features: int | None = None, metric: str = "energy") -> Path:
     """Validation RMSE (``metric``) along the path against the set size, with the choice rule drawn in."""
@@ -69,7 +78,7 @@ def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: di
     ax.plot(n, [r[kp] for r in rec], "o", mfc="none", label="AGL (penalised)")
     ax.plot(n, [r[kr] for r in rec], "s", label="AGL + refit")
     for r in rec:
-        ax.annotate(f"λ={r['lambda']:.2g}", (r["n_selected"], r[kr]), fontsize=6,
+        ax.annotate(f"λ={r['lambda']:.3g}", (r["n_selected"], r[kr]), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
     ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all candidates")
     if tolerance is not None:
@@ -80,6 +89,7 @@ def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: di
     if chosen is not None:
         ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=14, label="chosen")
     ax.set_yscale("log")
+    plain_log_labels(ax)
     ax.set_xlabel("number of selected functions")
     ax.set_ylabel(f"validation {METRICS[metric][3]}")
     ax.legend(fontsize=8)
