@@ -29,24 +29,32 @@ def shared() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="session")
-def lj_features(tmp_path_factory):
-    """12 small LJ boxes (16 atoms, ASE energies and forces) with a cheap 6-function candidate set."""
+def lj_boxes(n: int, seed: int = 0, max_rattle: float = 0.05, forces: bool = True) -> list:
+    """``n`` rattled fcc boxes of 16 LJ atoms (rho 0.9-1.1 x 4/a^3), energies (and forces) from ASE's smooth LJ, rc 2."""
     from ase.build import bulk
     from ase.calculators.lj import LennardJones
 
-    from toolkit.features import write_feature_file
     from toolkit.structures import Structure
-    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     structs = []
-    for k in range(12):
+    for k in range(n):
         a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
-        a.rattle(stdev=rng.uniform(0.02, 0.05), seed=k)
+        a.rattle(stdev=rng.uniform(0.02, max_rattle), seed=k)
         a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
         structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
-                                 cell=np.array(a.cell), energy=a.get_potential_energy(), forces=a.get_forces()))
+                                 cell=np.array(a.cell), energy=a.get_potential_energy(),
+                                 forces=a.get_forces() if forces else None))
+    return structs
+
+
+@pytest.fixture(scope="session")
+def lj_features(tmp_path_factory):
+    """12 small LJ boxes (16 atoms, ASE energies and forces) with a cheap 6-function candidate set."""
+    from toolkit.features import write_feature_file
+    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
+
+    structs = lj_boxes(12, seed=0, max_rattle=0.05)
     sfs = standard_candidates("Ar", rc=2.0, rc_angular=1.4, n_centered=2, n_shifted=2, zetas=(1,))
     path = tmp_path_factory.mktemp("lj") / "f.h5"
     write_feature_file(path, structs, SymmetryFunctionSet(sfs, ["Ar"]), derivatives=True, show_progress=False,

@@ -171,22 +171,12 @@ def test_path_csv_columns(tmp_path):
 
 def test_select_command_end_to_end(tmp_path):
     """hdnnp select on a tiny feature file: every output exists and parses."""
-    from toolkit.cli import main
-    from toolkit.features import write_feature_file
-    from toolkit.structures import Structure
-    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
-    from ase.build import bulk
-    from ase.calculators.lj import LennardJones
+    from conftest import lj_boxes
 
-    rng = np.random.default_rng(0)
-    structs = []
-    for k in range(24):
-        a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
-        a.rattle(stdev=rng.uniform(0.02, 0.08), seed=k)
-        a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
-        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
-                                 cell=np.array(a.cell), energy=a.get_potential_energy()))
+    from toolkit.cli import main
     from toolkit.structures import write_n2p2
+
+    structs = lj_boxes(24, seed=0, max_rattle=0.08, forces=False)
 
     write_n2p2(tmp_path / "input.data", structs)
     cfg = tmp_path / "c.yaml"
@@ -250,20 +240,12 @@ def test_choice_by_force_rmse():
 
 def test_select_on_forces_end_to_end(tmp_path, capsys):
     """hdnnp select with force training: force metric, L-BFGS refits, fakes path in a second thread."""
-    from ase.build import bulk
-    from ase.calculators.lj import LennardJones
+    from conftest import lj_boxes
 
     from toolkit.cli import main
-    from toolkit.structures import Structure, write_n2p2
+    from toolkit.structures import write_n2p2
 
-    rng = np.random.default_rng(1)
-    structs = []
-    for k in range(20):
-        a = bulk("Ar", "fcc", a=(4 / rng.uniform(0.9, 1.1)) ** (1 / 3), cubic=True).repeat((2, 2, 1))
-        a.rattle(stdev=rng.uniform(0.02, 0.08), seed=k)
-        a.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.0, smooth=True)
-        structs.append(Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(),
-                                 cell=np.array(a.cell), energy=a.get_potential_energy(), forces=a.get_forces()))
+    structs = lj_boxes(20, seed=1, max_rattle=0.08)
     write_n2p2(tmp_path / "input.data", structs)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("""
