@@ -7,15 +7,15 @@ For each lambda (ascending, log-spaced):
    exactly zero.
 2. **AGL**: adaptive weights ``a_i = 1 / ||w_i^GL||^gamma`` (GL-zero groups
    frozen at zero), training continued from the GL solution.
-
-With ``angular_cost`` c != 1 both stages weight each angular function's group
-by c (a cost-weighted group lasso, ``c_i a_i ||w_i||``): an angular function
-costs far more MD time than a radial one (triplets against pairs), so it must
-buy c times as much accuracy to stay. c = 1 is the method of Sandberg et al.
 3. **Refit**: the AGL-zero groups frozen at zero, training continued without
    penalty (``selection.refit_optimizer``: AdamW, or full-batch L-BFGS, which
    converges much further from this warm start). The refit network on the selected functions is saved as
    ``path/step_NNN/model.pt``.
+
+With ``angular_cost`` c != 1 the GL and AGL stages weight each angular function's group
+by c (a cost-weighted group lasso, ``c_i a_i ||w_i||``): an angular function
+costs far more MD time than a radial one (triplets against pairs), so it must
+buy c times as much accuracy to stay. c = 1 is the method of Sandberg et al.
 
 Every finished lambda writes ``path/step_NNN/result.json`` (atomic), so an
 interrupted run resumes after the last finished lambda; within a lambda each
@@ -85,6 +85,9 @@ def metric_key(metric: str, which: str = "refit") -> str:
     if metric not in METRICS:
         raise ToolkitError(f"selection metric {metric!r}: use 'energy' or 'forces'")
     return METRICS[metric][("penalized", "refit", "test").index(which)]
+
+
+_REFIT_KEYS = ("val_rmse_refit", "test_rmse_refit", "val_rmse_forces_refit", "test_rmse_forces_refit")
 
 
 def errors(nets: nn.ModuleDict, exp: Experiment, idx, forces: bool) -> tuple[float, float]:
@@ -180,9 +183,7 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
         rec = {"step": k, "lambda": lam, "n_selected_gl": n_gl, "gl_epochs": r_gl.best_epoch}
         if n_gl == 0:
             rec.update({"n_selected": 0, "n_angular": 0, "selected": [], "selected_idx": {e: [] for e in exp.elements},
-                        **{k_: float("nan") for k_ in ("val_rmse_penalized", "val_rmse_forces_penalized",
-                                                       "val_rmse_refit", "test_rmse_refit",
-                                                       "val_rmse_forces_refit", "test_rmse_forces_refit")}})
+                        **{k_: float("nan") for k_ in ("val_rmse_penalized", "val_rmse_forces_penalized") + _REFIT_KEYS}})
         else:
             # 2. adaptive group lasso
             weights = {e: adaptive_weights(norms_gl[e], settings.gamma) * cost[e] for e in exp.elements}
@@ -199,8 +200,7 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
                         "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
                         "selected": _names(exp, keep), "selected_idx": keep})
             if n_sel == 0 or any(len(v) == 0 for v in keep.values()):
-                rec.update({k_: float("nan") for k_ in ("val_rmse_refit", "test_rmse_refit",
-                                                        "val_rmse_forces_refit", "test_rmse_forces_refit")})
+                rec.update({k_: float("nan") for k_ in _REFIT_KEYS})
             else:
                 # 3. refit: zero groups frozen, no penalty
                 refit = copy.deepcopy(nets)

@@ -35,7 +35,7 @@ from . import plots
 from .agl import group_norms
 from .baselines import CURSelector, PearsonSelector
 from .fakes import is_fake, make_fakes
-from .path import METRICS, AGLSettings, choose_step, reference_rmse, run_path, write_path_csv
+from .path import METRICS, AGLSettings, choose_step, errors, reference_rmse, run_path, write_path_csv
 from .stats import pairwise_ttests, rdf, summarize
 
 
@@ -94,10 +94,8 @@ class AdaptiveGroupLassoSelector:
             with atomic_path(full_dir / "networks.pt") as tmp:
                 torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
         self.full_networks_ = nets
-        if self.metric == "forces" and st.force_weight <= 0:
-            raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
-        ev = evaluate(nets, exp.data, exp.val, forces=st.force_weight > 0)
-        self.full_val_rmse_ = ev["rmse_energy"] if self.metric == "energy" else ev["rmse_forces"]
+        val_e, val_f = errors(nets, exp, exp.val, st.force_weight > 0)  # run_path refuses forces without force training
+        self.full_val_rmse_ = val_e if self.metric == "energy" else val_f
         self.echo(f"full model ({sum(exp.data.n_features.values())} functions): validation {self.metric} RMSE "
                   f"{self.full_val_rmse_:.4g}")
         settings = AGLSettings(lambdas=list(self.lambdas or AGLSettings().lambdas), gamma=self.gamma, prox=self.prox,

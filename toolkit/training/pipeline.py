@@ -152,7 +152,10 @@ def run_train(cfg: dict, out_dir: str | Path, echo=print) -> Path:
         from ..potential import load_potential
 
         src = cfg["training"]["init_model"]
-        nets = exp.networks_from_model(load_potential(src))
+        try:
+            nets = exp.networks_from_model(load_potential(src))
+        except ToolkitError as exc:
+            raise ToolkitError(f"{cfg.get('_path', 'config')}: 'training.init_model' {src}: {exc}") from None
         echo(f"starting from the weights of {src}")
     else:
         nets = exp.new_networks(seed=st.seed)
