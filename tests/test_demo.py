@@ -40,6 +40,7 @@ def demo(tmp_path_factory):
     return {"out": out, "report": report, "lines": lines, "seconds": time.perf_counter() - t0}
 
 
+@pytest.mark.slow
 def test_every_artefact_is_written(demo):
     out = demo["out"]
     assert demo["report"] == out / "report.html"
@@ -65,6 +66,7 @@ def test_every_artefact_is_written(demo):
     assert n_sel == sel["sets"]["AGL"]["n"] and n_full == 22
 
 
+@pytest.mark.slow
 def test_every_step_prints_progress_and_time(demo):
     text = "\n".join(demo["lines"])
     for k in range(1, len(STEPS) + 1):
@@ -73,6 +75,7 @@ def test_every_step_prints_progress_and_time(demo):
     assert re.search(r"total .*report: .*report\.html", text)
 
 
+@pytest.mark.slow
 def test_report_numbers_come_from_the_artefacts(demo):
     out = demo["out"]
     rep = json.loads((out / "report.json").read_text())
@@ -122,6 +125,7 @@ def test_report_numbers_come_from_the_artefacts(demo):
     assert "seed: 3" in html and "torch" in html and "lammps" in html
 
 
+@pytest.mark.slow
 def test_rerun_reuses_every_step(demo):
     out = demo["out"]
     stamps = {n: (out / n / "done.json").stat().st_mtime_ns for n in STEPS}
@@ -133,6 +137,7 @@ def test_rerun_reuses_every_step(demo):
     assert {n: (out / n / "done.json").stat().st_mtime_ns for n in STEPS} == stamps
 
 
+@pytest.mark.slow
 def test_changed_setting_redoes_only_what_depends_on_it(demo):
     out = demo["out"]
     before = {n: json.loads((out / n / "done.json").read_text())["key"] for n in STEPS}

@@ -68,11 +68,19 @@ def test_rerun_reuses_finished_state_points(lj_set):
     assert (lj_set / "input.data").read_text() == before
 
 
+def test_lj_rerun_reproduces_the_generated_data(lj_set, tmp_path):
+    structures = read_n2p2(lj_set / "input.data")[:3]
+    again = evaluate(structures, "lj", "reference", work_dir=tmp_path / "rerun")
+    for a, b in zip(structures, again):
+        assert b.energy == pytest.approx(a.energy, rel=1e-11, abs=1e-9)
+        np.testing.assert_allclose(b.forces, a.forces, atol=1e-9)
+
 @pytest.mark.parametrize("system,points", [
     ("al", [StatePoint("fcc", 300.0, pressure=50000.0), StatePoint("liquid", 1300.0, pressure=0.0),
             StatePoint("hcp", 10.0, density=2.7)]),
     ("si", [StatePoint("diamond", 600.0, pressure=0.0)]),
 ])
+@pytest.mark.slow
 def test_metal_energies_and_forces_match_lammps_rerun(tmp_path, system, points):
     path = generate(system, tmp_path / system, n_configs=2 * len(points), seed=1, state_points=points,
                     npt_time=0.2, equilibration=0.1, melt_time=0.2, interval=0.02, show_progress=False)

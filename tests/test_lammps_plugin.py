@@ -186,6 +186,7 @@ jump SELF loop
 # build and loading
 
 
+@pytest.mark.slow
 def test_build_is_cached_and_preamble(plugin, tmp_path, monkeypatch):
     assert plugin.is_file() and plugin.name == "hdnnpplugin.so"
     assert build_plugin() == plugin  # cached: same file, no rebuild
@@ -199,6 +200,7 @@ def test_build_is_cached_and_preamble(plugin, tmp_path, monkeypatch):
     assert build_plugin() == dst / "hdnnpplugin.so"
 
 
+@pytest.mark.slow
 def test_plugin_loads_with_matching_version(plugin, tmp_path):
     log = run_lammps(tmp_path, f"plugin load {plugin}\nplugin list\n")
     assert "Loading plugin: hdnnp pair style" in log
@@ -253,12 +255,14 @@ def _check_reference(energies, forces, refdir, n, e_scale=1.0, f_scale=1.0):
     assert np.all(err_f <= 1e-7 * np.abs(f_ref) + 1e-9), rel_f
 
 
+@pytest.mark.slow
 def test_al_eam_22_matches_n2p2(plugin, tmp_path):
     structures = read_structures(AL / "input.data")
     energies, forces = evaluate_structures(plugin, tmp_path, AL, structures, ["Al"], 6.8)
     _check_reference(energies, forces, AL, len(structures))
 
 
+@pytest.mark.slow
 def test_h2o_matches_n2p2(plugin, tmp_path):
     # Potential in atomic units (Bohr, Hartree) with normalisation in input.nn;
     # here LAMMPS numbers are the potential's units (cflength = cfenergy = 1).
@@ -267,6 +271,7 @@ def test_h2o_matches_n2p2(plugin, tmp_path):
     _check_reference(energies, forces, H2O, len(structures))
 
 
+@pytest.mark.slow
 def test_h2o_unit_conversion_matches_n2p2(plugin, tmp_path):
     # The LAMMPS docs example: metal units with cflength = Bohr/A, cfenergy = Ha/eV.
     structures = read_structures(H2O / "input.data")[:4]
@@ -278,6 +283,7 @@ def test_h2o_unit_conversion_matches_n2p2(plugin, tmp_path):
     _check_reference(energies, forces, H2O, len(structures), e_scale=HA_PER_EV, f_scale=HA_PER_EV / BOHR_PER_A)
 
 
+@pytest.mark.slow
 def test_lj_dimers_nonperiodic_match_n2p2(plugin, tmp_path):
     # 101 isolated Ne dimers (no lattice): free boundaries; below about 1.0 the
     # scan leaves the training range, hence maxew -1.
@@ -322,6 +328,7 @@ write_dump all custom f.dump id fx fy fz c_pea modify sort id format float %.17g
     return {"pe": pe, "pesum": pesum, "vir": vir, "peratom_vir": -per / vol, "f": dump[:, :3], "eatom": dump[:, 3]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["al", "h2o"])
 def test_mpi_ranks_and_newton_agree(plugin, tmp_path, case):
     if case == "al":
@@ -352,6 +359,7 @@ def test_mpi_ranks_and_newton_agree(plugin, tmp_path, case):
 # virial vs finite differences of the energy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["al", "h2o"])
 def test_virial_matches_strain_derivative(plugin, tmp_path, case):
     if case == "al":
@@ -406,6 +414,7 @@ print "STRAIN {comp} {sign} $(pe:%.17g)"
 # NVE energy conservation
 
 
+@pytest.mark.slow
 def test_nve_energy_drift_liquid_al(plugin, tmp_path):
     s = read_structures(AL / "input.data")[0]
     write_data(tmp_path / "s.data", s, ["Al"])
@@ -454,6 +463,7 @@ def _al_script(plugin, potdir, elements="Al", cutoff=6.8, extra=""):
 @pytest.mark.parametrize("problem", ["missing_weights", "missing_scaling", "unknown_element", "layer_sizes",
                                      "scaling_rows", "bad_symfunction", "bad_number", "cutoff_too_small",
                                      "weights_shape"])
+@pytest.mark.slow
 def test_bad_potential_stops_with_clear_error(plugin, tmp_path, problem):
     s = read_structures(AL / "input.data")[0]
     write_data(tmp_path / "s.data", s, ["Al"])
@@ -505,6 +515,7 @@ def test_bad_potential_stops_with_clear_error(plugin, tmp_path, problem):
 # extrapolation warnings
 
 
+@pytest.mark.slow
 def test_extrapolation_warnings(plugin, tmp_path):
     s = read_structures(AL / "input.data")[0]
     write_data(tmp_path / "s.data", s, ["Al"], length_scale=0.85)  # compressed: outside the training range
@@ -572,6 +583,7 @@ def _compare_with_model(model, structure, got, label):
         assert v < NNP_TOL, (label, k, v)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["al", "h2o"])
 def test_plugin_matches_toolkit_model_on_references(plugin, tmp_path, case):
     load_potential = pytest.importorskip("toolkit.potential").load_potential
@@ -679,6 +691,7 @@ def _write_syn_potential(d: Path, variant) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SYN_VARIANTS))
 def test_plugin_matches_toolkit_model_on_exported_potentials(plugin, tmp_path, name):
     potential = pytest.importorskip("toolkit.potential")
@@ -706,6 +719,7 @@ def test_plugin_matches_toolkit_model_on_exported_potentials(plugin, tmp_path, n
         _compare_with_model(model, s, got, f"{name} structure {k}")
 
 
+@pytest.mark.slow
 def test_type_mapping_repeated_elements_and_null_in_hybrid(plugin, tmp_path):
     """Two LAMMPS types mapped to H give the same result; a NULL type (pair_style hybrid/overlay) is ignored."""
     from toolkit.structures import Structure

@@ -53,6 +53,7 @@ def test_quench_layout(uninterrupted):
         assert read_json(d / "done.json")["mean_temperature"] == pytest.approx(float(name[2:]), rel=0.15)
 
 
+@pytest.mark.slow
 def test_killed_quench_resumes_with_identical_results(uninterrupted, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "toolkit", "quench", "reference", "-o", str(out), *TINY_ARGS]
@@ -100,6 +101,17 @@ def test_changed_settings_are_refused(uninterrupted):
         quench("reference", uninterrupted, "lj", runs=1, seed=5, show_progress=False,
                **{**TINY, "measurement": 7.0})
 
+
+def test_bench_of_the_reference_potential(tmp_path):
+    table = bench(["reference", "reference"], tmp_path / "b" / "bench.csv", system="lj", steps=20, warmup=0,
+                  repeats=2, cells=(2, 2, 2), show_progress=False)
+    assert table["label"].tolist() == ["reference", "reference_1"]
+    assert table["n_atoms"].tolist() == [32, 32] and table["per_day_unit"].tolist() == ["tau/day"] * 2
+    assert (table["min"] <= table["median"]).all() and (table["median"] <= table["max"]).all()
+    assert table["speed_vs_reference"].iloc[0] == pytest.approx(1.0)
+    meta = read_json(tmp_path / "b" / "bench.json")
+    assert meta["settings"]["steps"] == 20 and meta["versions"]["lammps_executable"] != "unknown"
+    assert (tmp_path / "b" / "bench.png").exists()
 
 def test_missing_lammps_is_a_clear_error(tmp_path):
     with pytest.raises(LammpsError, match="LAMMPS executable not found.*nonexistent"):
@@ -157,6 +169,7 @@ def _preamble_or_skip():
         pytest.skip(f"pair_style hdnnp not available: {exc}")
 
 
+@pytest.mark.slow
 @needs_al_nn
 def test_hdnnp_quench_bench_and_model_export(tmp_path):
     _preamble_or_skip()

@@ -36,6 +36,7 @@ def test_lj_dimer_scan_matches_n2p2(shared):
     _check_case(shared / "lj")
 
 
+@pytest.mark.slow
 def test_h2o_matches_n2p2(shared):
     # two elements, type 2 and type 3, normalisation (mean_energy, conv_energy, conv_length)
     _check_case(shared / "h2o_rpbe_d3")
