@@ -162,6 +162,6 @@ def test_own_data_example_config_is_valid():
 
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "examples" / "own_data.yaml")
-    assert cfg["symfuncs"]["candidates"] == "input.nn"
-    assert Path(cfg["symfuncs"]["input_nn"]).is_file()
-    assert cfg["selection"]["fakes"] == 10
+    assert cfg.symfuncs.candidates == "input.nn"
+    assert Path(cfg.symfuncs.input_nn).is_file()
+    assert cfg.selection.fakes == 10

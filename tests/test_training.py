@@ -219,7 +219,7 @@ def test_config_errors_name_file_and_key(tmp_path):
         load_config(p)
     p.write_text("data: {features: f.h5}\n")
     cfg = load_config(p)
-    assert cfg["training"]["epochs"] == 300 and cfg["data"]["features"] == str(tmp_path / "f.h5")
+    assert cfg.training.epochs == 300 and cfg.data.features == str(tmp_path / "f.h5")
 
 
 def test_subset_columns_subsets_the_derivatives_too(lj_features):
@@ -284,8 +284,9 @@ def test_r_min_auto_starts_the_shifted_functions_at_the_shortest_distance():
     a = bulk("Ar", "fcc", a=2 ** (2 / 3), cubic=True).repeat((2, 2, 2))   # rho = 1, nearest neighbours 2^(1/6)
     s = Structure(positions=a.positions.copy(), elements=a.get_chemical_symbols(), cell=np.array(a.cell))
     assert shortest_distance([s], 2.8) == pytest.approx(2 ** (1 / 6), rel=1e-12)
-    cfg = {"symfuncs": {"candidates": "standard", "rc": 2.8, "rc_angular": None, "r_min": "auto", "n_centered": 6,
-                        "n_shifted": 6}}
+    from toolkit.settings import SymfuncSettings
+
+    cfg = SymfuncSettings(candidates="standard", rc=2.8, r_min="auto", n_centered=6, n_shifted=6)
     shifted = [sf for sf in candidate_symfuncs(cfg, "Ar", [s], echo=lambda m: None) if sf.is_radial and sf.rs > 0]
     assert [sf.rs for sf in shifted][:2] == pytest.approx([1.12, 1.12 + (2.8 * 5 / 6 - 1.12) / 5], rel=1e-5)
     with pytest.raises(ToolkitError, match="r_min"):

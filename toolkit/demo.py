@@ -34,7 +34,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Sequence
@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 from .background import BackgroundTask
 from .errors import ToolkitError
 from .fileio import read_json, write_json
+from .settings import DemoSizes
 
 #: What the default run must show (the report computes PASS/FAIL from the artefacts).
 CRITERIA = {
@@ -65,76 +66,6 @@ TITLES = {
 }
 
 
-@dataclass
-class DemoSizes:
-    """Every size of the demo (LJ units: sigma, epsilon, tau)."""
-
-    # 1. reference data: LAMMPS NVT at every (start, T, rho). Small periodic cells (32 atoms,
-    #    3.3 sigma wide, wider than the cutoff 2.8) give many energies per computed atom.
-    configs: int = 1260
-    cells: tuple = (2, 2, 2)
-    data_temperatures: tuple = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0)  # 2.0: close contacts (the repulsive wall)
-    data_densities: tuple = (0.85, 0.9, 0.95)
-    data_starts: tuple = ("fcc", "liquid")
-    # 2. candidates
-    rc: float = 2.8
-    r_min: float | str = "auto"   # innermost shifted radial centre: the data's shortest distance
-    fakes: int = 10
-    # 3. selection on energies and forces: SF derivatives of every candidate for select_structures
-    #    structures. The choice compares force RMSEs: with energies alone every set of this small
-    #    data set fits about equally badly and the path cannot tell the functions forces need.
-    select_structures: int = 300
-    select_force_weight: float = 1.0
-    hidden: tuple = (10, 10)
-    batch_size: int = 16
-    lr: float = 0.01
-    epochs: int = 100             # full model; one cosine cycle
-    patience: int = 100
-    lambdas: tuple = (200.0, 300.0, 400.0, 550.0)
-    gl_epochs: int = 20
-    agl_epochs: int = 20
-    refit_epochs: int = 10        # x 10 L-BFGS iterations, from the AGL solution
-    angular_cost: float = 3.0     # an angular function must buy 3x the accuracy of a radial one (MD cost)
-    refit_optimizer: str = "lbfgs"
-    max_features: int = 8
-    tolerance: float = 1.05       # chosen set: refit validation RMSE <= tolerance x the best (refit or full model)
-    repeats: int = 2
-    repeat_epochs: int = 40
-    threads: int = 1
-    # 4. final refit: the chosen set's path refit continued (warm start) on the same structures, energies
-    #    and forces, full-batch L-BFGS (force_epochs x 10 iterations) in float64. 0 epochs: no final refit.
-    force_weight: float = 0.1
-    force_epochs: int = 30
-    force_batch_size: int = 60    # L-BFGS chunk (memory only: the step is full batch)
-    force_optimizer: str = "lbfgs"
-    force_dtype: str = "float64"
-    # 5. MD: melt the fcc crystal (256 atoms, rho 0.9) at the first T, then quench
-    md_temperatures: tuple = (1.5, 1.2, 0.9)
-    md_density: float = 0.9
-    melt_time: float = 10.0
-    equilibration: float = 10.0
-    measurement: float = 50.0
-    traj_every: float = 0.5
-    runs_selected: int = 4
-    runs_reference: int = 8
-    # the full 22-function potential runs ~50x slower than a radial-only one (angular triplets):
-    # its own, shorter protocol, run on the core the force refit leaves idle; 0 runs: not quenched
-    runs_full: int = 1
-    full_md_temperatures: tuple = (1.5,)
-    full_melt_time: float = 2.0
-    full_equilibration: float = 2.0
-    full_measurement: float = 10.0
-    msd_source: str = "trajectory"  # multi-origin MSD from the trajectory
-    jobs: int = 2
-    # 7. speed (timesteps/s from LAMMPS's Performance line; the full potential needs few steps)
-    bench_steps: int = 1000
-    bench_full_steps: int = 40
-    bench_repeats: int = 3
-
-    def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-
 DEFAULT_SIZES = DemoSizes()
 
 #: The reference study's sizes: 28,000 configurations of 256 atoms on 7 temperatures x 3 densities
@@ -153,17 +84,17 @@ FULL_SIZES = DemoSizes(
 
 
 def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None) -> DemoSizes:
-    """The preset (default or ``full``) with the fields of ``sizes`` replaced."""
+    """The preset (default or ``full``) with the fields of ``sizes`` replaced (validated)."""
     base = FULL_SIZES if full else DEFAULT_SIZES
     if sizes is None:
         return base
     if isinstance(sizes, DemoSizes):
         return sizes
-    known = {f.name for f in fields(DemoSizes)}
-    bad = sorted(set(sizes) - known)
+    known = [f.name for f in fields(DemoSizes)]
+    bad = sorted(set(sizes) - set(known))
     if bad:
         raise ToolkitError(f"unknown demo size {bad[0]!r} (known: {', '.join(sorted(known))})")
-    return replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in sizes.items()})
+    return base.replace(**sizes)
 
 
 # ---------------------------------------------------------------------------
@@ -398,7 +329,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
                                                           replace=False))
         write_n2p2(sel_structures, [structs[i] for i in take])
         cfg = _write_config(cfg_dict, feat_dir / "config.yaml")
-        cfg["training"]["progress"] = show_progress
+        cfg.training.progress = show_progress
         echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma) of {len(take)} of the {len(structs)} "
              f"structures{', with derivatives for force training' if cfg_dict['data']['derivatives'] else ''}; "
              f"the {s.fakes} fake noise features are drawn in step 3")

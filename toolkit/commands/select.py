@@ -11,7 +11,7 @@ def register(subparsers) -> None:
         "as many functions with CUR and a Pearson-correlation filter, retrains each set from several seeds "
         "and compares test RMSEs (t-tests); optionally adds fake features. Writes RUN/path.csv, "
         "RUN/selected.json, RUN/path/step_NNN/model.pt and figures. Finished lambdas are kept: rerun to resume. "
-        "Config keys: docs/selection.md.",
+        "Config keys: docs/reference.md.",
     )
     p.add_argument("config", help="YAML config (sections data, symfuncs, model, training, selection)")
     p.add_argument("-o", "--out", required=True, help="output folder RUN/")
@@ -25,6 +25,6 @@ def _run(args) -> int:
 
     cfg = load_config(args.config)
     if args.quiet:
-        cfg["training"]["progress"] = False
+        cfg.training.progress = False
     run_select(cfg, args.out)
     return 0

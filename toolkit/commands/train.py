@@ -10,7 +10,7 @@ def register(subparsers) -> None:
         description="Computes the candidate symmetry functions once (HDF5 feature file), splits the structures, "
         "scales as n2p2 on the training split and trains one network per element. Writes RUN/model.pt, "
         "RUN/learning_curve.csv/.png and RUN/metrics.json. Rerun the same command to resume. "
-        "Config keys: docs/selection.md.",
+        "Config keys: docs/reference.md.",
     )
     p.add_argument("config", help="YAML config (sections data, symfuncs, model, training)")
     p.add_argument("-o", "--out", required=True, help="output folder RUN/")
@@ -20,10 +20,12 @@ def register(subparsers) -> None:
 
 def _run(args) -> int:
     from ..config import load_config
+    from ..datagen import generate_data
     from ..training.pipeline import run_train
 
     cfg = load_config(args.config)
     if args.quiet:
-        cfg["training"]["progress"] = False
+        cfg.training.progress = False
+    generate_data(cfg, args.out)
     run_train(cfg, args.out)
     return 0

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import lambda_values
 from ..background import BackgroundTask
+from ..config import check_run_dir
 from ..errors import ToolkitError
 from ..fileio import atomic_write, read_json, write_json
 from ..provenance import provenance
 from ..training.experiment import Experiment
-from ..training.pipeline import prepare_experiment, train_settings, write_history
+from ..settings import Config, SelectionSettings
+from ..training.pipeline import prepare_experiment, run_provenance, write_history
 from ..training.trainer import evaluate, train
 from . import plots
 from .agl import group_norms
@@ -118,19 +119,30 @@ class AdaptiveGroupLassoSelector:
         return np.asarray(X)[:, self.support_]
 
 
-def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: dict, seed: int = 0) -> dict[str, dict]:
+def _selector(sel: SelectionSettings, st, metric: str, out: Path, prov: dict, echo, save_models: bool = True):
+    """The AGL selector of the ``selection:`` section (training settings ``st``, resolved ``metric``)."""
+    return AdaptiveGroupLassoSelector(lambdas=sel.lambda_values(), gamma=sel.gamma, prox=sel.prox,
+                                      max_features=sel.max_features, tolerance=sel.tolerance, train_settings=st,
+                                      gl_epochs=sel.gl_epochs, agl_epochs=sel.agl_epochs,
+                                      refit_epochs=sel.refit_epochs, out_dir=out, save_models=save_models,
+                                      provenance=prov, echo=echo, metric=metric,
+                                      refit_optimizer=sel.refit_optimizer, angular_cost=sel.angular_cost)
+
+
+def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: SelectionSettings,
+            seed: int = 0) -> dict[str, dict]:
     """CUR and Pearson selections per element (indices), sizes ``n_per_element``."""
     rng = np.random.default_rng(seed)
     out = {"cur": {}, "pearson": {}}
     train = np.asarray(exp.train)
     for e in exp.elements:
         rows = exp.data.rows_of(e, train)
-        take = rows if len(rows) <= cfg_sel["cur_atoms"] else np.sort(rng.choice(rows, cfg_sel["cur_atoms"], replace=False))
+        take = rows if len(rows) <= cfg_sel.cur_atoms else np.sort(rng.choice(rows, cfg_sel.cur_atoms, replace=False))
         X_atoms = exp.data.values[e].index_select(1, torch.as_tensor(take)).T.double().cpu().numpy()
         n = n_per_element[e]
-        if "cur" in cfg_sel["baselines"]:
+        if "cur" in cfg_sel.baselines:
             out["cur"][e] = sorted(CURSelector(n).fit(X_atoms).selected_idx_.tolist())
-        if "pearson" in cfg_sel["baselines"]:
+        if "pearson" in cfg_sel.baselines:
             # structure averages of the scaled functions against the per-atom energy
             counts = exp.data.counts[e][train]
             ok = counts > 0
@@ -139,7 +151,7 @@ def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: dict, seed:
             np.add.at(Xs, seg, exp.data.values[e].index_select(1, torch.as_tensor(rows)).T.double().cpu().numpy())
             Xs = Xs[ok] / counts[ok, None]
             y = exp.data.energy[train][ok] / exp.data.n_atoms[train][ok]
-            out["pearson"][e] = sorted(PearsonSelector(n, cfg_sel["pearson_threshold"]).fit(Xs, y).selected_idx_.tolist())
+            out["pearson"][e] = sorted(PearsonSelector(n, cfg_sel.pearson_threshold).fit(Xs, y).selected_idx_.tolist())
     return {k: v for k, v in out.items() if v}
 
 
@@ -175,35 +187,29 @@ def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: 
     return {name: [done[(name, st.seed + 1 + r)] for r in range(n_rep)] for name in sets}
 
 
-def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
+def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     """The whole selection study (module docstring); returns ``RUN/selected.json``."""
-    sel = cfg["selection"]
-    if sel["metric"] == "forces" and cfg["training"]["force_weight"] <= 0:
-        raise ToolkitError(f"{cfg.get('_path', 'config')}: 'selection.metric: forces' needs force training "
-                           "('training.force_weight' > 0)")
+    from ..datagen import generate_data
+
+    sel = cfg.selection
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_dir(cfg, out)
+    generate_data(cfg, out, echo)
     exp, structures_path = prepare_experiment(cfg, out, echo)
-    st = train_settings(cfg)
-    metric = sel["metric"] if sel["metric"] != "auto" else ("forces" if st.force_weight > 0 else "energy")
+    st = cfg.training
+    metric = sel.resolved_metric(st.force_weight)
     if st.force_weight > 0:
         echo(f"the path trains on energies and forces (force weight {st.force_weight:g}); the choice compares "
              f"{metric} RMSEs")
-    prov = provenance({"config": {k: v for k, v in cfg.items() if not k.startswith("_")},
-                       "config_file": cfg.get("_path"), **exp.settings_dict()}, seed=st.seed)
-    lambdas = lambda_values(cfg)
+    prov = run_provenance(cfg, exp)
+    lambdas = sel.lambda_values()
     echo(f"{len(exp.train)} training, {len(exp.val)} validation, {len(exp.test)} test structures; "
          f"{exp.data.n_features} candidate functions; lambdas {', '.join(f'{l:.3g}' for l in lambdas)}")
-    agl = AdaptiveGroupLassoSelector(lambdas=lambdas, gamma=sel["gamma"], prox=sel["prox"],
-                                     max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
-                                     gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
-                                     refit_epochs=sel["refit_epochs"], out_dir=out, provenance=prov, echo=echo,
-                                     metric=metric, refit_optimizer=sel["refit_optimizer"],
-                                     angular_cost=sel["angular_cost"])
+    agl = _selector(sel, st, metric, out, prov, echo)
     fakes_thread = None
-    if sel["fakes"] > 0 and sel["parallel_fakes"]:
+    if sel.fakes > 0 and sel.parallel_fakes:
         # the fake-feature path is independent of the main one: run it on a second core meanwhile
-        fakes_thread = BackgroundTask(lambda: _fakes(exp, cfg, st, lambdas, out / "fakes", prov,
+        fakes_thread = BackgroundTask(lambda: _fakes(exp, cfg, st, out / "fakes", prov,
                                               lambda m: echo(f"[fakes] {m}"), metric))
     agl.fit(exp)
     write_path_csv(out / "path.csv", agl.path_)
@@ -218,15 +224,15 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
         sets[names[k]] = v
     result = {"lambda": chosen["lambda"], "metric": metric, "full_val_rmse": agl.full_val_rmse_,
               "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_, metric),
-              "tolerance": sel["tolerance"], "max_features": sel["max_features"], "chosen_step": chosen["step"],
+              "tolerance": sel.tolerance, "max_features": sel.max_features, "chosen_step": chosen["step"],
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
     for k, keep in sets.items():
         result["sets"][k] = {"n": sum(len(v) for v in keep.values()), "indices": keep,
                              "functions": [exp.data.names[e][i] for e in exp.elements for i in keep[e]]}
     # repeats and t-tests
-    rep_st = st.replace(epochs=sel["repeat_epochs"] or st.epochs, progress=st.progress)
-    if sel["repeats"] > 0:
-        rmse = _repeats(exp, sets, rep_st, sel["repeats"], out, echo, metric)
+    rep_st = st.replace(epochs=sel.repeat_epochs or st.epochs)
+    if sel.repeats > 0:
+        rmse = _repeats(exp, sets, rep_st, sel.repeats, out, echo, metric)
         result["test_rmse"] = {k: summarize(v) for k, v in rmse.items()}
         result["ttests"] = pairwise_ttests(rmse)
         plots.plot_boxplot(rmse, out / "test_rmse_boxplot.png",
@@ -236,45 +242,40 @@ def run_select(cfg: dict, out_dir: str | Path, echo=print) -> Path:
               for k in sets if k != "full"}
     labels = [plots.short_label(exp.data.symfuncs[e][i] if exp.data.symfuncs else None, exp.data.names[e][i])
               for e in exp.elements for i in range(exp.data.n_features[e])]
-    if sel["fakes"] > 0:
-        fk = fakes_thread.join() if fakes_thread else _fakes(exp, cfg, st, lambdas, out / "fakes", prov, echo, metric)
+    if sel.fakes > 0:
+        fk = fakes_thread.join() if fakes_thread else _fakes(exp, cfg, st, out / "fakes", prov, echo, metric)
         result["fakes"] = fk["summary"]
         n_real = len(labels)
-        labels_f = labels + [f"fake {k + 1}" for k in range(sel["fakes"])]
-        matrix = {k: np.concatenate([v, np.zeros(sel["fakes"], bool)]) for k, v in matrix.items()}
+        labels_f = labels + [f"fake {k + 1}" for k in range(sel.fakes)]
+        matrix = {k: np.concatenate([v, np.zeros(sel.fakes, bool)]) for k, v in matrix.items()}
         for k, v in fk["masks"].items():
             matrix[f"{k} + fakes"] = v
         labels = labels_f
     plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png")
     plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen,
-                          tolerance=sel["tolerance"], max_features=sel["max_features"], metric=metric)
-    _rdf_plot(exp, structures_path, agl.support_by_element_, sel["rdf_structures"], out, echo)
+                          tolerance=sel.tolerance, max_features=sel.max_features, metric=metric)
+    _rdf_plot(exp, structures_path, agl.support_by_element_, sel.rdf_structures, out, echo)
     write_json(out / "selected.json", result)
     echo(f"wrote {out / 'selected.json'}")
     return out / "selected.json"
 
 
-def _fakes(exp: Experiment, cfg: dict, st, lambdas, out: Path, prov, echo, metric: str = "energy") -> dict:
-    sel = cfg["selection"]
-    m = cfg["model"]
-    data_f = make_fakes(exp.data, exp.raw_stats, sel["fakes"], exp.train, m["scaling"], float(m["scale_min"]),
-                        float(m["scale_max"]), seed=sel["fakes_seed"])
+def _fakes(exp: Experiment, cfg: Config, st, out: Path, prov, echo, metric: str = "energy") -> dict:
+    sel = cfg.selection
+    m = cfg.model
+    data_f = make_fakes(exp.data, exp.raw_stats, sel.fakes, exp.train, m.scaling, m.scale_min, m.scale_max,
+                        seed=sel.fakes_seed)
     exp_f = copy.copy(exp)
     exp_f.data = data_f
-    echo(f"fake-feature experiment: {sel['fakes']} fakes per element added")
-    agl = AdaptiveGroupLassoSelector(lambdas=lambdas, gamma=sel["gamma"], prox=sel["prox"],
-                                     max_features=sel["max_features"], tolerance=sel["tolerance"], train_settings=st,
-                                     gl_epochs=sel["gl_epochs"], agl_epochs=sel["agl_epochs"],
-                                     refit_epochs=sel["refit_epochs"], out_dir=out, save_models=False,
-                                     provenance=prov, echo=echo, metric=metric, refit_optimizer=sel["refit_optimizer"],
-                                     angular_cost=sel["angular_cost"])
+    echo(f"fake-feature experiment: {sel.fakes} fakes per element added")
+    agl = _selector(sel, st, metric, out, prov, echo, save_models=False)
     agl.fit(exp_f)
     write_path_csv(out / "path.csv", agl.path_)
     keep = {e: list(agl.chosen_["selected_idx"][e]) for e in exp.elements}
     n_per = {e: len(keep[e]) for e in exp.elements}
     base = _cur_pc(exp_f, n_per, sel, seed=st.seed)
     sets = {"AGL": keep, **{{"cur": "CUR", "pearson": "PC"}[k]: v for k, v in base.items()}}
-    summary, masks = {"n_fakes": sel["fakes"], "lambda": agl.chosen_["lambda"]}, {}
+    summary, masks = {"n_fakes": sel.fakes, "lambda": agl.chosen_["lambda"]}, {}
     for k, v in sets.items():
         names = [data_f.names[e][i] for e in exp.elements for i in v[e]]
         summary[k] = {"n": len(names), "fakes_kept": sum(is_fake(n) for n in names), "functions": names}

@@ -11,9 +11,8 @@ same scaling, normalisation and functions, ready for ``save_model`` and
 
 from __future__ import annotations
 
-import copy
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,35 +22,11 @@ from torch import nn
 
 from ..errors import ToolkitError
 from ..model import HDNNP, ElementNetwork
-from ..n2p2.settings import ACTIVATIONS, SCALING_MODES, NNSettings
+from ..n2p2.settings import NNSettings
+from ..settings import ModelSpec  # the model: section of a config
 from .data import FeatureData, split_indices
 
 _INIT_LOCK = threading.Lock()
-
-
-@dataclass
-class ModelSpec:
-    """Network shape and scaling (the ``model:`` section of a config)."""
-
-    hidden: list[int] = field(default_factory=lambda: [10, 10])
-    activations: list[str] | None = None        # hidden letters + output letter; default tanh..., linear
-    scaling: str = "scalecenter"
-    scale_min: float = 0.0
-    scale_max: float = 1.0
-    normalize_nodes: bool = False
-    atom_energy: dict[str, float] = field(default_factory=dict)
-
-    def letters(self) -> list[str]:
-        acts = self.activations or ["t"] * len(self.hidden) + ["l"]
-        if len(acts) != len(self.hidden) + 1:
-            raise ToolkitError(f"model: {len(acts)} activations for {len(self.hidden)} hidden layers "
-                               f"(need one per hidden layer plus the output)")
-        for a in acts:
-            if a not in ACTIVATIONS:
-                raise ToolkitError(f"model: unknown activation {a!r} (n2p2 letters: {' '.join(ACTIVATIONS)})")
-        if self.scaling not in SCALING_MODES:
-            raise ToolkitError(f"model: unknown scaling {self.scaling!r} (one of {', '.join(SCALING_MODES)})")
-        return list(acts)
 
 
 @dataclass

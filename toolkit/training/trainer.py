@@ -43,7 +43,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -54,35 +54,8 @@ from torch import nn
 from ..errors import ToolkitError
 from ..model import activation
 from ..fileio import atomic_path
+from ..settings import TrainSettings  # the training: section of a config
 from .data import Batch, FeatureData
-
-
-@dataclass
-class TrainSettings:
-    """Hyperparameters of one training run (the ``training:`` section of a config)."""
-
-    epochs: int = 300
-    batch_size: int = 32
-    lr: float | None = None            # None: learning-rate finder
-    lr_min_factor: float = 0.01        # cosine annealing floor, as a fraction of lr
-    restart_period: int = 50           # epochs until the first warm restart
-    restart_mult: int = 1
-    weight_decay: float = 1e-4         # hidden/output weights only
-    patience: int = 100                # epochs without improvement of the objective (> restart_period)
-    min_delta: float = 1e-4            # relative improvement that counts
-    force_weight: float = 0.0
-    seed: int = 0
-    checkpoint_every: int = 10
-    eval_batch_size: int = 1024
-    progress: bool = True
-    compile: bool = False
-    optimizer: str = "adam"            # adam (minibatch AdamW) or lbfgs (full-batch L-BFGS, strong Wolfe)
-    lbfgs_steps: int = 10              # L-BFGS iterations per epoch (one epoch = one validation check)
-
-    def replace(self, **kw) -> "TrainSettings":
-        d = asdict(self)
-        d.update({k: v for k, v in kw.items() if v is not None or k == "lr"})
-        return TrainSettings(**d)
 
 
 @dataclass
