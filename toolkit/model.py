@@ -25,6 +25,7 @@ from torch import nn
 
 from .n2p2.settings import ACTIVATIONS, NNSettings
 from .symfuncs import BatchFeatures, SymFunc, SymmetryFunctionSet, pair_forces
+from .symfuncs.scaling import scaling_affine
 
 EXP_LIMIT = 35.0  # n2p2 NeuralNetwork.cpp: logistic/softplus saturate beyond |x| > 35
 
@@ -82,12 +83,38 @@ class ElementNetwork(nn.Module):
         return [self.layers[0].in_features] + [l.out_features for l in self.layers]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs (n,) for atom-major inputs x (n, F)."""
+        return self.forward_t(x.T)
+
+    def forward_t(self, xT: torch.Tensor) -> torch.Tensor:
+        """Outputs (n,) for feature-major inputs xT (F, n): each layer is one ``addmm`` (W @ h + b).
+
+        The training data are stored feature-major, which makes the first layer one
+        wide matrix product (see :mod:`toolkit.training.data`).
+        """
+        h = xT
         for layer, act in zip(self.layers, self.activations):
-            x = layer(x)
+            h = torch.addmm(layer.bias[:, None], layer.weight, h)
             if self.normalize_nodes:
-                x = x / layer.in_features
-            x = activation(act, x)
-        return x.squeeze(-1)
+                h = h / layer.in_features
+            h = activation(act, h)
+        return h[0]
+
+    def select_inputs(self, idx: Sequence[int]) -> "ElementNetwork":
+        """A copy whose input layer keeps only the columns ``idx`` (in that order); other layers are copied."""
+        import copy
+
+        new = copy.deepcopy(self)
+        lin = self.layers[0]
+        cols = torch.as_tensor(list(idx), dtype=torch.long, device=lin.weight.device)
+        # skip_init: no draw from the global generator (seeded under a lock by concurrent initialisations)
+        small = nn.utils.skip_init(nn.Linear, len(cols), lin.out_features, dtype=lin.weight.dtype,
+                                   device=lin.weight.device)
+        with torch.no_grad():
+            small.weight.copy_(lin.weight[:, cols])
+            small.bias.copy_(lin.bias)
+        new.layers[0] = small
+        return new
 
 
 @dataclass
@@ -169,22 +196,11 @@ class HDNNP(nn.Module):
 
     # -- evaluation ---------------------------------------------------------
     def scale(self, element: str, G: torch.Tensor) -> torch.Tensor:
-        """n2p2's SymFnc::scale for raw values G (n, F) of ``element``."""
-        mode = self.settings.scaling
-        st = self.scaling_stats(element)
-        smin, smax = self.settings.scale_min, self.settings.scale_max
-        gmin, gmax, gmean, gsigma = st[:, 0], st[:, 1], st[:, 2], st[:, 3]
-        if mode == "none":
-            return G
-        if mode == "scale":
-            return smin + (smax - smin) / (gmax - gmin) * (G - gmin)
-        if mode == "center":
-            return G - gmean
-        if mode == "scalecenter":
-            return smin + (smax - smin) / (gmax - gmin) * (G - gmean)
-        if mode == "scalesigma":
-            return smin + (smax - smin) / gsigma * (G - gmean)
-        raise ValueError(f"unknown scaling mode {mode!r}")
+        """n2p2's SymFnc::scale for raw values G (n, F) of ``element`` (:func:`~toolkit.symfuncs.scaling_affine`)."""
+        s = self.settings
+        a, b = scaling_affine(self.scaling_stats(element).detach().cpu().numpy(), s.scaling, s.scale_min, s.scale_max)
+        return G * torch.as_tensor(a, dtype=G.dtype, device=G.device) + torch.as_tensor(b, dtype=G.dtype,
+                                                                                        device=G.device)
 
     def atomic_outputs(self, element: str, G: torch.Tensor) -> torch.Tensor:
         """Network outputs (n2p2 internal energy units) for raw symmetry functions G (n, F)."""
@@ -249,27 +265,16 @@ class HDNNP(nn.Module):
         """
         import copy
 
-        new_sfs = []
+        idx = {e: sorted(int(i) for i in keep[e]) for e in self.elements}
         for e in self.elements:
-            idx = sorted(int(i) for i in keep[e])
-            if not idx:
+            if not idx[e]:
                 raise ValueError(f"element {e}: at least one symmetry function must be kept")
-            new_sfs += [self.symfuncs[e][i] for i in idx]
         settings = copy.deepcopy(self.settings)
-        settings.symfuncs = new_sfs
-        scaling = {e: self.scaling_stats(e).detach().cpu().numpy()[sorted(int(i) for i in keep[e])]
-                   for e in self.elements}
+        settings.symfuncs = [self.symfuncs[e][i] for e in self.elements for i in idx[e]]
+        scaling = {e: self.scaling_stats(e).detach().cpu().numpy()[idx[e]] for e in self.elements}
         p = next(self.parameters())
         new = HDNNP(settings, scaling, dtype=p.dtype).to(p.device)
-        with torch.no_grad():
-            for e in self.elements:
-                idx = torch.tensor(sorted(int(i) for i in keep[e]), device=p.device)
-                src, dst = self.networks[e], new.networks[e]
-                for l_src, l_dst in zip(src.layers, dst.layers):
-                    l_dst.bias.copy_(l_src.bias)
-                dst.layers[0].weight.copy_(src.layers[0].weight[:, idx])
-                for l_src, l_dst in zip(src.layers[1:], dst.layers[1:]):
-                    l_dst.weight.copy_(l_src.weight)
+        new.networks = nn.ModuleDict({e: self.networks[e].select_inputs(idx[e]) for e in self.elements})
         return new
 
     def n2p2_layers(self, element: str) -> list[tuple[np.ndarray, np.ndarray]]:

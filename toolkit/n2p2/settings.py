@@ -21,6 +21,7 @@ from ..errors import InputFileError
 from ..fileio import atomic_write
 from ..structures import atomic_number, sort_elements
 from ..symfuncs.definitions import SymFunc, group_by_element, parse_symfunction
+from ..symfuncs.scaling import SCALING_MODES  # noqa: F401  (n2p2's SymFnc::ScalingType names)
 
 #: n2p2 activation letters (NeuralNetwork::ActivationFunction).
 ACTIVATIONS = {
@@ -28,8 +29,6 @@ ACTIVATIONS = {
     "g": "gaussian", "c": "cos", "S": "revlogistic", "e": "exp", "h": "harmonic",
 }
 
-#: n2p2 scaling types (SymFnc::ScalingType) by the keywords present.
-SCALING_MODES = ("none", "scale", "center", "scalecenter", "scalesigma")
 
 _HANDLED = {
     "number_of_elements", "elements", "atom_energy", "cutoff_type", "scale_symmetry_functions",

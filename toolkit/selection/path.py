@@ -116,16 +116,7 @@ def _is_angular(exp: Experiment, e: str, i: int) -> bool:
 
 def _restricted(nets: nn.ModuleDict, keep: dict[str, list[int]]) -> nn.ModuleDict:
     """A copy of ``nets`` whose input layers keep only the columns ``keep``."""
-    new = copy.deepcopy(nets)
-    with torch.no_grad():
-        for e, net in new.items():
-            lin = net.layers[0]
-            idx = torch.as_tensor(keep[e], dtype=torch.long, device=lin.weight.device)
-            small = nn.Linear(len(keep[e]), lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device)
-            small.weight.copy_(lin.weight[:, idx])
-            small.bias.copy_(lin.bias)
-            net.layers[0] = small
-    return new
+    return nn.ModuleDict({e: net.select_inputs(keep[e]) for e, net in nets.items()})
 
 
 def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: AGLSettings,

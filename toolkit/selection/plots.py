@@ -130,9 +130,7 @@ def plot_boxplot(results: dict[str, Sequence[float]], path: Path, ylabel: str = 
 
 def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.ndarray | None, path: Path) -> Path:
     """Radial functions of one element, selected ones bold, over the RDF g(r) of the data."""
-    import torch
-
-    from ..symfuncs.cutoff import cutoff_fdf
+    from ..symfuncs.compute import radial_terms
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -144,13 +142,10 @@ def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.nda
         ax2.set_ylim(bottom=0)
         ax.set_zorder(ax2.get_zorder() + 1)
         ax.patch.set_visible(False)
-    rr = np.linspace(1e-3, max(sf.rc for sf in symfuncs if sf is not None and sf.is_radial), 400)
+    radial = [(sf, sel) for sf, sel in zip(symfuncs, selected) if sf is not None and sf.is_radial]
+    rr = np.linspace(1e-3, max(sf.rc for sf, _ in radial), 400)
     k = 0
-    for sf, sel in zip(symfuncs, selected):
-        if sf is None or not sf.is_radial:
-            continue
-        fc, _ = cutoff_fdf(torch.as_tensor(rr), sf.rc, sf.cutoff_type, sf.cutoff_alpha)
-        y = np.exp(-sf.eta * (rr - sf.rs) ** 2) * fc.numpy()
+    for (sf, sel), y in zip(radial, radial_terms([sf for sf, _ in radial], rr)):
         if sel:
             ax.plot(rr, y, lw=2.2, color=f"C{k % 10}", label=short_label(sf, ""))
             k += 1

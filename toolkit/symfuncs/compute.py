@@ -185,6 +185,23 @@ def _radial_terms_t(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype,
     return rows_out, torch.tensor(order, device=device)
 
 
+def radial_terms(symfuncs: Sequence[SymFunc], r) -> np.ndarray:
+    """Pair terms fc(r) exp(-eta (r - rs)^2) of radial functions on distances ``r`` (length units), (F, len(r)).
+
+    The same code as :meth:`SymmetryFunctionSet.compute` (one row per function, in
+    the order given; type 12's Z_j weight is not included; rows of angular functions are zero).
+    """
+    r_t = torch.as_tensor(np.asarray(r, dtype=float))
+    out = np.zeros((len(symfuncs), len(r_t)))
+    rgroups, _ = _plan(list(symfuncs))
+    for g in rgroups:
+        r_g = r_t.clamp(max=g.rc)  # as the padded layout of compute: r >= rc has f_c = 0 (and no overflow)
+        fc, _ = cutoff_fdf(r_g, g.rc, g.cutoff_type, g.alpha)
+        terms, order = _radial_terms_t(r_g, fc, g, torch.float64, r_t.device)
+        out[g.cols[order].numpy()] = terms.numpy()
+    return out
+
+
 def _pad_slots(rows_sorted: torch.Tensor, n_rows: int):
     """Slot of each entry within its row (entries sorted by row), the row counts and the widest row."""
     counts = torch.bincount(rows_sorted, minlength=n_rows)
@@ -216,6 +233,43 @@ class _AngularGroup:
     lam: torch.Tensor
     zeta: torch.Tensor
     pnorm: torch.Tensor        # 2^(1 - zeta) per column
+
+
+def _plan(sfs: list[SymFunc]) -> tuple[list[_RadialGroup], list["_AngularGroup"]]:
+    """Group one element's (sorted) functions by what they share: radial and angular groups."""
+    radial: dict[tuple, list[int]] = {}
+    angular: dict[tuple, list[int]] = {}
+    for col, sf in enumerate(sfs):
+        if sf.is_radial:
+            key = (sf.neighbors[0] if sf.type == 2 else None, sf.rc, sf.cutoff_type, sf.cutoff_alpha)
+            radial.setdefault(key, []).append(col)
+        else:
+            nb = sf.canonical_neighbors() if sf.type != 13 else None
+            key = (sf.type, nb, sf.rc, sf.cutoff_type, sf.cutoff_alpha)
+            angular.setdefault(key, []).append(col)
+    f64 = torch.float64
+    rgroups = []
+    for (nb, rc, ct, alpha), cols in radial.items():
+        etas, rss = [sfs[c].eta for c in cols], [sfs[c].rs for c in cols]
+        rgroups.append(_RadialGroup(torch.tensor(cols), nb, rc, ct, alpha, torch.tensor(etas, dtype=f64),
+                                    torch.tensor(rss, dtype=f64), _radial_families(etas, rss, rc)))
+    agroups = []
+    for (t, nb, rc, ct, alpha), cols in angular.items():
+        er = sorted({(sfs[c].eta, sfs[c].rs) for c in cols})
+        lz = sorted({(sfs[c].lambda_, sfs[c].zeta) for c in cols})
+        agroups.append(_AngularGroup(
+            cols=torch.tensor(cols), sf_type=t, neighbors=nb, rc=rc, cutoff_type=ct, alpha=alpha,
+            er_index=torch.tensor([er.index((sfs[c].eta, sfs[c].rs)) for c in cols]),
+            eta_u=torch.tensor([x[0] for x in er], dtype=f64), rs_u=torch.tensor([x[1] for x in er], dtype=f64),
+            lz_index=torch.tensor([lz.index((sfs[c].lambda_, sfs[c].zeta)) for c in cols]),
+            lam_u=torch.tensor([x[0] for x in lz], dtype=f64), zeta_u=torch.tensor([x[1] for x in lz], dtype=f64),
+            eta=torch.tensor([sfs[c].eta for c in cols], dtype=f64),
+            rs=torch.tensor([sfs[c].rs for c in cols], dtype=f64),
+            lam=torch.tensor([sfs[c].lambda_ for c in cols], dtype=f64),
+            zeta=torch.tensor([sfs[c].zeta for c in cols], dtype=f64),
+            pnorm=torch.tensor([2.0 ** (1.0 - sfs[c].zeta) for c in cols], dtype=f64),
+        ))
+    return rgroups, agroups
 
 
 @dataclass
@@ -270,7 +324,7 @@ class SymmetryFunctionSet:
         self.by_element: dict[str, list[SymFunc]] = group_by_element(symfuncs, self.elements)
         self.cutoff: float = max_cutoff(symfuncs)
         self._element_index = {e: i for i, e in enumerate(self.elements)}
-        self._plans = {e: self._plan(sfs) for e, sfs in self.by_element.items()}
+        self._plans = {e: _plan(sfs) for e, sfs in self.by_element.items()}
 
     # -- description --------------------------------------------------------
     @property
@@ -282,41 +336,6 @@ class SymmetryFunctionSet:
 
     def element_cutoff(self, element: str) -> float:
         return max_cutoff(self.by_element[element])
-
-    def _plan(self, sfs: list[SymFunc]):
-        radial: dict[tuple, list[int]] = {}
-        angular: dict[tuple, list[int]] = {}
-        for col, sf in enumerate(sfs):
-            if sf.is_radial:
-                key = (sf.neighbors[0] if sf.type == 2 else None, sf.rc, sf.cutoff_type, sf.cutoff_alpha)
-                radial.setdefault(key, []).append(col)
-            else:
-                nb = sf.canonical_neighbors() if sf.type != 13 else None
-                key = (sf.type, nb, sf.rc, sf.cutoff_type, sf.cutoff_alpha)
-                angular.setdefault(key, []).append(col)
-        f64 = torch.float64
-        rgroups = []
-        for (nb, rc, ct, alpha), cols in radial.items():
-            etas, rss = [sfs[c].eta for c in cols], [sfs[c].rs for c in cols]
-            rgroups.append(_RadialGroup(torch.tensor(cols), nb, rc, ct, alpha, torch.tensor(etas, dtype=f64),
-                                        torch.tensor(rss, dtype=f64), _radial_families(etas, rss, rc)))
-        agroups = []
-        for (t, nb, rc, ct, alpha), cols in angular.items():
-            er = sorted({(sfs[c].eta, sfs[c].rs) for c in cols})
-            lz = sorted({(sfs[c].lambda_, sfs[c].zeta) for c in cols})
-            agroups.append(_AngularGroup(
-                cols=torch.tensor(cols), sf_type=t, neighbors=nb, rc=rc, cutoff_type=ct, alpha=alpha,
-                er_index=torch.tensor([er.index((sfs[c].eta, sfs[c].rs)) for c in cols]),
-                eta_u=torch.tensor([x[0] for x in er], dtype=f64), rs_u=torch.tensor([x[1] for x in er], dtype=f64),
-                lz_index=torch.tensor([lz.index((sfs[c].lambda_, sfs[c].zeta)) for c in cols]),
-                lam_u=torch.tensor([x[0] for x in lz], dtype=f64), zeta_u=torch.tensor([x[1] for x in lz], dtype=f64),
-                eta=torch.tensor([sfs[c].eta for c in cols], dtype=f64),
-                rs=torch.tensor([sfs[c].rs for c in cols], dtype=f64),
-                lam=torch.tensor([sfs[c].lambda_ for c in cols], dtype=f64),
-                zeta=torch.tensor([sfs[c].zeta for c in cols], dtype=f64),
-                pnorm=torch.tensor([2.0 ** (1.0 - sfs[c].zeta) for c in cols], dtype=f64),
-            ))
-        return rgroups, agroups
 
     # -- computation --------------------------------------------------------
     def compute(self, structures: Structure | Sequence[Structure], derivatives: bool = False,
@@ -658,6 +677,25 @@ def _pow_zeta_minus_one(plam: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor
     return torch.where(positive, out, torch.zeros_like(out))
 
 
+def pair_gradients(dE_dG: torch.Tensor, pair_row: torch.Tensor, dG: torch.Tensor) -> torch.Tensor:
+    """dE/dd_p (P, 3) = sum_f dE/dG[row(p), f] dG[p, f, :], from dE/dG (n, F) and the pair derivatives dG (P, F, 3)."""
+    return torch.einsum("pf,pfk->pk", dE_dG.index_select(0, pair_row), dG)
+
+
+def forces_from_pairs(n_atoms: int, terms, dtype, device) -> torch.Tensor:
+    """Forces -dE/dr (n_atoms, 3) from pair gradients: ``terms`` yields (g, centre, neighbour) per element.
+
+    g (P, 3) is dE/dd_p for the pairs d_p = r_neighbour + S - r_centre, so
+    dE/dr_centre = -g and dE/dr_neighbour = +g. Differentiable (training uses
+    the forces in its loss).
+    """
+    forces = torch.zeros((n_atoms, 3), dtype=dtype, device=device)
+    for g, centre, neighbor in terms:
+        forces.index_add_(0, centre, g)
+        forces.index_add_(0, neighbor, -g)
+    return forces
+
+
 def pair_forces(features: BatchFeatures, dE_dG: dict[str, torch.Tensor], virial: bool = False,
                 sfset: "SymmetryFunctionSet | None" = None):
     """Forces -dE/dr (N, 3) and optionally the virial W = -sum_p d_p (x) dE/dd_p (3, 3) per structure.
@@ -669,24 +707,19 @@ def pair_forces(features: BatchFeatures, dE_dG: dict[str, torch.Tensor], virial:
     """
     any_feat = next(iter(features.per_element.values()))
     dtype, device = any_feat.values.dtype, any_feat.values.device
-    forces = torch.zeros((features.n_atoms, 3), dtype=dtype, device=device)
-    W = torch.zeros((features.n_structures, 3, 3), dtype=dtype, device=device) if virial else None
     contracted = None
     if any(f.dG is None for f in features.per_element.values()):
         if sfset is None:
             raise ValueError("features were computed without derivatives: pass the SymmetryFunctionSet")
         contracted = sfset.contract(features, dE_dG)
-    for e, feat in features.per_element.items():
-        if feat.pair_row.numel() == 0:
-            continue
-        if contracted is not None:
-            g = contracted[e]
-        else:
-            g = torch.einsum("pf,pfk->pk", dE_dG[e][feat.pair_row], feat.dG)  # dE/dd_p, (P, 3)
-        centre = feat.atoms[feat.pair_row]
-        forces.index_add_(0, centre, g)               # d_p = r_j - r_i: dE/dr_i = -g
-        forces.index_add_(0, feat.pair_neighbor, -g)
-        if virial:
-            s = features.structure_index[centre]
-            W.index_add_(0, s, -feat.pair_vec[:, :, None] * g[:, None, :])
+    grads = {e: contracted[e] if contracted is not None else pair_gradients(dE_dG[e], feat.pair_row, feat.dG)
+             for e, feat in features.per_element.items() if feat.pair_row.numel()}
+    feats = features.per_element
+    terms = [(g, feats[e].atoms[feats[e].pair_row], feats[e].pair_neighbor) for e, g in grads.items()]
+    forces = forces_from_pairs(features.n_atoms, terms, dtype, device)
+    W = None
+    if virial:
+        W = torch.zeros((features.n_structures, 3, 3), dtype=dtype, device=device)
+        for (g, centre, _), e in zip(terms, grads):
+            W.index_add_(0, features.structure_index[centre], -feats[e].pair_vec[:, :, None] * g[:, None, :])
     return forces, W

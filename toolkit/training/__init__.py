@@ -2,9 +2,9 @@
 
 from .data import Batch, FeatureData, scaling_affine, scaling_stats, split_indices
 from .experiment import Experiment, ModelSpec, prepare
-from .trainer import (TrainResult, TrainSettings, batch_forces, evaluate, find_lr, forward_t, internal_energies,
+from .trainer import (TrainResult, TrainSettings, batch_forces, evaluate, find_lr, internal_energies,
                       make_optimizer, train)
 
 __all__ = ["Batch", "FeatureData", "scaling_affine", "scaling_stats", "split_indices", "Experiment", "ModelSpec",
-           "prepare", "TrainResult", "TrainSettings", "batch_forces", "evaluate", "find_lr", "forward_t",
+           "prepare", "TrainResult", "TrainSettings", "batch_forces", "evaluate", "find_lr",
            "internal_energies", "make_optimizer", "train"]

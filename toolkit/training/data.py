@@ -22,17 +22,11 @@ float32 is 8.4 GB); values are read from HDF5 in chunks and scaled in place
 for force training (``(P, F, 3)`` per pair) stay on disk unless they fit in
 ``derivative_memory`` bytes; they are read per batch (:class:`DerivativeStore`).
 
-Scaling follows n2p2 (``SymFnc::scale``): with statistics min, max, mean, sigma
-of the raw function G on the *training* structures,
-
-    scale:        smin + (smax - smin) (G - Gmin) / (Gmax - Gmin)
-    center:       G - Gmean
-    scalecenter:  smin + (smax - smin) (G - Gmean) / (Gmax - Gmin)
-    scalesigma:   smin + (smax - smin) (G - Gmean) / sigma
-
-i.e. an affine map ``a G + b`` per column (:func:`scaling_affine`); ``a`` is
-also the chain-rule factor of forces. ``sigma`` is the population standard
-deviation, as in n2p2's ``scaling.data``.
+Scaling follows n2p2 (``SymFnc::scale``) with statistics min, max, mean, sigma
+of the raw functions on the *training* structures: an affine map ``a G + b``
+per column (:func:`toolkit.symfuncs.scaling.scaling_affine`, the formulas are
+listed there); ``a`` is also the chain-rule factor of forces. ``sigma`` is the
+population standard deviation, as in n2p2's ``scaling.data``.
 """
 
 from __future__ import annotations
@@ -46,6 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import ToolkitError
+from ..symfuncs.scaling import scaling_affine
 
 
 # ---------------------------------------------------------------------------
@@ -89,33 +84,6 @@ class _StatsAccumulator:
         if self.n == 0:
             raise ToolkitError("no rows to compute scaling statistics from")
         return np.stack([self.min, self.max, self.mean, np.sqrt(self.m2 / self.n)], 1)
-
-
-def scaling_affine(stats: np.ndarray, mode: str, smin: float = 0.0, smax: float = 1.0,
-                   names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(a, b) with scaled = a * G + b per column, n2p2's formulas (module docstring).
-
-    A constant column under a mode that divides by its range raises, naming the function.
-    """
-    stats = np.asarray(stats, dtype=float)
-    gmin, gmax, gmean, gsig = stats.T
-    F = len(gmin)
-    if mode in ("scale", "scalecenter", "scalesigma"):
-        denom = gsig if mode == "scalesigma" else gmax - gmin
-        bad = np.flatnonzero(denom == 0)
-        if len(bad):
-            i = int(bad[0])
-            name = names[i] if names is not None else f"column {i}"
-            raise ToolkitError(f"symmetry function {i + 1} ({name}) is constant on the training data "
-                               f"(value {gmin[i]:.6g}); scaling mode {mode!r} would divide by zero: remove it")
-        a = (smax - smin) / denom
-        ref = gmin if mode == "scale" else gmean
-        return a, smin - a * ref
-    if mode == "center":
-        return np.ones(F), -gmean
-    if mode == "none":
-        return np.ones(F), np.zeros(F)
-    raise ToolkitError(f"unknown scaling mode {mode!r}")
 
 
 # ---------------------------------------------------------------------------

@@ -52,9 +52,9 @@ import torch
 from torch import nn
 
 from ..errors import ToolkitError
-from ..model import activation
 from ..fileio import atomic_path
 from ..settings import TrainSettings  # the training: section of a config
+from ..symfuncs.compute import forces_from_pairs, pair_gradients
 from .data import Batch, FeatureData
 
 
@@ -72,26 +72,12 @@ class TrainResult:
 # forward pass, loss, evaluation
 # ---------------------------------------------------------------------------
 
-def forward_t(net: nn.Module, xT: torch.Tensor) -> torch.Tensor:
-    """An :class:`~toolkit.model.ElementNetwork` on feature-major inputs (F, n) -> (n,).
-
-    Same numbers as ``net(xT.T)``; each layer is one ``addmm`` (W @ h + b).
-    """
-    h = xT
-    for layer, act in zip(net.layers, net.activations):
-        h = torch.addmm(layer.bias[:, None], layer.weight, h)
-        if net.normalize_nodes:
-            h = h / layer.in_features
-        h = activation(act, h)
-    return h[0]
-
-
 def internal_energies(networks: nn.ModuleDict, batch: Batch, forward: Callable | None = None) -> torch.Tensor:
     """Sum of atomic network outputs per structure (internal units), (B,)."""
     E = None
     for e, x in batch.x.items():
         net = networks[e]
-        out = forward(e, x) if forward is not None else forward_t(net, x)
+        out = forward(e, x) if forward is not None else net.forward_t(x)
         if batch.seg[e] is None:
             part = out.view(batch.n_structures, batch.n_e[e]).sum(1)
         else:
@@ -109,16 +95,13 @@ def batch_forces(networks: nn.ModuleDict, batch: Batch, create_graph: bool = Tru
         E = internal_energies(networks, b2)
         grads = torch.autograd.grad(E.sum(), list(xs.values()), create_graph=create_graph, allow_unused=True)
     n_total = int(batch.n_atoms.sum().item())
-    F = None
+    terms = []
     for (e, x), g in zip(xs.items(), grads):
         if g is None:
             continue
         row, centre, nb, dG, a = batch.pairs[e]
-        dEdG = g.T * a                                              # (n, F); chain rule through the scaling
-        gp = torch.einsum("pf,pfk->pk", dEdG.index_select(0, row), dG)  # dE/dd_p, d_p = r_j - r_i
-        f = torch.zeros((n_total, 3), dtype=gp.dtype, device=gp.device)
-        f = f.index_add(0, centre, gp).index_add(0, nb, -gp)
-        F = f if F is None else F + f
+        terms.append((pair_gradients(g.T * a, row, dG), centre, nb))  # g.T * a: chain rule through the scaling
+    F = forces_from_pairs(n_total, terms, E.dtype, E.device)
     return E, F
 
 
@@ -438,14 +421,13 @@ def _compiled_forward(networks: nn.ModuleDict):
 
     def fwd(e, x):
         if e in failed:
-            return networks[e](x)
+            return networks[e].forward_t(x)
         try:
             if e not in compiled:
-                net = networks[e]
-                compiled[e] = torch.compile(lambda xT: forward_t(net, xT), dynamic=False)
+                compiled[e] = torch.compile(networks[e].forward_t, dynamic=False)
             return compiled[e](x)
         except Exception:  # pragma: no cover - depends on the compiler toolchain
             failed.add(e)
-            return networks[e](x)
+            return networks[e].forward_t(x)
 
     return fwd
