@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from toolkit.cli import main
+from toolkit.errors import ToolkitError
 from toolkit.fileio import read_json
 from toolkit.lammps.evaluate import evaluate
 from toolkit.lammps.generate import StatePoint, default_state_points, generate, split_configs
@@ -112,3 +113,52 @@ def test_default_state_points_and_config_split():
     light = [c for c, p in zip(counts, al) if p.weight == 1]
     assert min(heavy) > max(light)  # ambient fcc and liquid sampled most
     assert split_configs(28000, [1.0] * 21) == [1334] * 7 + [1333] * 14
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("composition,n_zr", [(None, 92), ("Cu50Zr50", 128)])
+def test_cuzr_energies_forces_and_element_counts(tmp_path, composition, n_zr):
+    """Cu-Zr (Mendelev EAM): LAMMPS rerun agrees; every structure has the composition's exact atom counts."""
+    points = [StatePoint("liquid", 1100.0, pressure=0.0), StatePoint("liquid", 2000.0, pressure=0.0)]
+    out = tmp_path / "cuzr"
+    args = ["generate", "cuzr", str(out), "--configs", "4", "--seed", "5", "--temperatures", "1100,2000",
+            "--starts", "liquid", "--equilibration", "0.1", "--melt-time", "0.5", "--npt-time", "0.4",
+            "--interval", "0.02", "--quiet"]
+    assert main(args + (["--composition", composition] if composition else [])) == 0
+    structures = read_n2p2(out / "input.data")
+    states = pd.read_csv(out / "states.csv")
+    assert len(structures) == 4 and set(states["temperature"]) == {p.temperature for p in points}
+    for s in structures:  # 256 atoms: 0.36 x 256 = 92.16 -> 92 Zr, 164 Cu
+        assert (s.elements.count("Cu"), s.elements.count("Zr")) == (256 - n_zr, n_zr)
+    assert (states["n_Zr"] == n_zr).all() and (states["n_Cu"] == 256 - n_zr).all()
+    # the density from the structure's own masses: sum m / V
+    s = structures[0]
+    mass = (s.elements.count("Cu") * 63.546 + s.elements.count("Zr") * 91.224) / 6.02214076e23
+    assert states["density"][0] == pytest.approx(mass / (s.volume * 1e-24), rel=1e-12)
+    assert 6.0 < states["density"].min() and states["density"].max() < 8.0  # liquid Cu-Zr, g/cm^3
+    meta = read_json(out / "generate.json")["settings"]
+    assert meta["elements"] == ["Cu", "Zr"]
+    assert meta["composition"]["Zr"] == pytest.approx(n_zr / 256, abs=0.01)
+    again = evaluate(structures, get_system("cuzr").with_composition(composition), "reference",
+                     work_dir=tmp_path / "rerun")
+    for a, b in zip(structures, again):
+        assert b.energy == pytest.approx(a.energy, rel=1e-11, abs=1e-9)
+        np.testing.assert_allclose(b.forces, a.forces, atol=1e-9)
+    assert np.abs(structures[0].forces).max() > 0.1  # a liquid: real forces were compared
+
+
+def test_alloy_compositions_and_counts():
+    cuzr = get_system("cuzr-eam")
+    assert cuzr.elements == ("Cu", "Zr") and cuzr.composition_label == "Cu64Zr36"
+    assert cuzr.atom_counts(256) == [164, 92] and cuzr.atom_counts(250) == [160, 90]
+    half = cuzr.with_composition("Cu50Zr50")
+    assert half.fractions == (0.5, 0.5) and half.atom_counts(255) == [128, 127]
+    assert cuzr.with_composition({"Zr": 1, "Cu": 2}).fractions == pytest.approx((2 / 3, 1 / 3))
+    assert cuzr.mean_mass == pytest.approx(0.64 * 63.546 + 0.36 * 91.224)
+    for bad in ("Cu64Al36", "Cu64", "cu64zr36", "Cu-1Zr2"):
+        with pytest.raises(ToolkitError):
+            cuzr.with_composition(bad)
+    pts = default_state_points("cuzr")
+    assert {p.start for p in pts} == {"liquid"}
+    assert min(p.temperature for p in pts) == 900 and max(p.temperature for p in pts) == 2300
+    assert get_system("si").elements == ("Si",) and get_system("si").fractions == (1.0,)

@@ -16,14 +16,15 @@ def _floats(text: str) -> list[float]:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "generate",
-        help="reference data (n2p2 input.data) from LAMMPS NVT MD: lj, al-eam, si-sw",
+        help="reference data (n2p2 input.data) from LAMMPS NVT MD: lj, al-eam, si-sw, cuzr-eam",
         description="Sample configurations with energies and forces from Nose-Hoover NVT MD "
         "with a built-in LAMMPS potential. Writes OUT/input.data, OUT/states.csv, OUT/generate.json. "
         "Finished state points are reused when the command is rerun.",
     )
-    p.add_argument("system", help="lj, al-eam (al) or si-sw (si)")
+    p.add_argument("system", help="lj, al-eam (al), si-sw (si) or cuzr-eam (cuzr)")
     p.add_argument("out_dir", help="output folder")
-    p.add_argument("--configs", type=int, default=None, help="total configurations (default: 1500 lj, 400 al, 300 si)")
+    p.add_argument("--configs", type=int, default=None, help="total configurations (default: 1500 lj, 400 al, 300 si, 400 cuzr)")
+    p.add_argument("--composition", default=None, help="alloys: composition, e.g. Cu50Zr50 (default Cu64Zr36)")
     p.add_argument("--seed", type=int, default=0, help="velocity seed (default 0)")
     p.add_argument("--lmp", default=None, help="LAMMPS command, e.g. 'mpirun -np 4 lmp_mpi' (default: $HDNNP_LMP or the venv's lmp)")
     p.add_argument("--temperatures", type=_floats, default=None, help="comma list or start:stop:count")
@@ -51,7 +52,7 @@ def _run(args) -> int:
         starts=args.starts.split(",") if args.starts else None,
         interval=args.interval, equilibration=args.equilibration, melt_time=args.melt_time, npt_time=args.npt_time,
         cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
-        jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet,
+        jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet, composition=args.composition,
     )
     print(path)
     return 0

@@ -42,11 +42,11 @@ def evaluate(structures: Sequence[Structure], system: str | System, potential: s
             spec = potential
         else:
             spec, _ = resolve_potential(potential, system, work_dir=work_dir, lmp=lmp)
-        elements = [system.element]
+        elements = list(system.elements)
         for s in structures:
             for e in s.elements:
                 if e not in elements:
-                    raise LammpsError(f"structure has element {e!r}, system {system.name} only {system.element}")
+                    raise LammpsError(f"structure has element {e!r}, system {system.name} only {', '.join(elements)}")
         groups: dict[tuple, list[int]] = {}
         for i, s in enumerate(structures):
             groups.setdefault((len(s), tuple(s.elements)), []).append(i)
@@ -55,7 +55,7 @@ def evaluate(structures: Sequence[Structure], system: str | System, potential: s
             d = work_dir / f"rerun_{g:03d}"
             d.mkdir(parents=True, exist_ok=True)
             group = [structures[i] for i in idx]
-            write_data_file(d / "first.data", group[0], elements, [system.mass])
+            write_data_file(d / "first.data", group[0], elements, list(system.masses))
             write_dump(d / "structures.lammpstrj", group, {e: k + 1 for k, e in enumerate(elements)})
             write_snippet(d / "pair.in", spec.pair_lines, comment=spec.label)
             write_input("rerun.in", d, {"units": system.units})

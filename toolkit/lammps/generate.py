@@ -18,8 +18,12 @@ structure: which state point it came from), ``state_points.csv``,
 ``generate.json`` (settings, versions, timings) and ``states/sp_NNN_*/``
 (LAMMPS inputs and logs; finished state points are reused on a rerun).
 
+Alloys (``cuzr-eam``) start from a random fcc solid solution of the requested
+composition (exact atom counts, :meth:`~toolkit.lammps.systems.System.atom_counts`;
+LAMMPS ``set type/subset``), which is always melted first.
+
 Units are the system's (see :mod:`toolkit.lammps.systems`): LJ reduced units,
-or eV / Angstrom / ps / K / bar / g cm^-3 for Al and Si.
+or eV / Angstrom / ps / K / bar / g cm^-3 for Al, Si and Cu-Zr.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ DEFAULTS = {
     "lj": dict(configs=1500, interval=0.3, equilibration=10.0, melt_time=10.0, npt_time=0.0),
     "al-eam": dict(configs=400, interval=0.25, equilibration=2.0, melt_time=5.0, npt_time=4.0),
     "si-sw": dict(configs=300, interval=0.2, equilibration=2.0, melt_time=5.0, npt_time=3.0),
+    "cuzr-eam": dict(configs=400, interval=0.25, equilibration=3.0, melt_time=5.0, npt_time=4.0),
 }
 
 #: 5 GPa in bar.
@@ -92,6 +97,10 @@ def default_state_points(system: System | str, temperatures: Sequence[float] | N
       liquid at 900-1700 K at 0 and 5 GPa; ambient fcc and the liquid carry
       twice the weight (sampled most), as in the reference Al data set.
     * ``si-sw``: diamond at 10-1500 K, liquid at 1700-3000 K, at 0 pressure.
+    * ``cuzr-eam``: the liquid at 0 pressure from 2300 K down to the
+      undercooled liquid at 900 K (liquidus of Cu64Zr36 about 1200 K, glass
+      transition of this potential about 700 K): 900, 1000, 1100, 1250, 1400,
+      1600, 1800, 2000, 2300 K; the quench (2000 K to 1100 K) stays inside.
 
     ``temperatures`` / ``densities`` / ``starts`` replace the grids of LJ;
     for Al and Si ``temperatures`` replaces all temperatures (every start at
@@ -119,6 +128,8 @@ def default_state_points(system: System | str, temperatures: Sequence[float] | N
     elif system.name == "si-sw":
         pts = [StatePoint("diamond", t, pressure=p0) for t in (10, 300, 600, 900, 1200, 1500)]
         pts += [StatePoint("liquid", t, pressure=p0, weight=1.5) for t in (1700, 2000, 2500, 3000)]
+    elif system.name == "cuzr-eam":
+        pts = [StatePoint("liquid", t, pressure=p0) for t in (900, 1000, 1100, 1250, 1400, 1600, 1800, 2000, 2300)]
     else:  # pragma: no cover - new systems need their own list
         raise ToolkitError(f"no default state points for {system.name}")
     for p in pts:
@@ -196,8 +207,9 @@ def _state_variables(system: System, sp: StatePoint, n_samples: int, seed: int, 
     nx, ny, nz = cells or phase.cells
     return {
         "units": system.units, "mass": system.mass, "lattice": phase.lattice,
+        "ntypes": len(system.elements), "types_file": "types.in" if len(system.elements) > 1 else "none",
         "lattice_scale": system.lattice_scale(phase_name, sp.density),
-        "nx": nx, "ny": ny, "nz": nz, "pair_file": "pair.in", "timestep": dt,
+        "nx": nx, "ny": ny, "nz": nz, "n_atoms": nx * ny * nz * phase.n_basis, "pair_file": "pair.in", "timestep": dt,
         "skin": 0.3 if system.is_lj else 1.0, "seed": seed,
         "t_start": system.melt_temperature if liquid else 2.0 * sp.temperature,
         "t_melt": system.melt_temperature, "melt_steps": _steps(melt_time, dt) if liquid else 0,
@@ -207,6 +219,15 @@ def _state_variables(system: System, sp: StatePoint, n_samples: int, seed: int, 
         "equil_steps": max(1, _steps(equilibration, dt)), "every": every, "n_samples": n_samples,
         "thermo_every": every,
     }
+
+
+def type_lines(system: System, n_atoms: int, seed: int) -> list[str]:
+    """LAMMPS lines giving an alloy its masses and composition: random sites of type 1 become types 2, 3, ..."""
+    counts = system.atom_counts(n_atoms)
+    lines = [f"mass {k + 1} {m!r}  # {e}" for k, (e, m) in enumerate(zip(system.elements, system.masses)) if k > 0]
+    lines += [f"set type 1 type/subset {k + 1} {n} {derive_seed(seed, k) % 899999999 + 1}"  # LAMMPS: seed < 9e8
+              for k, n in enumerate(counts) if k > 0 and n > 0]
+    return lines
 
 
 def _read_energies(path: Path) -> dict[int, float]:
@@ -223,7 +244,9 @@ def _read_energies(path: Path) -> dict[int, float]:
 def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variables: dict, pair_lines: list[str],
                lmp, keep_dumps: bool, on_step=None) -> list[Structure]:
     """Run (or reuse) one state point; returns its structures."""
-    key = hashlib.sha256(json.dumps([variables, pair_lines, asdict(sp)], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    types = type_lines(system, variables["n_atoms"], variables["seed"]) if len(system.elements) > 1 else []
+    key_items = [variables, pair_lines, asdict(sp)] + ([types] if types else [])
+    key = hashlib.sha256(json.dumps(key_items, sort_keys=True, default=str).encode()).hexdigest()[:16]
     done, data = sp_dir / "done.json", sp_dir / "structures.data"
     if done.exists() and data.exists():
         try:
@@ -235,6 +258,8 @@ def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variabl
         shutil.rmtree(sp_dir)
     sp_dir.mkdir(parents=True)
     write_snippet(sp_dir / "pair.in", pair_lines, comment=f"reference potential of {system.name}")
+    if types:
+        write_snippet(sp_dir / "types.in", types, comment=f"{system.composition_label}: masses and random sites")
     write_input("generate.in", sp_dir, variables,
                 header=f"hdnnp generate {system.name}: state point {index} ({sp.label})")
     name = f"{system.name} state point {index} ({sp.label})"
@@ -247,7 +272,7 @@ def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variabl
             continue  # the last equilibration step; samples start one interval later
         if frame.step not in energies:
             raise LammpsError(f"LAMMPS run {name} ({sp_dir}): no energy for step {frame.step} in energy.dat")
-        s = frame.to_structure({1: system.element}, energy=energies[frame.step],
+        s = frame.to_structure({k + 1: e for k, e in enumerate(system.elements)}, energy=energies[frame.step],
                                comments=[f"{system.name} state {index} {sp.label} step {frame.step}"])
         s.validate(where=f"{sp_dir / 'dump.lammpstrj'}, step {frame.step}")
         n_atoms = len(s)
@@ -269,12 +294,13 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
              starts: Sequence[str] | None = None, interval: float | None = None,
              equilibration: float | None = None, melt_time: float | None = None, npt_time: float | None = None,
              cells: Sequence[int] | None = None, jobs: int = 1, keep_dumps: bool = False,
-             show_progress: bool = True) -> Path:
+             show_progress: bool = True, composition: str | dict | None = None) -> Path:
     """Generate a reference data set; returns ``out_dir/input.data``.
 
     Parameters
     ----------
-    system : ``"lj"``, ``"al-eam"`` (``"al"``) or ``"si-sw"`` (``"si"``).
+    system : ``"lj"``, ``"al-eam"`` (``"al"``), ``"si-sw"`` (``"si"``) or
+        ``"cuzr-eam"`` (``"cuzr"``).
     out_dir : output folder.
     n_configs : total number of configurations, shared among state points by
         weight (default: 1500 LJ, 400 Al, 300 Si). The reference LJ study:
@@ -290,8 +316,14 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
     cells : unit cells along x, y, z (default: 256 atoms; 216 for Si).
     jobs : state points run at the same time (each one LAMMPS process).
     keep_dumps : keep each state point's ``dump.lammpstrj``.
+    composition : alloys only: ``"Cu50Zr50"`` or ``{"Cu": 0.5, "Zr": 0.5}``
+        (default: the system's, Cu64Zr36).
     """
     system = get_system(system) if isinstance(system, str) else system
+    if composition is not None:
+        if len(system.elements) == 1:
+            raise ToolkitError(f"system {system.name} has one element; a composition is for alloys (cuzr-eam)")
+        system = system.with_composition(composition)
     defaults = DEFAULTS[system.name]
     n_configs = int(n_configs or defaults["configs"])
     interval = float(interval if interval is not None else defaults["interval"])
@@ -311,6 +343,7 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
                 "timestep": system.timestep, "tdamp": system.tdamp, "pdamp": system.pdamp,
                 "melt_temperature": system.melt_temperature, "thermostat": "Nose-Hoover NVT (fix nvt)",
                 "pair_lines": pair_lines, "units": system.units, "element": system.element,
+                "elements": list(system.elements), "composition": dict(zip(system.elements, system.fractions)),
                 "lammps_command": cmd, "state_points": [asdict(p) | {"n_configs": c} for p, c in zip(points, counts)]}
     jobs_list = []
     for i, (sp, n) in enumerate(zip(points, counts)):
@@ -342,7 +375,8 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
             rows.append({
                 "structure": len(structures), "state": i, "system": system.name, "start": sp.start,
                 "temperature": sp.temperature, "density_target": sp.density, "pressure_target": sp.pressure,
-                "density": system.mass_density(len(s) / s.volume), "n_atoms": len(s),
+                "density": system.structure_density(s.elements, s.volume), "n_atoms": len(s),
+                **({f"n_{e}": s.elements.count(e) for e in system.elements} if len(system.elements) > 1 else {}),
                 "lx": lx, "ly": ly, "lz": lz, "step": step, "time": step * system.timestep,
                 "energy_per_atom": s.energy / len(s), "seed": variables["seed"], "directory": str(sp_dir.relative_to(out_dir)),
             })

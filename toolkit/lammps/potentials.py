@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import LammpsError, ToolkitError
-from .systems import System, system_for_element
+from .systems import System, system_for_elements
 
 N2P2_FILES = ("input.nn", "scaling.data")
 
@@ -133,7 +133,7 @@ def resolve_potential(potential: str | os.PathLike, system: System | None = None
     if text.lower() == "reference":
         if system is None:
             raise ToolkitError("potential 'reference' needs a system (--system lj|al|si)")
-        return PotentialSpec("reference", label or "reference", system.pair_lines(), [system.element]), system
+        return PotentialSpec("reference", label or "reference", system.pair_lines(), list(system.elements)), system
     path = Path(potential)
     if not path.exists():
         raise ToolkitError(f"potential {text!r}: no such file or directory (expected an n2p2 directory, a model.pt or 'reference')")
@@ -153,9 +153,9 @@ def resolve_potential(potential: str | os.PathLike, system: System | None = None
         path = path.parent
     lines, elements, rc = hdnnp_pair_lines(path, lmp)
     if system is None:
-        if len(elements) != 1:
-            raise ToolkitError(f"{path}: {len(elements)} elements; pass --system")
-        system = system_for_element(elements[0])
-    if elements != [system.element]:
-        raise ToolkitError(f"{path}: potential for {elements}, but system {system.name} has element {system.element}")
-    return PotentialSpec("hdnnp", label or Path(potential).name, lines, elements, str(path.resolve()), rc), system
+        system = system_for_elements(elements)
+    if sorted(elements) != sorted(system.elements):
+        raise ToolkitError(f"{path}: potential for {elements}, but system {system.name} has "
+                           f"element{'s' if len(system.elements) > 1 else ''} {', '.join(system.elements)}")
+    lines[-1] = "pair_coeff * * " + " ".join(system.elements)  # LAMMPS types follow the system's element order
+    return PotentialSpec("hdnnp", label or Path(potential).name, lines, list(system.elements), str(path.resolve()), rc), system

@@ -1,4 +1,4 @@
-"""The three built-in systems: Lennard-Jones, aluminium (Mendelev EAM), silicon (Stillinger-Weber).
+"""The built-in systems: Lennard-Jones, aluminium (Mendelev EAM), silicon (Stillinger-Weber), Cu-Zr (Mendelev EAM).
 
 A :class:`System` holds everything the generator, the quench protocol and the
 analysis need to know: LAMMPS units, element and mass, the reference pair
@@ -11,8 +11,14 @@ Units (LAMMPS ``units``):
   in epsilon, time in tau = sigma sqrt(m/epsilon), temperature in epsilon/kB,
   density in sigma^-3. kB = 1. The element written to n2p2 files is ``Ar``
   (n2p2 needs a real element symbol; nothing else about argon is used).
-* ``al-eam``, ``si-sw`` -- ``units metal``: Angstrom, eV, ps, K, bar;
-  densities in g/cm^3. kB = 8.617333262e-5 eV/K.
+* ``al-eam``, ``si-sw``, ``cuzr-eam`` -- ``units metal``: Angstrom, eV, ps, K,
+  bar; densities in g/cm^3. kB = 8.617333262e-5 eV/K.
+
+Alloys (``cuzr-eam``) have several elements (LAMMPS atom types 1, 2, ... in
+the order of :attr:`System.elements`) and a composition (mole fractions,
+default Cu64Zr36); :meth:`System.with_composition` gives the same system at
+another composition, :meth:`System.atom_counts` the atoms of each element in
+a box of N atoms. Densities of alloys use the composition's mean molar mass.
 
 Lennard-Jones energy convention: ``pair_style lj/cut 2.8`` with
 ``pair_modify shift yes``. The pair energy is shifted to zero at rc so the
@@ -24,7 +30,9 @@ same convention as ASE's ``LennardJones(rc=2.8, smooth=False)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from typing import Mapping
 
 from ..errors import ToolkitError
 
@@ -88,6 +96,72 @@ class System:
     quench_msd_every: float = 0.0  # time between MSD samples
     quench_traj_every: float = 0.0  # time between trajectory frames (RDF)
     aliases: tuple[str, ...] = ()
+    # alloys: the elements after ``element`` (LAMMPS types 2, 3, ...), their masses (g/mol) and the
+    # mole fractions of all elements (``element`` first); empty for one-element systems
+    other_elements: tuple[str, ...] = ()
+    other_masses: tuple[float, ...] = ()
+    composition: tuple[float, ...] = ()
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """All elements, in LAMMPS type order (type 1 first)."""
+        return (self.element, *self.other_elements)
+
+    @property
+    def masses(self) -> tuple[float, ...]:
+        """Molar masses (g/mol; 1 in LJ units) in LAMMPS type order."""
+        return (self.mass, *self.other_masses)
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """Mole fractions in LAMMPS type order (``(1.0,)`` for one element)."""
+        return self.composition or (1.0,)
+
+    @property
+    def mean_mass(self) -> float:
+        """Composition-weighted molar mass (g/mol)."""
+        return sum(m * x for m, x in zip(self.masses, self.fractions))
+
+    @property
+    def composition_label(self) -> str:
+        """``Cu64Zr36`` (percent, as alloys are named); the element for one-element systems."""
+        if len(self.elements) == 1:
+            return self.element
+        return "".join(f"{e}{100 * x:.4g}" for e, x in zip(self.elements, self.fractions))
+
+    def with_composition(self, composition: str | Mapping[str, float] | None) -> "System":
+        """The same system at another composition: ``"Cu50Zr50"``, ``{"Cu": 0.5, "Zr": 0.5}`` or ``None`` (default).
+
+        Amounts are normalised (percent or fractions alike); every element of
+        the system must be named; an element may be 0 only if another remains.
+        """
+        if composition is None:
+            return self
+        if isinstance(composition, str):
+            text = composition.replace(" ", "")
+            parts = re.findall(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?", text)
+            if not parts or "".join(e + (n or "") for e, n in parts) != text:
+                raise ToolkitError(f"composition {composition!r}: expected e.g. {self.composition_label or 'Cu64Zr36'}")
+            amounts = {e: float(n) if n else 1.0 for e, n in parts}
+        else:
+            amounts = {str(e): float(x) for e, x in composition.items()}
+        unknown = sorted(set(amounts) - set(self.elements))
+        if unknown or set(amounts) != set(self.elements):
+            raise ToolkitError(f"composition {composition!r}: system {self.name} needs amounts of exactly "
+                               f"{', '.join(self.elements)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        total = sum(amounts.values())
+        if any(x < 0 for x in amounts.values()) or total <= 0:
+            raise ToolkitError(f"composition {composition!r}: amounts must be >= 0 and not all zero")
+        return replace(self, composition=tuple(amounts[e] / total for e in self.elements))
+
+    def atom_counts(self, n_atoms: int) -> list[int]:
+        """Atoms of each element (type order) in a box of ``n_atoms``: the composition, largest remainders."""
+        exact = [n_atoms * x for x in self.fractions]
+        counts = [int(x) for x in exact]
+        order = sorted(range(len(exact)), key=lambda i: (counts[i] - exact[i], i))
+        for i in order[: n_atoms - sum(counts)]:
+            counts[i] += 1
+        return counts
 
     def pair_lines(self) -> list[str]:
         """The LAMMPS commands of the reference potential."""
@@ -110,13 +184,20 @@ class System:
         """Atoms per length^3 for a density in the system's density unit."""
         if self.is_lj:
             return density
-        return density / self.mass * N_A * 1e-24  # g/cm^3 -> atoms/A^3
+        return density / self.mean_mass * N_A * 1e-24  # g/cm^3 -> atoms/A^3
 
     def mass_density(self, number_density: float) -> float:
         """Density in the system's density unit from atoms per length^3."""
         if self.is_lj:
             return number_density
-        return number_density * self.mass / N_A * 1e24
+        return number_density * self.mean_mass / N_A * 1e24
+
+    def structure_density(self, elements, volume: float) -> float:
+        """Density of a structure (its own element counts) in the system's density unit; volume in length^3."""
+        if len(self.elements) == 1:
+            return self.mass_density(len(elements) / volume)
+        mass_of = dict(zip(self.elements, self.masses))
+        return sum(mass_of[e] for e in elements) / volume / N_A * 1e24
 
     def lattice_scale(self, phase: str, density: float | None) -> float:
         """LAMMPS lattice scale of ``phase`` giving ``density`` (the phase's default if ``None``)."""
@@ -181,11 +262,23 @@ SYSTEMS: dict[str, System] = {
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("si", "silicon", "sw"),
     ),
+    "cuzr-eam": System(
+        name="cuzr-eam", units="metal", element="Cu", mass=63.546,
+        other_elements=("Zr",), other_masses=(91.224,), composition=(0.64, 0.36),
+        pair_style="eam/fs", pair_coeff="* * {potentials}/CuZr_mm.eam.fs Cu Zr", pair_modify=None,
+        timestep=0.002, tdamp=0.2, pdamp=2.0, kB=KB_EV,
+        # Mendelev, Sordelet, Kramer, J. Appl. Phys. 102, 043501 (2007): Cu-Zr liquids and glasses.
+        # The starting structure is a random fcc solid solution (Zr placed on random sites), always
+        # melted: a = 4.1 A gives about the liquid's volume per atom (17 A^3) at 0 pressure.
+        phases={"fcc": Phase("fcc", 4.1, _CELLS_256, 4)},
+        melt_temperature=2500.0, rdf_cutoff=8.0,
+        aliases=("cuzr", "cu-zr", "cuzr-mm"),
+    ),
 }
 
 
 def get_system(name: str) -> System:
-    """Look a system up by name or alias (``lj``, ``al``/``al-eam``, ``si``/``si-sw``)."""
+    """Look a system up by name or alias (``lj``, ``al``/``al-eam``, ``si``/``si-sw``, ``cuzr``/``cuzr-eam``)."""
     key = name.strip().lower()
     for sys_ in SYSTEMS.values():
         if key == sys_.name or key in sys_.aliases:
@@ -196,7 +289,12 @@ def get_system(name: str) -> System:
 
 def system_for_element(element: str) -> System:
     """The built-in system whose element is ``element`` (``Ar`` -> lj, ``Al``, ``Si``)."""
+    return system_for_elements([element])
+
+
+def system_for_elements(elements) -> System:
+    """The built-in system with exactly these elements, in any order (``["Cu", "Zr"]`` -> cuzr-eam)."""
     for sys_ in SYSTEMS.values():
-        if sys_.element == element:
+        if sorted(sys_.elements) == sorted(elements):
             return sys_
-    raise ToolkitError(f"no built-in system for element {element!r}")
+    raise ToolkitError(f"no built-in system for element{'s' if len(elements) > 1 else ''} {', '.join(elements)}")
