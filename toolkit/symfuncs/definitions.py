@@ -293,19 +293,15 @@ def standard_candidates(element: str, neighbor: str | None = None, rc: float = 2
 
     Units: ``rc`` in the length unit of the data; eta in 1/length^2.
     """
+    from .grids import radial_parameters  # the radial layout shared with the element-resolved sets
+
     nb = neighbor or element
     rca = rc if rc_angular is None else rc_angular
     cut = dict(cutoff_type=cutoff_type)
-    widths = rc * np.geomspace(1.0, 1.0 / 8.0, n_centered)
-    etas = 1.0 / (2.0 * widths**2)
-    r0 = 0.25 * rc if r_min is None else r_min
-    shifts = np.linspace(r0, rc * (n_shifted - 1) / n_shifted, n_shifted)
-    spacing = shifts[1] - shifts[0] if n_shifted > 1 else rc / 4
-    eta_shift = 1.0 / (2.0 * (0.5 * spacing) ** 2) / 2.0
+    etas, eta_shift, shifts = radial_parameters(rc, n_centered, n_shifted, 0.25 * rc if r_min is None else r_min)
     ang_eta = 1.0 / (2.0 * (0.5 * rca) ** 2) if angular_eta is None else angular_eta
-    rnd = lambda a: [float(f"{x:.6g}") for x in a]  # readable numbers in input.nn
-    return (radial_centered(element, nb, rnd(etas), rc, **cut)
-            + radial_shifted(element, nb, float(f"{eta_shift:.6g}"), rnd(shifts), rc, **cut)
+    return (radial_centered(element, nb, etas, rc, **cut)
+            + radial_shifted(element, nb, eta_shift, shifts, rc, **cut)
             + angular_grid(element, (nb, nb), [float(f"{ang_eta:.6g}")], zetas, rca, **cut))
 
 

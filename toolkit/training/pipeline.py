@@ -40,10 +40,17 @@ def candidate_r_min(sc: SymfuncSettings, structures=None, echo=print) -> float |
     return r_min
 
 
-def candidate_symfuncs(sc: SymfuncSettings, element: str, structures=None, echo=print):
-    """The candidate functions of the ``symfuncs:`` section (``structures``: needed for ``r_min: auto``)."""
-    from ..symfuncs import al_candidates_329, standard_candidates
+def candidate_symfuncs(sc: SymfuncSettings, element: str, structures=None, echo=print, elements=None):
+    """The candidate functions of the ``symfuncs:`` section (``structures``: needed for ``r_min: auto``).
 
+    ``elements``: all elements of the data, for the element-resolved named sets
+    (:mod:`toolkit.symfuncs.grids`; default ``[element]``).
+    """
+    from ..symfuncs import al_candidates_329, standard_candidates
+    from ..symfuncs.grids import NAMED_SETS, named_candidates
+
+    if sc.candidates in NAMED_SETS:
+        return named_candidates(sc.candidates, elements or [element])
     if sc.candidates == "standard":
         return standard_candidates(element, rc=sc.rc, rc_angular=sc.rc_angular, n_centered=sc.n_centered,
                                    n_shifted=sc.n_shifted, r_min=candidate_r_min(sc, structures, echo))
@@ -73,9 +80,10 @@ def resolve_data(cfg: Config, out_dir: Path, echo=print) -> tuple[Path, Path | N
     structs = read_structures(structures)
     elements = sorted({e for s in structs for e in s.elements})
     element = cfg.symfuncs.element or elements[0]
-    if len(elements) > 1 and cfg.symfuncs.candidates != "input.nn":
-        raise ToolkitError(f"{structures}: {len(elements)} elements; give the candidates as symfuncs.input_nn")
-    sfset = SymmetryFunctionSet(candidate_symfuncs(cfg.symfuncs, element, structs, echo), elements)
+    if len(elements) > 1 and cfg.symfuncs.candidates not in ("input.nn", "cuzr"):
+        raise ToolkitError(f"{structures}: {len(elements)} elements; give the candidates as symfuncs.input_nn "
+                           "or an element-resolved set (symfuncs.candidates: cuzr)")
+    sfset = SymmetryFunctionSet(candidate_symfuncs(cfg.symfuncs, element, structs, echo, elements), elements)
     echo(f"computing {sum(sfset.n_features.values())} candidate functions of {len(structs)} structures -> {features}")
     write_feature_file(features, structs, sfset, derivatives=d.derivatives, store_dtype=d.store_dtype,
                        show_progress=cfg.training.progress, settings={"config": cfg.source})
