@@ -80,6 +80,7 @@ class System:
     phases: dict = field(default_factory=dict)  # name -> Phase
     melt_temperature: float = 0.0  # where liquid starts are melted (generator)
     rdf_cutoff: float = 8.0  # length units
+    bond_cutoff: float | None = None  # bonds of the bond-angle distribution (None: first minimum of g(r))
     length_unit: str = "Angstrom"
     energy_unit: str = "eV"
     time_unit: str = "ps"
@@ -254,6 +255,9 @@ SYSTEMS: dict[str, System] = {
         timestep=0.001, tdamp=0.1, pdamp=1.0, kB=KB_EV,
         phases={"diamond": Phase("diamond", 5.431, (3, 3, 3), 8)},
         melt_temperature=3500.0, rdf_cutoff=7.0,
+        # the first minimum of the SW liquid's g(r) at 1700 K (3.1 A); one cutoff for every temperature
+        # and potential, so that bond-angle distributions compare like with like
+        bond_cutoff=3.1,
         # Liquid Si (SW melts at ~1690 K). 2.45 g/cm^3: the SW liquid at zero pressure near 2000 K
         # (inside the generated data, 2.36-2.48; experiment 2.57 at Tm). A perfect diamond crystal
         # superheats: it is melted at 3500 K, then equilibrated at the first temperature.

@@ -1,0 +1,173 @@
+"""Per-element analysis of alloys: partial RDFs, coordination numbers, per-element diffusion and Arrhenius fits.
+
+* :func:`partial_rdfs`: g_ab(r) of every element pair with OVITO's
+  ``CoordinationAnalysisModifier(partial=True)`` (the same modifier as the
+  total g(r) of :mod:`toolkit.lammps.rdf`), averaged over frames and files.
+  Faber-Ziman normalisation: g_ab -> 1 at large r for every pair, and
+  sum_ab c_a c_b g_ab = g.
+* :func:`coordination_number`: n_ab(r1, r2) = 4 pi rho_b int g_ab r^2 dr, the
+  mean number of b neighbours of an a atom between r1 and r2.
+* :func:`element_msd` / :func:`element_diffusion`: the MSD of each element
+  (all time origins, :func:`toolkit.lammps.msd.msd_multi_origin`) after
+  removing the centre-of-mass drift of the whole system (mass-weighted, as
+  LAMMPS ``compute msd com yes``), and its Einstein fit
+  (:func:`toolkit.lammps.msd.fit_diffusion`).
+* :func:`element_arrhenius`: :func:`toolkit.lammps.arrhenius.fit_arrhenius`
+  for each element.
+
+Units: r in length units (Angstrom), D in length^2/time (Angstrom^2/ps),
+rho in atoms/length^3, Ea in the energy unit of kB.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InputFileError, ToolkitError
+from ..structures import Structure
+from .arrhenius import ArrheniusFit, fit_arrhenius
+from .msd import DiffusionFit, fit_diffusion, msd_multi_origin
+from .rdf import first_peak
+
+Pair = tuple[str, str]
+
+
+def ovito_sources(sources: Sequence[str | os.PathLike | Structure], type_names: Mapping[int, str] | None = None):
+    """OVITO pipelines for trajectory files (LAMMPS dumps, ...) or :class:`Structure` objects.
+
+    ``type_names`` names numeric LAMMPS types (``{1: "Cu", 2: "Zr"}``) so that
+    partial tables are labelled by element.
+    """
+    os.environ.setdefault("OVITO_GUI_MODE", "0")
+    from ovito.io import import_file
+    from ovito.io.ase import ase_to_ovito
+    from ovito.pipeline import Pipeline, StaticSource
+
+    def rename(frame, data):
+        if type_names:
+            types = data.particles_.particle_types_
+            for t in types.types_:
+                if t.id in type_names:
+                    t.name = type_names[t.id]
+
+    out = []
+    for src in sources:
+        if isinstance(src, Structure):
+            pipeline = Pipeline(source=StaticSource(data=ase_to_ovito(src.to_ase())))
+        else:
+            path = Path(src)
+            if not path.exists():
+                raise InputFileError(path, None, "trajectory not found")
+            try:
+                pipeline = import_file(str(path))
+            except Exception as exc:  # OVITO raises RuntimeError with its own text
+                raise InputFileError(path, None, f"OVITO cannot read it: {exc}") from exc
+        pipeline.modifiers.append(rename)
+        out.append(pipeline)
+    return out
+
+
+def n_frames(pipeline) -> int:
+    return int(getattr(pipeline.source, "num_frames", 1) or 1)
+
+
+def partial_rdfs(sources: Sequence[str | os.PathLike | Structure], cutoff: float, bins: int = 200, every: int = 1,
+                 type_names: Mapping[int, str] | None = None) -> tuple[np.ndarray, dict[Pair, np.ndarray], int]:
+    """``(r, {(a, b): g_ab}, n_frames)``: partial RDFs averaged over frames of every source.
+
+    Pairs are ``(a, b)`` in OVITO's type order (each unordered pair once).
+    The cutoff is reduced below half the shortest periodic box height as in
+    :func:`toolkit.lammps.rdf.compute_rdf`.
+    """
+    from ovito.modifiers import CoordinationAnalysisModifier
+
+    from .rdf import _heights
+
+    total, r, names, frames, r_cut = None, None, None, 0, None
+    for pipeline in ovito_sources(sources, type_names):
+        first = pipeline.compute(0)
+        rc = min(float(cutoff), 0.499 * float(_heights(np.asarray(first.cell[:3, :3])).min()))
+        rc = r_cut if r_cut is not None else rc  # the first source sets the bins
+        pipeline.modifiers.append(CoordinationAnalysisModifier(cutoff=rc, number_of_bins=int(bins), partial=True))
+        for frame in range(0, n_frames(pipeline), max(1, int(every))):
+            table = pipeline.compute(frame).tables["coordination-rdf"]
+            xy = np.asarray(table.xy())
+            these = [tuple(n.split("-", 1)) for n in table.y.component_names]
+            if total is None:
+                r, total, names, r_cut = xy[:, 0].copy(), np.zeros_like(xy[:, 1:]), these, rc
+            elif these != names:
+                raise ToolkitError(f"partial RDFs: element pairs {these} differ from the first source's {names}")
+            total += xy[:, 1:]
+            frames += 1
+    if frames == 0:
+        raise ToolkitError("no frames for the partial RDFs")
+    return r, {p: total[:, k] / frames for k, p in enumerate(names)}, frames
+
+
+def partial_first_peaks(r: np.ndarray, partials: Mapping[Pair, np.ndarray],
+                        r_max: float | None = None) -> dict[Pair, tuple[float, float]]:
+    """Highest peak (below ``r_max``) of every partial, ``(position, height)``: :func:`toolkit.lammps.rdf.first_peak`.
+
+    In a liquid the highest peak is the first; in a crystal pass ``r_max``.
+    """
+    return {p: first_peak(r, g, r_max=r_max) for p, g in partials.items()}
+
+
+def coordination_number(r: np.ndarray, g: np.ndarray, rho_b: float, r_min: float = 0.0, r_max: float = np.inf) -> float:
+    """Mean number of b neighbours of an a atom with r_min <= r < r_max: 4 pi rho_b int g_ab r^2 dr (bin sums).
+
+    ``r`` are bin centres of equal width; ``rho_b`` the number density of b (atoms/length^3).
+    """
+    r = np.asarray(r, float)
+    dr = r[1] - r[0]
+    sel = (r >= r_min) & (r < r_max)
+    return float(4.0 * np.pi * rho_b * np.sum(np.asarray(g, float)[sel] * r[sel] ** 2) * dr)
+
+
+def element_msd(positions: np.ndarray, elements: Sequence[str], masses: Mapping[str, float] | None = None,
+                max_lag: int | None = None) -> dict[str, np.ndarray]:
+    """MSD of each element (all time origins) with the whole system's centre-of-mass drift removed.
+
+    ``positions``: unwrapped, ``(n_frames, n_atoms, 3)``; ``masses`` (per
+    element) weight the centre of mass (default equal).
+    """
+    x = np.asarray(positions, float)
+    elements = np.asarray(elements)
+    if x.ndim != 3 or x.shape[1] != len(elements):
+        raise ToolkitError(f"positions of shape {x.shape} for {len(elements)} atoms")
+    w = np.array([masses[e] for e in elements], float) if masses else np.ones(len(elements))
+    com = (x * w[None, :, None]).sum(axis=1, keepdims=True) / w.sum()
+    x = x - com
+    return {str(e): msd_multi_origin(x[:, elements == e], max_lag=max_lag, remove_com=False)
+            for e in dict.fromkeys(elements.tolist())}
+
+
+def element_diffusion(t: np.ndarray, positions: np.ndarray, elements: Sequence[str],
+                      masses: Mapping[str, float] | None = None, fit_start: float = 0.2,
+                      fit_end: float = 1.0) -> dict[str, DiffusionFit]:
+    """Einstein fit of each element's MSD (lags up to half the trajectory); ``t`` of the frames (time units)."""
+    msds = element_msd(positions, elements, masses)
+    lags = np.asarray(t, float)[: len(next(iter(msds.values())))]
+    return {e: fit_diffusion(lags, m, fit_start=fit_start, fit_end=fit_end) for e, m in msds.items()}
+
+
+def element_arrhenius(temperatures: Sequence[float], D: Mapping[str, Sequence[float]], kB: float,
+                      D_stderr: Mapping[str, Sequence[float]] | None = None) -> dict[str, ArrheniusFit]:
+    """An Arrhenius fit D_e(T) = D0 exp(-Ea / (kB T)) for each element ``e`` of ``D``."""
+    return {e: fit_arrhenius(temperatures, d, kB=kB, D_stderr=None if D_stderr is None else D_stderr[e])
+            for e, d in D.items()}
+
+
+def dump_types(path: str | os.PathLike) -> np.ndarray:
+    """LAMMPS atom types (sorted by id) of the first frame of a dump."""
+    from .dump import iter_dump
+
+    for frame in iter_dump(path):
+        if not frame.has("type"):
+            raise InputFileError(path, None, "no 'type' column: cannot tell the elements apart")
+        return frame.column("type").astype(int)
+    raise InputFileError(path, None, "no frames")
