@@ -285,7 +285,7 @@ class GenerateSettings(_Section):
     """``data.generate``: reference data made by ``hdnnp generate`` on the first run."""
 
     _prefix = "data.generate"
-    system: str = option(doc="built-in system", choices=("lj", "al", "al-eam", "si", "si-sw"))
+    system: str = option(doc="built-in system", choices=("lj", "al", "al-eam", "si", "si-sw", "cuzr", "cuzr-eam"))
     configs: int | None = option(None, "configurations in total (default: the system's)", gt=0)
     seed: int = option(0, "seed of the MD velocities")
     out: str | None = option(None, "output folder (default RUN/data)", path=True)
@@ -294,6 +294,7 @@ class GenerateSettings(_Section):
     starts: list[str] | None = option(None, "starting structures", check=(
         lambda v: all(s in _PHASES for s in v), ", ".join(_PHASES)))
     jobs: int = option(1, "state points run at the same time", ge=1, results=False)
+    composition: str | None = option(None, "alloys (cuzr): composition such as Cu50Zr50 (default Cu64Zr36)")
 
 
 @dataclass
