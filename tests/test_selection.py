@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.selection import CURSelector, GroupPenalty, PearsonSelector, adaptive_weights, group_soft_threshold_
-from toolkit.selection.agl import frozen_mask, group_norms
+from toolkit.selection import AdaptiveGroupLasso, CURSelector, PearsonSelector
+from toolkit.selection.agl import GroupPenalty, adaptive_weights, frozen_mask, group_norms, group_soft_threshold_
 from toolkit.training import FeatureData, ModelSpec, TrainSettings, prepare, train
 from toolkit.training.trainer import make_optimizer
 
@@ -95,30 +95,130 @@ def test_frozen_groups_stay_exactly_zero():
     assert torch.count_nonzero(nets["Ar"].input_layer.weight.detach()[:, 2]) == 0
 
 
-def test_agl_path_drops_noise_features(tmp_path):
-    """The path keeps the three informative features and removes all noise columns at a moderate lambda."""
-    from toolkit.selection.pipeline import AdaptiveGroupLassoSelector
+@pytest.mark.slow
+def test_agl_path_drops_noise_features(tmp_path, monkeypatch):
+    """The estimator keeps the three informative features; no files without a checkpoint folder; resume with one."""
+    from sklearn.base import clone
 
-    exp = prepare(synthetic(S=160), ModelSpec(hidden=[8, 8]), split=(0.7, 0.15, 0.15), split_seed=0)
+    monkeypatch.chdir(tmp_path)
+    data = synthetic(S=160)
     st = TrainSettings(epochs=100, batch_size=16, lr=1e-2, patience=30, restart_period=20, progress=False)
-    sel = AdaptiveGroupLassoSelector(lambdas=[0.3, 3.0, 30.0], train_settings=st, out_dir=tmp_path, max_features=4,
-                                     tolerance=3.0, save_models=False, echo=lambda *_: None)
-    sel.fit(exp)
+    lines = []
+    sel = AdaptiveGroupLasso(lambdas=[0.3, 3.0, 30.0], training=st, model=ModelSpec(hidden=[8, 8]),
+                             split=(0.7, 0.15, 0.15), max_features=4, tolerance=3.0, callback=lines.append)
+    assert sel.fit(data) is sel
+    assert list(tmp_path.iterdir()) == []                       # nothing written
+    assert data.scale_a is None                                  # the caller's data are not scaled in place
     assert sel.get_support(indices=True).tolist() == [0, 1, 2]
     assert sel.transform(np.arange(12).reshape(2, 6)).tolist() == [[0, 1, 2], [6, 7, 8]]
+    assert sel.transform(data).n_features == {"Ar": 3} and sel.get_feature_names_out().tolist() == ["G1", "G2", "G3"]
+    assert sel.lambdas_ == [0.3, 3.0, 30.0] and sel.lambda_max_ is None and sel.metric_ == "energy"
+    assert any(l.startswith("full model (6 functions)") for l in lines) and len(lines) >= 4
+    # coef_: the AGL group norms of the chosen lambda, zero exactly for the dropped functions
+    assert np.array_equal(sel.coef_ > 0, sel.support_)
+    assert sel.networks_["Ar"].input_layer.in_features == 3
     # larger lambda selects fewer (or equally many) features, and the refit never hurts much
     n = [r["n_selected"] for r in sel.path_]
     assert n == sorted(n, reverse=True)
     for r in sel.path_:
         if r["n_selected"]:
             assert r["val_rmse_refit"] <= 1.05 * r["val_rmse_penalized"]
-    # resume: finished lambdas are read back, not retrained
-    res = tmp_path / "path" / "step_000" / "result.json"
+            assert sum(x > 0 for x in r["group_norms"]["Ar"]) == r["n_selected"]
+    # scikit-learn: parameters as given, clone is unfitted and fits to the same set
+    params = sel.get_params()
+    assert params["lambdas"] == [0.3, 3.0, 30.0] and params["training"] is st and params["checkpoint_dir"] is None
+    again = clone(sel)
+    assert not hasattr(again, "support_")
+    # with a checkpoint folder: finished lambdas are read back, not retrained, the same set results
+    ck = AdaptiveGroupLasso(**{**params, "checkpoint_dir": tmp_path / "ck", "callback": None}).fit(data)
+    assert [r["selected"] for r in ck.path_] == [r["selected"] for r in sel.path_]
+    res = tmp_path / "ck" / "path" / "step_000" / "result.json"
     stamp = res.stat().st_mtime_ns
-    sel2 = AdaptiveGroupLassoSelector(lambdas=[0.3, 3.0, 30.0], train_settings=st, out_dir=tmp_path, max_features=4,
-                                      tolerance=3.0, save_models=False, echo=lambda *_: None).fit(exp)
+    ck2 = clone(ck).fit(data)
     assert res.stat().st_mtime_ns == stamp
-    assert [r["selected"] for r in sel2.path_] == [r["selected"] for r in sel.path_]
+    assert [r["selected"] for r in ck2.path_] == [r["selected"] for r in ck.path_]
+    assert ck2.get_support(indices=True).tolist() == [0, 1, 2] and ck2.networks_ is not None
+
+
+def test_lambda_max_is_where_every_group_vanishes():
+    """A linear model (one neuron): lambda_max = N max_i |dL/dw_i| at w = 0 with the best constant (closed form),
+    and the group lasso keeps no function just above it and some below it."""
+    from toolkit.selection import lambda_grid, lambda_max
+
+    exp = prepare(synthetic(S=120), ModelSpec(hidden=[]), split=(0.7, 0.15, 0.15))
+    nets = exp.new_networks(seed=0)
+    st = TrainSettings(epochs=150, batch_size=12, lr=2e-2, patience=150, restart_period=150, weight_decay=0.0,
+                       progress=False)
+    lam = lambda_max(exp, nets, st)
+    tr = exp.train
+    b = exp.data.batch(tr)
+    y = (b.target / b.n_atoms).double().numpy()                     # internal energy per atom
+    Xs = b.x["Ar"].double().numpy().reshape(6, len(tr), 8).sum(2).T / 8.0   # mean scaled functions per structure
+    grad = 2.0 * ((y.mean() - y)[:, None] * Xs).mean(0)            # dL/dw at w = 0, b = mean
+    assert lam == pytest.approx(len(tr) * np.abs(grad).max(), rel=1e-9)
+    from toolkit.selection.agl import GroupPenalty
+
+    n_active = {}
+    for f in (1.25, 0.8):  # early stopping on the training objective itself: the solution, not a val-optimal state
+        net = exp.new_networks(seed=0)
+        train(net, exp.data, exp.train, exp.train, st, penalty=GroupPenalty(f * lam, len(tr)))
+        n_active[f] = int((group_norms(net["Ar"].input_layer.weight.detach()) > 0).sum())
+    assert n_active == {1.25: 0, 0.8: 1}
+    grid = lambda_grid(lam, 4, 1e-3)
+    assert grid[-1] == pytest.approx(lam) and grid[0] == pytest.approx(lam * 1e-3) and grid == sorted(grid)
+
+
+def test_lambda_max_with_forces_matches_finite_differences(lj_features):
+    """With force training the gradient at w = 0 has a force term: checked by central differences of the loss."""
+    from toolkit.selection import lambda_max
+    from toolkit.training.trainer import evaluate
+
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[]), split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True)
+    st = TrainSettings(force_weight=0.7, batch_size=3, progress=False)
+    nets = exp.new_networks(seed=0)
+    lam = lambda_max(exp, nets, st)
+    lin = nets["Ar"].input_layer
+    b = exp.data.batch(exp.train)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.fill_(float((b.target / b.n_atoms).mean()))       # the best constant per atom
+
+    def loss(w):
+        with torch.no_grad():
+            lin.weight.copy_(w)
+        ev = evaluate(nets, exp.data, exp.train, forces=True)
+        return ev["e_mse"] + st.force_weight * ev["f_mse"]
+
+    h, F = 1e-6, lin.weight.shape[1]
+    g = [(loss(h * torch.eye(F, dtype=torch.float64)[i:i + 1]) - loss(-h * torch.eye(F, dtype=torch.float64)[i:i + 1]))
+         / (2 * h) for i in range(F)]
+    assert lam == pytest.approx(len(exp.train) * max(abs(x) for x in g), rel=1e-6)
+
+
+def test_selectors_share_the_interface(lj_features):
+    """CUR, Pearson and AGL fit the same Experiment; CUR/Pearson on it equal the matrix versions."""
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[4]), split=(0.5, 0.25, 0.25))
+    tr = exp.train
+    rows = exp.data.rows_of("Ar", tr)
+    X_atoms = exp.data.values["Ar"][:, rows].T.double().numpy()
+    cur = CURSelector(3).fit(exp)
+    assert sorted(cur.selected_idx_.tolist()) == sorted(CURSelector(3).fit(X_atoms).selected_idx_.tolist())
+    Xs = X_atoms.reshape(len(tr), 16, -1).mean(1)
+    pc = PearsonSelector({"Ar": 2}).fit(exp)
+    ref = PearsonSelector(2).fit(Xs, exp.data.energy[tr] / 16)
+    assert pc.selected_idx_.tolist() == ref.selected_idx_.tolist()
+    st = TrainSettings(epochs=3, batch_size=2, lr=1e-2, progress=False)
+    agl = AdaptiveGroupLasso(n_lambdas=3, lambda_ratio=0.01, training=st, max_features=10).fit(exp)
+    assert agl.lambdas_ == pytest.approx([agl.lambda_max_ / 100, agl.lambda_max_ / 10, agl.lambda_max_])
+    assert [r["lambda"] for r in agl.path_] == agl.lambdas_[:len(agl.path_)]
+    for s in (cur, pc, agl):
+        sub = s.transform(exp)
+        assert sub.data.n_features["Ar"] == s.get_support().sum() == len(s.get_feature_names_out())
+        assert sub.raw_stats["Ar"].shape[0] == s.get_support().sum()
+    with pytest.raises(ValueError, match="Experiment carries"):
+        CURSelector(2).fit(exp, np.zeros(3))
 
 
 def test_cur_and_pearson_selectors():

@@ -262,7 +262,7 @@ def test_lbfgs_refit_fits_energies_and_forces(lj_features, tmp_path):
 
 
 def test_lbfgs_refuses_a_lasso_penalty():
-    from toolkit.selection import GroupPenalty
+    from toolkit.selection.agl import GroupPenalty
 
     data, *_ = synthetic(S=40)
     exp = prepare(data, ModelSpec(hidden=[4]), split=(0.5, 0.25, 0.25))

@@ -1,7 +1,15 @@
-"""Symmetry-function selection: adaptive group lasso, CUR and Pearson baselines, fake features, path, plots."""
+"""Symmetry-function selection: the adaptive group lasso and the CUR and Pearson baselines.
 
-from .agl import GroupPenalty, adaptive_weights, frozen_mask, group_norms, group_soft_threshold_
+All three are scikit-learn selectors (``fit``, ``support_``, ``get_support()``,
+``transform()``) that take the same input: a prepared
+:class:`~toolkit.training.Experiment`, :class:`~toolkit.training.FeatureData` or a
+feature file (:mod:`toolkit.selection.base`). The penalty, the path, fake features,
+statistics and plots live in the submodules (``agl``, ``path``, ``lambdas``, ``fakes``,
+``stats``, ``plots``); ``hdnnp select`` is :mod:`toolkit.selection.pipeline`.
+"""
+
 from .baselines import CURSelector, PearsonSelector
+from .estimator import AdaptiveGroupLasso
+from .lambdas import lambda_grid, lambda_max
 
-__all__ = ["GroupPenalty", "adaptive_weights", "frozen_mask", "group_norms", "group_soft_threshold_",
-           "CURSelector", "PearsonSelector"]
+__all__ = ["AdaptiveGroupLasso", "CURSelector", "PearsonSelector", "lambda_grid", "lambda_max"]

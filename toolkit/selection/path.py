@@ -119,15 +119,45 @@ def _restricted(nets: nn.ModuleDict, keep: dict[str, list[int]]) -> nn.ModuleDic
     return nn.ModuleDict({e: net.select_inputs(keep[e]) for e, net in nets.items()})
 
 
+def _in(step: Path | None, name: str) -> Path | None:
+    """A checkpoint file of a path step (None when the path writes nothing)."""
+    return step / name if step is not None else None
+
+
+def full_model(exp: Experiment, train_settings: TrainSettings, directory: Path | None = None):
+    """The unpenalised model on all columns (the path's start): ``(networks, TrainResult or None)``.
+
+    With ``directory``: checkpointed there (``checkpoint.pt``) and kept as ``networks.pt``; a
+    later call reads it back (the result is then None).
+    """
+    nets = exp.new_networks(seed=train_settings.seed)
+    if directory is not None and (Path(directory) / "networks.pt").is_file():
+        nets.load_state_dict(torch.load(Path(directory) / "networks.pt", map_location="cpu", weights_only=True))
+        return nets, None
+    r = train(nets, exp.data, exp.train, exp.val, train_settings,
+              checkpoint=Path(directory) / "checkpoint.pt" if directory is not None else None, label="full model")
+    if directory is not None:
+        with atomic_path(Path(directory) / "networks.pt") as tmp:
+            torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
+    return nets, r
+
+
 def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: AGLSettings,
-             train_settings: TrainSettings, out_dir: Path, save_models: bool = True,
-             provenance: dict | None = None, echo: Callable[[str], None] = print) -> list[dict]:
-    """Run (or resume) the AGL path; returns one record per lambda (see module docstring)."""
+             train_settings: TrainSettings, out_dir: Path | None, save_models: bool = True,
+             provenance: dict | None = None, echo: Callable[[str], None] = print,
+             on_refit: Callable[[dict, nn.ModuleDict], None] | None = None) -> list[dict]:
+    """Run (or resume) the AGL path; returns one record per lambda (see module docstring).
+
+    ``out_dir`` None: nothing is written (no checkpoints, no resume, no models).
+    ``on_refit(record, networks)``: called with each step's refit networks restricted to its
+    selected columns (also for steps read back from ``out_dir``).
+    """
     from ..potential import save_model
 
-    out_dir = Path(out_dir)
-    path_dir = out_dir / "path"
-    path_dir.mkdir(parents=True, exist_ok=True)
+    path_dir = Path(out_dir) / "path" if out_dir is not None else None
+    if path_dir is not None:
+        path_dir.mkdir(parents=True, exist_ok=True)
+    save_models = save_models and path_dir is not None
     lambdas = sorted(float(l) for l in settings.lambdas)
     n_train = len(exp.train)
     forces = train_settings.force_weight > 0
@@ -149,25 +179,29 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
         st_ref = st_ref.replace(optimizer=settings.refit_optimizer,
                                 lr=1.0 if settings.refit_optimizer == "lbfgs" else st_ref.lr)
     for k, lam in enumerate(lambdas):
-        step = path_dir / f"step_{k:03d}"
-        res_file = step / "result.json"
-        gl_file = step / "gl_state.pt"
-        if res_file.is_file() and gl_file.is_file():
-            rec = read_json(res_file)
+        step = path_dir / f"step_{k:03d}" if path_dir is not None else None
+        if step is not None and (step / "result.json").is_file() and (step / "gl_state.pt").is_file():
+            rec = read_json(step / "result.json")
             if not math.isclose(rec["lambda"], lam, rel_tol=1e-9):
-                raise ToolkitError(f"{res_file}: lambda {rec['lambda']} differs from the configured {lam}: "
-                                   f"use a new output folder for a different path")
+                raise ToolkitError(f"{step / 'result.json'}: lambda {rec['lambda']} differs from the configured "
+                                   f"{lam}: use a new output folder for a different path")
             records.append(rec)
-            warm.load_state_dict(torch.load(gl_file, map_location="cpu", weights_only=True))
+            warm.load_state_dict(torch.load(step / "gl_state.pt", map_location="cpu", weights_only=True))
+            if on_refit is not None and (step / "refit_networks.pt").is_file():
+                small = _restricted(full_nets, rec["selected_idx"])
+                small.load_state_dict(torch.load(step / "refit_networks.pt", map_location="cpu", weights_only=True))
+                on_refit(rec, small)
             echo(f"lambda {lam:.4g}: done before ({rec['n_selected']} functions), skipped")
             continue
-        step.mkdir(parents=True, exist_ok=True)
+        if step is not None:
+            step.mkdir(parents=True, exist_ok=True)
         # 1. group lasso, warm start
         nets = copy.deepcopy(warm)
         r_gl = train(nets, exp.data, exp.train, exp.val, st_gl, penalty=GroupPenalty(lam, n_train, gl_weights, settings.prox),
-                     checkpoint=step / "ckpt_gl.pt", label=f"GL  lambda={lam:.3g}")
-        with atomic_path(gl_file) as tmp:
-            torch.save({k_: v.cpu() for k_, v in nets.state_dict().items()}, tmp)
+                     checkpoint=_in(step, "ckpt_gl.pt"), label=f"GL  lambda={lam:.3g}")
+        if step is not None:
+            with atomic_path(step / "gl_state.pt") as tmp:
+                torch.save({k_: v.cpu() for k_, v in nets.state_dict().items()}, tmp)
         warm = copy.deepcopy(nets)
         norms_gl = {e: group_norms(nets[e].input_layer.weight.detach()).cpu().numpy() for e in exp.elements}
         n_gl = int(sum((v > 0).sum() for v in norms_gl.values()))
@@ -181,27 +215,34 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
             mask = frozen_mask(weights)
             r_agl = train(nets, exp.data, exp.train, exp.val, st_agl,
                           penalty=GroupPenalty(lam, n_train, weights, settings.prox), mask=mask,
-                          checkpoint=step / "ckpt_agl.pt", label=f"AGL lambda={lam:.3g}")
-            active = {e: group_norms(nets[e].input_layer.weight.detach()) > 0 for e in exp.elements}
+                          checkpoint=_in(step, "ckpt_agl.pt"), label=f"AGL lambda={lam:.3g}")
+            norms = {e: group_norms(nets[e].input_layer.weight.detach()) for e in exp.elements}
+            active = {e: norms[e] > 0 for e in exp.elements}
             keep = {e: [int(i) for i in torch.nonzero(active[e]).flatten().tolist()] for e in exp.elements}
             n_sel = sum(len(v) for v in keep.values())
             val_pen, val_pen_f = errors(nets, exp, exp.val, forces)
             rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": n_sel,
                         "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
                         "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
-                        "selected": _names(exp, keep), "selected_idx": keep})
+                        "selected": _names(exp, keep), "selected_idx": keep,
+                        "group_norms": {e: [float(x) for x in norms[e].cpu().tolist()] for e in exp.elements}})
             if n_sel == 0 or any(len(v) == 0 for v in keep.values()):
                 rec.update({k_: float("nan") for k_ in _REFIT_KEYS})
             else:
                 # 3. refit: zero groups frozen, no penalty
                 refit = copy.deepcopy(nets)
                 r_ref = train(refit, exp.data, exp.train, exp.val, st_ref, mask=_mask_from_active(active),
-                              checkpoint=step / "ckpt_refit.pt", label=f"refit lambda={lam:.3g}")
+                              checkpoint=_in(step, "ckpt_refit.pt"), label=f"refit lambda={lam:.3g}")
                 rec["refit_epochs"] = r_ref.best_epoch
                 rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(refit, exp, exp.val, forces)
                 rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(refit, exp, exp.test, forces)
+                small = _restricted(refit, keep)
+                if step is not None:
+                    with atomic_path(step / "refit_networks.pt") as tmp:
+                        torch.save({k_: v.cpu() for k_, v in small.state_dict().items()}, tmp)
+                if on_refit is not None:
+                    on_refit(rec, small)
                 if save_models:
-                    small = _restricted(refit, keep)
                     try:
                         model = exp.to_model(small, keep)
                         save_model(model, step / "model.pt", provenance=provenance,
@@ -210,9 +251,10 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
                     except ToolkitError:
                         pass  # fake columns: no potential
         rec["full_val_rmse"] = full_val_rmse
-        write_json(res_file, rec)
-        for name in ("ckpt_gl.pt", "ckpt_agl.pt", "ckpt_refit.pt"):
-            (step / name).unlink(missing_ok=True)
+        if step is not None:
+            write_json(step / "result.json", rec)
+            for name in ("ckpt_gl.pt", "ckpt_agl.pt", "ckpt_refit.pt"):
+                (step / name).unlink(missing_ok=True)
         records.append(rec)
         pen_key = metric_key(settings.metric, "penalized")
         echo(f"lambda {lam:.4g}: GL {n_gl}, AGL {rec['n_selected']} functions, validation {settings.metric} RMSE "

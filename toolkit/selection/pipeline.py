@@ -21,138 +21,53 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..background import BackgroundTask
 from ..config import check_run_dir
 from ..errors import ToolkitError
-from ..fileio import atomic_write, read_json, write_json
+from ..fileio import atomic_write, write_json
 from ..provenance import provenance
 from ..training.experiment import Experiment
 from ..settings import Config, SelectionSettings
 from ..training.pipeline import prepare_experiment, run_provenance, write_history
 from ..training.trainer import evaluate, train
 from . import plots
-from .agl import group_norms
+from .base import selected_columns
 from .baselines import CURSelector, PearsonSelector
+from .estimator import AdaptiveGroupLasso
 from .fakes import is_fake, make_fakes
-from .path import METRICS, AGLSettings, choose_step, errors, reference_rmse, run_path, write_path_csv
+from .path import METRICS, full_model, reference_rmse, write_path_csv
 from .stats import pairwise_ttests, rdf, summarize
 
 
-class AdaptiveGroupLassoSelector:
-    """Scikit-learn-style AGL selector over a :class:`~toolkit.training.Experiment`.
+def _full_model(exp: Experiment, st, out: Path, prov: dict | None, save: bool):
+    """The unpenalised model on all candidates in ``out`` (resumable), its learning curve and ``model.pt``."""
+    from ..potential import save_model
 
-    ``fit(X)`` with X a prepared experiment (scaled features, splits) runs the
-    full model and the lambda path in ``out_dir`` (resumable) and chooses a set
-    (:func:`~toolkit.selection.path.choose_step`). Learned attributes:
-    ``support_`` (bool over all columns, elements in order), ``support_by_element_``,
-    ``path_`` (one record per lambda), ``chosen_`` (the chosen record),
-    ``full_val_rmse_``, ``full_networks_``.
-    """
-
-    def __init__(self, lambdas=None, gamma: float = 1.0, prox: str = "adam", max_features: int = 8,
-                 tolerance: float = 1.5, train_settings=None, gl_epochs=None, agl_epochs=None, refit_epochs=None,
-                 out_dir: str | Path = "agl_run", save_models: bool = True, provenance: dict | None = None,
-                 echo=print, metric: str = "energy", refit_optimizer: str | None = None, angular_cost: float = 1.0):
-        self.lambdas = lambdas
-        self.gamma = gamma
-        self.prox = prox
-        self.max_features = max_features
-        self.tolerance = tolerance
-        self.train_settings = train_settings
-        self.gl_epochs, self.agl_epochs, self.refit_epochs = gl_epochs, agl_epochs, refit_epochs
-        self.out_dir = out_dir
-        self.save_models = save_models
-        self.provenance = provenance
-        self.echo = echo
-        self.metric = metric
-        self.refit_optimizer = refit_optimizer
-        self.angular_cost = angular_cost
-
-    def fit(self, X: Experiment, y=None):
-        from ..potential import save_model
-        from ..training.trainer import TrainSettings
-
-        exp = X
-        st = self.train_settings or TrainSettings()
-        out = Path(self.out_dir)
-        full_dir = out / "full"
-        nets = exp.new_networks(seed=st.seed)
-        if (full_dir / "networks.pt").is_file():
-            nets.load_state_dict(torch.load(full_dir / "networks.pt", map_location="cpu", weights_only=True))
-        else:
-            r = train(nets, exp.data, exp.train, exp.val, st, checkpoint=full_dir / "checkpoint.pt",
-                      label="full model")
-            write_history(r.history, full_dir / "learning_curve", "all candidates")
-            if self.save_models:
-                try:
-                    save_model(exp.to_model(nets), full_dir / "model.pt", provenance=self.provenance)
-                except ToolkitError:
-                    pass
-            from ..fileio import atomic_path
-
-            with atomic_path(full_dir / "networks.pt") as tmp:
-                torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
-        self.full_networks_ = nets
-        val_e, val_f = errors(nets, exp, exp.val, st.force_weight > 0)  # run_path refuses forces without force training
-        self.full_val_rmse_ = val_e if self.metric == "energy" else val_f
-        self.echo(f"full model ({sum(exp.data.n_features.values())} functions): validation {self.metric} RMSE "
-                  f"{self.full_val_rmse_:.4g}")
-        settings = AGLSettings(lambdas=list(self.lambdas or AGLSettings().lambdas), gamma=self.gamma, prox=self.prox,
-                               gl_epochs=self.gl_epochs, agl_epochs=self.agl_epochs, refit_epochs=self.refit_epochs,
-                               max_features=self.max_features, tolerance=self.tolerance, metric=self.metric,
-                               refit_optimizer=self.refit_optimizer, angular_cost=self.angular_cost)
-        self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, out, save_models=self.save_models,
-                              provenance=self.provenance, echo=self.echo)
-        self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance, self.metric)
-        keep = self.chosen_["selected_idx"]
-        self.support_by_element_ = {e: np.isin(np.arange(exp.data.n_features[e]), keep[e]) for e in exp.elements}
-        self.support_ = np.concatenate([self.support_by_element_[e] for e in exp.elements])
-        return self
-
-    def get_support(self, indices: bool = False):
-        return np.flatnonzero(self.support_) if indices else self.support_
-
-    def transform(self, X):
-        """Columns of a 2-D array (all elements' columns side by side) that were selected."""
-        return np.asarray(X)[:, self.support_]
+    nets, result = full_model(exp, st, out)
+    if result is not None:
+        write_history(result.history, out / "learning_curve", "all candidates")
+        if save:
+            try:
+                save_model(exp.to_model(nets), out / "model.pt", provenance=prov)
+            except ToolkitError:
+                pass  # fake columns: no potential
+    return nets
 
 
-def _selector(sel: SelectionSettings, st, metric: str, out: Path, prov: dict, echo, save_models: bool = True):
+def _selector(sel: SelectionSettings, st, metric: str, out: Path, prov: dict, echo,
+              save_models: bool = True) -> AdaptiveGroupLasso:
     """The AGL selector of the ``selection:`` section (training settings ``st``, resolved ``metric``)."""
-    return AdaptiveGroupLassoSelector(lambdas=sel.lambda_values(), gamma=sel.gamma, prox=sel.prox,
-                                      max_features=sel.max_features, tolerance=sel.tolerance, train_settings=st,
-                                      gl_epochs=sel.gl_epochs, agl_epochs=sel.agl_epochs,
-                                      refit_epochs=sel.refit_epochs, out_dir=out, save_models=save_models,
-                                      provenance=prov, echo=echo, metric=metric,
-                                      refit_optimizer=sel.refit_optimizer, angular_cost=sel.angular_cost)
+    return AdaptiveGroupLasso.from_settings(sel, st, lambdas=sel.lambda_values(), metric=metric, checkpoint_dir=out,
+                                            save_models=save_models, provenance=prov, callback=echo)
 
 
-def _cur_pc(exp: Experiment, n_per_element: dict[str, int], cfg_sel: SelectionSettings,
+def _cur_pc(exp: Experiment, n_per_element: dict[str, int], sel: SelectionSettings,
             seed: int = 0) -> dict[str, dict]:
     """CUR and Pearson selections per element (indices), sizes ``n_per_element``."""
-    rng = np.random.default_rng(seed)
-    out = {"cur": {}, "pearson": {}}
-    train = np.asarray(exp.train)
-    for e in exp.elements:
-        rows = exp.data.rows_of(e, train)
-        take = rows if len(rows) <= cfg_sel.cur_atoms else np.sort(rng.choice(rows, cfg_sel.cur_atoms, replace=False))
-        X_atoms = exp.data.values[e].index_select(1, torch.as_tensor(take)).T.double().cpu().numpy()
-        n = n_per_element[e]
-        if "cur" in cfg_sel.baselines:
-            out["cur"][e] = sorted(CURSelector(n).fit(X_atoms).selected_idx_.tolist())
-        if "pearson" in cfg_sel.baselines:
-            # structure averages of the scaled functions against the per-atom energy
-            counts = exp.data.counts[e][train]
-            ok = counts > 0
-            seg = np.repeat(np.arange(len(train)), counts)
-            Xs = np.zeros((len(train), exp.data.n_features[e]))
-            np.add.at(Xs, seg, exp.data.values[e].index_select(1, torch.as_tensor(rows)).T.double().cpu().numpy())
-            Xs = Xs[ok] / counts[ok, None]
-            y = exp.data.energy[train][ok] / exp.data.n_atoms[train][ok]
-            out["pearson"][e] = sorted(PearsonSelector(n, cfg_sel.pearson_threshold).fit(Xs, y).selected_idx_.tolist())
-    return {k: v for k, v in out.items() if v}
+    selectors = {"cur": CURSelector(n_per_element, n_atoms=sel.cur_atoms, random_state=seed),
+                 "pearson": PearsonSelector(n_per_element, sel.pearson_threshold)}
+    return {k: selected_columns(selectors[k].fit(exp).support_by_element_) for k in selectors if k in sel.baselines}
 
 
 def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: int, out: Path, echo,
@@ -211,7 +126,7 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
         # the fake-feature path is independent of the main one: run it on a second core meanwhile
         fakes_thread = BackgroundTask(lambda: _fakes(exp, cfg, st, out / "fakes", prov,
                                               lambda m: echo(f"[fakes] {m}"), metric))
-    agl.fit(exp)
+    agl.fit(exp, full_networks=_full_model(exp, st, out / "full", prov, save=True))
     write_path_csv(out / "path.csv", agl.path_)
     chosen = agl.chosen_
     keep_agl = {e: list(chosen["selected_idx"][e]) for e in exp.elements}
@@ -269,7 +184,7 @@ def _fakes(exp: Experiment, cfg: Config, st, out: Path, prov, echo, metric: str 
     exp_f.data = data_f
     echo(f"fake-feature experiment: {sel.fakes} fakes per element added")
     agl = _selector(sel, st, metric, out, prov, echo, save_models=False)
-    agl.fit(exp_f)
+    agl.fit(exp_f, full_networks=_full_model(exp_f, st, out / "full", prov, save=False))
     write_path_csv(out / "path.csv", agl.path_)
     keep = {e: list(agl.chosen_["selected_idx"][e]) for e in exp.elements}
     n_per = {e: len(keep[e]) for e in exp.elements}
