@@ -25,14 +25,14 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..errors import ToolkitError
-from ..training.trainer import TrainSettings
+from ..settings import SelectionSettings, TrainSettings
 from .base import DEFAULT_SPLIT, StructureSelectorMixin, as_experiment
 from .lambdas import lambda_grid, lambda_max
 from .path import AGLSettings, _is_angular, choose_step, errors, full_model, reference_rmse, run_path
 
 logger = logging.getLogger("toolkit.selection")
 
-_D = AGLSettings  # the path's defaults are the estimator's defaults
+_D = SelectionSettings  # the config's defaults (``selection:`` section) are the estimator's defaults
 
 
 class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
@@ -67,7 +67,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
     def __init__(self, lambdas=None, n_lambdas: int = 10, lambda_ratio: float = 1e-3, gamma: float = _D.gamma,
                  prox: str = _D.prox, angular_cost: float = _D.angular_cost, gl_epochs: int | None = None,
                  agl_epochs: int | None = None, refit_epochs: int | None = None, refit_optimizer: str | None = None,
-                 max_features: int = _D.max_features, tolerance: float = _D.tolerance, metric: str = "auto",
+                 max_features: int = _D.max_features, tolerance: float = _D.tolerance, metric: str = _D.metric,
                  training: TrainSettings | None = None, model=None, split=DEFAULT_SPLIT, split_seed: int = 0,
                  checkpoint_dir: str | Path | None = None, save_models: bool = False, provenance: dict | None = None,
                  callback: Callable[[str], None] | None = None):

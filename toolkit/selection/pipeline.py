@@ -26,7 +26,6 @@ from ..background import BackgroundTask
 from ..config import check_run_dir
 from ..errors import ToolkitError
 from ..fileio import atomic_write, write_json
-from ..provenance import provenance
 from ..training.experiment import Experiment
 from ..settings import Config, SelectionSettings
 from ..training.pipeline import prepare_experiment, run_provenance, write_history
