@@ -285,12 +285,15 @@ data: {{structures: input.data}}
 symfuncs: {{rc: 2.0, rc_angular: 1.4}}
 model: {{hidden: [4, 4]}}
 training: {{epochs: 4, batch_size: 4, lr: 0.01, progress: false, split: [0.5, 0.25, 0.25]}}
-selection: {{lambdas: [0.5, 50.0], repeats: 2, fakes: 2, rdf_structures: 4, max_features: 30}}
+selection: {{n_lambdas: 3, lambda_ratio: 0.01, repeats: 2, fakes: 2, rdf_structures: 4, max_features: 30}}
 """)
     out = tmp_path / "run"
     assert main(["select", str(cfg), "-o", str(out), "--quiet"]) == 0
     sel = json.loads((out / "selected.json").read_text())
     assert set(sel["sets"]) == {"full", "AGL", "CUR", "PC"}
+    # no lambdas in the config: three from the data, up to lambda_max
+    assert sel["lambdas"] == pytest.approx([sel["lambda_max"] / 100, sel["lambda_max"] / 10, sel["lambda_max"]])
+    assert sel["lambda"] in sel["lambdas"]
     assert sel["sets"]["CUR"]["n"] == sel["sets"]["AGL"]["n"] == sel["sets"]["PC"]["n"]
     assert len(sel["ttests"]) == 6 and "fakes_kept" in sel["fakes"]["CUR"]
     for f in ("path.csv", "rmse_vs_n.png", "selection_matrix.png", "test_rmse_boxplot.png", "radial_rdf.png",
@@ -376,7 +379,8 @@ selection: {lambdas: [1.0, 1000.0], repeats: 1, repeat_epochs: 2, fakes: 2, para
 
 def test_angular_cost_weights_the_angular_groups(lj_features, tmp_path):
     """At the same lambda, a high angular cost removes the angular functions and keeps radial ones."""
-    from toolkit.selection.path import AGLSettings, run_path
+    from toolkit.selection.path import run_path
+    from toolkit.settings import SelectionSettings
 
     path, _ = lj_features
     exp = prepare(path, ModelSpec(hidden=[6]), split=(0.5, 0.25, 0.25), dtype=torch.float64)
@@ -387,7 +391,7 @@ def test_angular_cost_weights_the_angular_groups(lj_features, tmp_path):
     assert len(angular) == 2
     n_ang = {}
     for cost in (1.0, 1e6):
-        s = AGLSettings(lambdas=[1e-3], gl_epochs=5, agl_epochs=5, refit_epochs=1, angular_cost=cost)
+        s = SelectionSettings(lambdas=[1e-3], gl_epochs=5, agl_epochs=5, refit_epochs=1, angular_cost=cost)
         rec = run_path(exp, full, 1.0, s, st, tmp_path / f"c{cost:g}", save_models=False, echo=lambda m: None)[0]
         n_ang[cost] = rec["n_angular"]
         assert rec["n_selected"] - rec["n_angular"] == 4        # the radial functions all stay at this lambda

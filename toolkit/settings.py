@@ -454,8 +454,12 @@ class SelectionSettings(_Section):
     """``selection:`` the adaptive-group-lasso path, the choice rule, baselines, repeats, fakes."""
 
     _prefix = "selection"
-    lambdas: list[float] | LambdaRange = option(factory=lambda: LambdaRange(0.01, 10.0, 10), doc="list of lambdas, or {min, max, num} "
-                                                "(log-spaced)", gt=0, check=(lambda v: v != [], "at least one"))
+    lambdas: list[float] | LambdaRange | None = option(None, "list of lambdas, or {min, max, num} (log-spaced); "
+                                                       "null: n_lambdas from the data, lambda_ratio x lambda_max to "
+                                                       "lambda_max (docs/selection.md)", gt=0,
+                                                       check=(lambda v: v != [], "at least one"))
+    n_lambdas: int = option(10, "lambdas of the grid from the data (lambdas: null)", ge=1)
+    lambda_ratio: float = option(1e-3, "smallest / largest lambda of the grid from the data", gt=0, le=1)
     gamma: float = option(1.0, "adaptive weights 1/||w_GL||^gamma", gt=0)
     angular_cost: float = option(1.0, "penalty weight of an angular function's group relative to a radial one (1: "
                                  "the published method; > 1 favours cheap radial functions)", gt=0)
@@ -483,8 +487,10 @@ class SelectionSettings(_Section):
                                   "(uses one more core)", results=False)
     rdf_structures: int = option(50, "structures sampled for g(r)", gt=0)
 
-    def lambda_values(self) -> list[float]:
-        """The lambdas of the path (a range expanded)."""
+    def lambda_values(self) -> list[float] | None:
+        """The lambdas of the path (a range expanded); None: the grid comes from the data."""
+        if self.lambdas is None:
+            return None
         if isinstance(self.lambdas, LambdaRange):
             return self.lambdas.values()
         return [float(x) for x in self.lambdas]

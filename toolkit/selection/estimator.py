@@ -28,7 +28,7 @@ from ..errors import ToolkitError
 from ..settings import SelectionSettings, TrainSettings
 from .base import DEFAULT_SPLIT, StructureSelectorMixin, as_experiment
 from .lambdas import lambda_grid, lambda_max
-from .path import AGLSettings, _is_angular, choose_step, errors, full_model, reference_rmse, run_path
+from .path import _is_angular, choose_step, errors, full_model, reference_rmse, run_path
 
 logger = logging.getLogger("toolkit.selection")
 
@@ -44,7 +44,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
       log-spaced over ``[lambda_max * lambda_ratio, lambda_max]`` with ``lambda_max``
       from the data (:mod:`toolkit.selection.lambdas`);
     * ``gamma``, ``prox``, ``angular_cost``, ``gl_epochs``, ``agl_epochs``, ``refit_epochs``,
-      ``refit_optimizer``: the path (:class:`~toolkit.selection.path.AGLSettings`);
+      ``refit_optimizer``: the path (the ``selection:`` keys of :class:`~toolkit.settings.SelectionSettings`);
     * ``max_features``, ``tolerance``, ``metric`` (``auto``: forces when ``training`` trains on
       forces, else energy): the choice of the set;
     * ``training`` (:class:`~toolkit.training.TrainSettings`, default: its defaults without
@@ -132,8 +132,8 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         else:
             self.lambda_max_, self.lambdas_ = None, [float(x) for x in self.lambdas]
         own = set(self._get_param_names()) - {"lambdas", "metric"}
-        settings = AGLSettings(**{f.name: getattr(self, f.name) for f in fields(AGLSettings) if f.name in own},
-                               lambdas=list(self.lambdas_), metric=metric)
+        settings = SelectionSettings(**{f.name: getattr(self, f.name) for f in fields(SelectionSettings)
+                                        if f.name in own}, lambdas=list(self.lambdas_), metric=metric)
         refits: dict = {}
         self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, ckpt, save_models=self.save_models,
                               provenance=self.provenance, echo=self._log,

@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -50,26 +48,9 @@ from torch import nn
 from ..errors import ToolkitError
 from ..fileio import atomic_path, atomic_write, read_json, write_json
 from ..training.experiment import Experiment
-from ..training.trainer import TrainSettings, evaluate, train
+from ..settings import SelectionSettings, TrainSettings
+from ..training.trainer import evaluate, train
 from .agl import GroupPenalty, adaptive_weights, frozen_mask, group_norms
-
-
-@dataclass
-class AGLSettings:
-    """The ``selection:`` options of the path."""
-
-    lambdas: list[float] = field(default_factory=lambda: list(np.geomspace(1e-2, 10.0, 10)))
-    gamma: float = 1.0
-    prox: str = "adam"
-    gl_epochs: int | None = None       # default: training.epochs
-    agl_epochs: int | None = None
-    refit_epochs: int | None = None
-    refit_optimizer: str | None = None  # None: training.optimizer; "lbfgs": full batch, lr 1
-    angular_cost: float = 1.0           # penalty weight of an angular function relative to a radial one
-    max_features: int = 8
-    tolerance: float = 1.5
-    metric: str = "energy"             # error the choice compares: "energy" or "forces" (validation RMSE)
-    seed: int = 0
 
 
 #: metric -> (record field of the penalised, refit validation, refit test RMSE; unit label)
@@ -142,62 +123,83 @@ def full_model(exp: Experiment, train_settings: TrainSettings, directory: Path |
     return nets, r
 
 
-def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: AGLSettings,
+def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: SelectionSettings,
              train_settings: TrainSettings, out_dir: Path | None, save_models: bool = True,
              provenance: dict | None = None, echo: Callable[[str], None] = print,
              on_refit: Callable[[dict, nn.ModuleDict], None] | None = None) -> list[dict]:
-    """Run (or resume) the AGL path; returns one record per lambda (see module docstring).
+    """Run (or resume) the AGL path over ``settings.lambda_values()``; one record per lambda (module docstring).
 
     ``out_dir`` None: nothing is written (no checkpoints, no resume, no models).
     ``on_refit(record, networks)``: called with each step's refit networks restricted to its
     selected columns (also for steps read back from ``out_dir``).
     """
-    from ..potential import save_model
-
     path_dir = Path(out_dir) / "path" if out_dir is not None else None
     if path_dir is not None:
         path_dir.mkdir(parents=True, exist_ok=True)
-    save_models = save_models and path_dir is not None
-    lambdas = sorted(float(l) for l in settings.lambdas)
-    n_train = len(exp.train)
-    forces = train_settings.force_weight > 0
-    key = metric_key(settings.metric)
-    if settings.metric == "forces" and not forces:
-        raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
+    run = _PathRun(exp, settings, train_settings, full_val_rmse, save_models and path_dir is not None, provenance,
+                   echo, on_refit)
     records: list[dict] = []
-    # cost-weighted groups: an angular function (triplets) costs more MD time than a radial one (pairs)
-    cost = {e: np.array([settings.angular_cost if _is_angular(exp, e, i) else 1.0
-                         for i in range(exp.data.n_features[e])]) for e in exp.elements}
-    gl_weights = None if settings.angular_cost == 1.0 else cost
     warm = copy.deepcopy(full_nets)
-    # the lasso stages take proximal steps after minibatch AdamW steps, whatever the refits use
-    st_gl = train_settings.replace(epochs=settings.gl_epochs or train_settings.epochs, optimizer="adam")
-    st_agl = train_settings.replace(epochs=settings.agl_epochs or train_settings.epochs, optimizer="adam")
-    st_ref = train_settings.replace(epochs=settings.refit_epochs or train_settings.epochs)
-    if settings.refit_optimizer is not None and settings.refit_optimizer != train_settings.optimizer:
-        # L-BFGS takes unit steps (its line search scales them); AdamW the training learning rate
-        st_ref = st_ref.replace(optimizer=settings.refit_optimizer,
-                                lr=1.0 if settings.refit_optimizer == "lbfgs" else st_ref.lr)
-    for k, lam in enumerate(lambdas):
+    for k, lam in enumerate(sorted(float(l) for l in settings.lambda_values())):
         step = path_dir / f"step_{k:03d}" if path_dir is not None else None
-        if step is not None and (step / "result.json").is_file() and (step / "gl_state.pt").is_file():
-            rec = read_json(step / "result.json")
-            if not math.isclose(rec["lambda"], lam, rel_tol=1e-9):
-                raise ToolkitError(f"{step / 'result.json'}: lambda {rec['lambda']} differs from the configured "
-                                   f"{lam}: use a new output folder for a different path")
-            records.append(rec)
-            warm.load_state_dict(torch.load(step / "gl_state.pt", map_location="cpu", weights_only=True))
-            if on_refit is not None and (step / "refit_networks.pt").is_file():
-                small = _restricted(full_nets, rec["selected_idx"])
-                small.load_state_dict(torch.load(step / "refit_networks.pt", map_location="cpu", weights_only=True))
-                on_refit(rec, small)
-            echo(f"lambda {lam:.4g}: done before ({rec['n_selected']} functions), skipped")
-            continue
+        rec = run.resume(step, lam, warm, full_nets)
+        if rec is None:
+            rec, warm = run.step(k, lam, warm, step)
+        records.append(rec)
+        if rec["n_selected"] == 0:
+            break
+    return records
+
+
+class _PathRun:
+    """One lambda of the path at a time: group lasso, adaptive group lasso, refit (module docstring)."""
+
+    def __init__(self, exp: Experiment, settings: SelectionSettings, st: TrainSettings, full_val_rmse: float,
+                 save_models: bool, provenance: dict | None, echo, on_refit):
+        self.exp, self.settings, self.full_val_rmse = exp, settings, full_val_rmse
+        self.save_models, self.provenance, self.echo, self.on_refit = save_models, provenance, echo, on_refit
+        self.forces = st.force_weight > 0
+        self.metric = settings.resolved_metric(st.force_weight)
+        metric_key(self.metric)
+        if self.metric == "forces" and not self.forces:
+            raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
+        # cost-weighted groups: an angular function (triplets) costs more MD time than a radial one (pairs)
+        self.cost = {e: np.array([settings.angular_cost if _is_angular(exp, e, i) else 1.0
+                                  for i in range(exp.data.n_features[e])]) for e in exp.elements}
+        self.gl_weights = None if settings.angular_cost == 1.0 else self.cost
+        # the lasso stages take proximal steps after minibatch AdamW steps, whatever the refits use
+        self.st_gl = st.replace(epochs=settings.gl_epochs or st.epochs, optimizer="adam")
+        self.st_agl = st.replace(epochs=settings.agl_epochs or st.epochs, optimizer="adam")
+        self.st_ref = st.replace(epochs=settings.refit_epochs or st.epochs)
+        if settings.refit_optimizer is not None and settings.refit_optimizer != st.optimizer:
+            # L-BFGS takes unit steps (its line search scales them); AdamW the training learning rate
+            self.st_ref = self.st_ref.replace(optimizer=settings.refit_optimizer,
+                                              lr=1.0 if settings.refit_optimizer == "lbfgs" else self.st_ref.lr)
+
+    def resume(self, step: Path | None, lam: float, warm: nn.ModuleDict, full_nets: nn.ModuleDict) -> dict | None:
+        """The record of a lambda finished before (``warm`` loaded with its GL solution), or None."""
+        if step is None or not (step / "result.json").is_file() or not (step / "gl_state.pt").is_file():
+            return None
+        rec = read_json(step / "result.json")
+        if not math.isclose(rec["lambda"], lam, rel_tol=1e-9):
+            raise ToolkitError(f"{step / 'result.json'}: lambda {rec['lambda']} differs from the configured "
+                               f"{lam}: use a new output folder for a different path")
+        warm.load_state_dict(torch.load(step / "gl_state.pt", map_location="cpu", weights_only=True))
+        if self.on_refit is not None and (step / "refit_networks.pt").is_file():
+            small = _restricted(full_nets, rec["selected_idx"])
+            small.load_state_dict(torch.load(step / "refit_networks.pt", map_location="cpu", weights_only=True))
+            self.on_refit(rec, small)
+        self.echo(f"lambda {lam:.4g}: done before ({rec['n_selected']} functions), skipped")
+        return rec
+
+    def step(self, k: int, lam: float, warm: nn.ModuleDict, step: Path | None) -> tuple[dict, nn.ModuleDict]:
+        """GL from ``warm``, AGL, refit at ``lam``: (the record, the GL solution: the next warm start)."""
+        exp, n_train = self.exp, len(self.exp.train)
         if step is not None:
             step.mkdir(parents=True, exist_ok=True)
-        # 1. group lasso, warm start
         nets = copy.deepcopy(warm)
-        r_gl = train(nets, exp.data, exp.train, exp.val, st_gl, penalty=GroupPenalty(lam, n_train, gl_weights, settings.prox),
+        r_gl = train(nets, exp.data, exp.train, exp.val, self.st_gl,
+                     penalty=GroupPenalty(lam, n_train, self.gl_weights, self.settings.prox),
                      checkpoint=_in(step, "ckpt_gl.pt"), label=f"GL  lambda={lam:.3g}")
         if step is not None:
             with atomic_path(step / "gl_state.pt") as tmp:
@@ -210,58 +212,56 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
             rec.update({"n_selected": 0, "n_angular": 0, "selected": [], "selected_idx": {e: [] for e in exp.elements},
                         **{k_: float("nan") for k_ in ("val_rmse_penalized", "val_rmse_forces_penalized") + _REFIT_KEYS}})
         else:
-            # 2. adaptive group lasso
-            weights = {e: adaptive_weights(norms_gl[e], settings.gamma) * cost[e] for e in exp.elements}
-            mask = frozen_mask(weights)
-            r_agl = train(nets, exp.data, exp.train, exp.val, st_agl,
-                          penalty=GroupPenalty(lam, n_train, weights, settings.prox), mask=mask,
+            weights = {e: adaptive_weights(norms_gl[e], self.settings.gamma) * self.cost[e] for e in exp.elements}
+            r_agl = train(nets, exp.data, exp.train, exp.val, self.st_agl,
+                          penalty=GroupPenalty(lam, n_train, weights, self.settings.prox), mask=frozen_mask(weights),
                           checkpoint=_in(step, "ckpt_agl.pt"), label=f"AGL lambda={lam:.3g}")
             norms = {e: group_norms(nets[e].input_layer.weight.detach()) for e in exp.elements}
-            active = {e: norms[e] > 0 for e in exp.elements}
-            keep = {e: [int(i) for i in torch.nonzero(active[e]).flatten().tolist()] for e in exp.elements}
-            n_sel = sum(len(v) for v in keep.values())
-            val_pen, val_pen_f = errors(nets, exp, exp.val, forces)
-            rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": n_sel,
+            keep = {e: [int(i) for i in torch.nonzero(norms[e] > 0).flatten().tolist()] for e in exp.elements}
+            val_pen, val_pen_f = errors(nets, exp, exp.val, self.forces)
+            rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": sum(len(v) for v in keep.values()),
                         "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
                         "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
                         "selected": _names(exp, keep), "selected_idx": keep,
                         "group_norms": {e: [float(x) for x in norms[e].cpu().tolist()] for e in exp.elements}})
-            if n_sel == 0 or any(len(v) == 0 for v in keep.values()):
+            if rec["n_selected"] == 0 or any(len(v) == 0 for v in keep.values()):
                 rec.update({k_: float("nan") for k_ in _REFIT_KEYS})
             else:
-                # 3. refit: zero groups frozen, no penalty
-                refit = copy.deepcopy(nets)
-                r_ref = train(refit, exp.data, exp.train, exp.val, st_ref, mask=_mask_from_active(active),
-                              checkpoint=_in(step, "ckpt_refit.pt"), label=f"refit lambda={lam:.3g}")
-                rec["refit_epochs"] = r_ref.best_epoch
-                rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(refit, exp, exp.val, forces)
-                rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(refit, exp, exp.test, forces)
-                small = _restricted(refit, keep)
-                if step is not None:
-                    with atomic_path(step / "refit_networks.pt") as tmp:
-                        torch.save({k_: v.cpu() for k_, v in small.state_dict().items()}, tmp)
-                if on_refit is not None:
-                    on_refit(rec, small)
-                if save_models:
-                    try:
-                        model = exp.to_model(small, keep)
-                        save_model(model, step / "model.pt", provenance=provenance,
-                                   extra={"lambda": lam, "selected": rec["selected"],
-                                          "val_rmse": rec["val_rmse_refit"], "test_rmse": rec["test_rmse_refit"]})
-                    except ToolkitError:
-                        pass  # fake columns: no potential
-        rec["full_val_rmse"] = full_val_rmse
+                self.refit(rec, nets, {e: norms[e] > 0 for e in exp.elements}, step)
+        rec["full_val_rmse"] = self.full_val_rmse
         if step is not None:
             write_json(step / "result.json", rec)
             for name in ("ckpt_gl.pt", "ckpt_agl.pt", "ckpt_refit.pt"):
                 (step / name).unlink(missing_ok=True)
-        records.append(rec)
-        pen_key = metric_key(settings.metric, "penalized")
-        echo(f"lambda {lam:.4g}: GL {n_gl}, AGL {rec['n_selected']} functions, validation {settings.metric} RMSE "
-             f"{rec[pen_key]:.4g} -> refit {rec[key]:.4g} (full {full_val_rmse:.4g})")
-        if rec["n_selected"] == 0:
-            break
-    return records
+        self.echo(f"lambda {lam:.4g}: GL {n_gl}, AGL {rec['n_selected']} functions, validation {self.metric} RMSE "
+                  f"{rec[metric_key(self.metric, 'penalized')]:.4g} -> refit {rec[metric_key(self.metric)]:.4g} "
+                  f"(full {self.full_val_rmse:.4g})")
+        return rec, warm
+
+    def refit(self, rec: dict, nets: nn.ModuleDict, active: dict[str, torch.Tensor], step: Path | None) -> None:
+        """The AGL-zero groups frozen at zero, training continued without penalty; errors into ``rec``."""
+        from ..potential import save_model
+
+        exp, lam, keep = self.exp, rec["lambda"], rec["selected_idx"]
+        refit = copy.deepcopy(nets)
+        r_ref = train(refit, exp.data, exp.train, exp.val, self.st_ref, mask=_mask_from_active(active),
+                      checkpoint=_in(step, "ckpt_refit.pt"), label=f"refit lambda={lam:.3g}")
+        rec["refit_epochs"] = r_ref.best_epoch
+        rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(refit, exp, exp.val, self.forces)
+        rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(refit, exp, exp.test, self.forces)
+        small = _restricted(refit, keep)
+        if step is not None:
+            with atomic_path(step / "refit_networks.pt") as tmp:
+                torch.save({k_: v.cpu() for k_, v in small.state_dict().items()}, tmp)
+        if self.on_refit is not None:
+            self.on_refit(rec, small)
+        if self.save_models:
+            try:
+                save_model(exp.to_model(small, keep), step / "model.pt", provenance=self.provenance,
+                           extra={"lambda": lam, "selected": rec["selected"],
+                                  "val_rmse": rec["val_rmse_refit"], "test_rmse": rec["test_rmse_refit"]})
+            except ToolkitError:
+                pass  # fake columns: no potential
 
 
 def reference_rmse(records: list[dict], full_val_rmse: float, metric: str = "energy") -> float:

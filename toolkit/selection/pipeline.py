@@ -117,8 +117,10 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
              f"{metric} RMSEs")
     prov = run_provenance(cfg, exp)
     lambdas = sel.lambda_values()
+    grid = (f"lambdas {', '.join(f'{l:.3g}' for l in lambdas)}" if lambdas is not None else
+            f"{sel.n_lambdas} lambdas from the data (lambda_max x {sel.lambda_ratio:g} to lambda_max)")
     echo(f"{len(exp.train)} training, {len(exp.val)} validation, {len(exp.test)} test structures; "
-         f"{exp.data.n_features} candidate functions; lambdas {', '.join(f'{l:.3g}' for l in lambdas)}")
+         f"{exp.data.n_features} candidate functions; {grid}")
     agl = _selector(sel, st, metric, out, prov, echo)
     fakes_thread = None
     if sel.fakes > 0 and sel.parallel_fakes:
@@ -136,7 +138,8 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     names = {"cur": "CUR", "pearson": "PC"}
     for k, v in base.items():
         sets[names[k]] = v
-    result = {"lambda": chosen["lambda"], "metric": metric, "full_val_rmse": agl.full_val_rmse_,
+    result = {"lambda": chosen["lambda"], "lambdas": agl.lambdas_, "lambda_max": agl.lambda_max_,
+              "metric": metric, "full_val_rmse": agl.full_val_rmse_,
               "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_, metric),
               "tolerance": sel.tolerance, "max_features": sel.max_features, "chosen_step": chosen["step"],
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
