@@ -28,10 +28,9 @@ import torch
 from ..structures import Structure, atomic_number, sort_elements
 from .cutoff import cutoff_fdf
 from .definitions import SymFunc, group_by_element, max_cutoff
-from .neighbors import PairList, build_pairs
+from .angular import AngularGroup, AngularParams, angular_derivatives, angular_pairs, angular_values
+from .neighbors import PAD_BLOCK, PairList, build_pairs, pad_slots
 
-# Triplets processed at once for derivatives: bounds memory to ~T * F * 3 doubles.
-_TRIPLET_CHUNK = 16384
 
 
 @dataclass
@@ -202,40 +201,7 @@ def radial_terms(symfuncs: Sequence[SymFunc], r) -> np.ndarray:
     return out
 
 
-def _pad_slots(rows_sorted: torch.Tensor, n_rows: int):
-    """Slot of each entry within its row (entries sorted by row), the row counts and the widest row."""
-    counts = torch.bincount(rows_sorted, minlength=n_rows)
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(rows_sorted.numel(), device=rows_sorted.device) - starts[rows_sorted]
-    return slot, counts, int(counts.max()) if counts.numel() else 0
-
-
-# Elements per dense block in the padded value kernels (bounds memory to ~8M doubles).
-_PAD_BLOCK = 8_000_000
-
-
-@dataclass
-class _AngularGroup:
-    cols: torch.Tensor
-    sf_type: int               # 3 (narrow), 9 (wide) or 13 (weighted narrow)
-    neighbors: tuple | None    # canonical (e1, e2), None for type 13
-    rc: float
-    cutoff_type: int
-    alpha: float
-    er_index: torch.Tensor     # per column: index into the distinct (eta, rs) pairs
-    eta_u: torch.Tensor        # distinct eta values
-    rs_u: torch.Tensor
-    lz_index: torch.Tensor     # per column: index into the distinct (lambda, zeta) pairs
-    lam_u: torch.Tensor
-    zeta_u: torch.Tensor
-    eta: torch.Tensor          # per column
-    rs: torch.Tensor
-    lam: torch.Tensor
-    zeta: torch.Tensor
-    pnorm: torch.Tensor        # 2^(1 - zeta) per column
-
-
-def _plan(sfs: list[SymFunc]) -> tuple[list[_RadialGroup], list["_AngularGroup"]]:
+def _plan(sfs: list[SymFunc]) -> tuple[list[_RadialGroup], list["AngularGroup"]]:
     """Group one element's (sorted) functions by what they share: radial and angular groups."""
     radial: dict[tuple, list[int]] = {}
     angular: dict[tuple, list[int]] = {}
@@ -257,7 +223,7 @@ def _plan(sfs: list[SymFunc]) -> tuple[list[_RadialGroup], list["_AngularGroup"]
     for (t, nb, rc, ct, alpha), cols in angular.items():
         er = sorted({(sfs[c].eta, sfs[c].rs) for c in cols})
         lz = sorted({(sfs[c].lambda_, sfs[c].zeta) for c in cols})
-        agroups.append(_AngularGroup(
+        agroups.append(AngularGroup(
             cols=torch.tensor(cols), sf_type=t, neighbors=nb, rc=rc, cutoff_type=ct, alpha=alpha,
             er_index=torch.tensor([er.index((sfs[c].eta, sfs[c].rs)) for c in cols]),
             eta_u=torch.tensor([x[0] for x in er], dtype=f64), rs_u=torch.tensor([x[1] for x in er], dtype=f64),
@@ -431,7 +397,7 @@ class SymmetryFunctionSet:
         cols = g.cols.to(device)
         if values is not None:
             # Dense per-centre layout: (rows, slots) distances, padded with r = rc (f_c = 0).
-            slot, counts, m = _pad_slots(rows[idx], values.shape[0])
+            slot, counts, m = pad_slots(rows[idx], values.shape[0])
             n = values.shape[0]
             r_pad = torch.full((n, m), g.rc, dtype=dtype, device=device)
             r_pad[rows[idx], slot] = r
@@ -439,7 +405,7 @@ class SymmetryFunctionSet:
             if zw is not None:
                 w_pad = torch.zeros((n, m), dtype=dtype, device=device)
                 w_pad[rows[idx], slot] = zw
-            step = max(1, _PAD_BLOCK // max(1, m * len(cols)))
+            step = max(1, PAD_BLOCK // max(1, m * len(cols)))
             for a in range(0, n, step):
                 rb = r_pad[a:a + step]
                 fc, _ = cutoff_fdf(rb, g.rc, g.cutoff_type, g.alpha)
@@ -463,218 +429,17 @@ class SymmetryFunctionSet:
             c = (coef * weights[rows[idx]][:, cols_o]).sum(1)
             grad.index_add_(0, idx, c[:, None] * pe.vec[idx])
 
-    def _angular_values(self, g: _AngularGroup, pe: PairList, sub, sub_rows, nb_elem, z_of_element, n_rows,
-                        values, e1, e2, dtype, device):
-        """Angular values on a dense (centre, neighbour slot) layout; all triplets of a centre
-        are the slot pairs (a < b), padded slots have f_c = 0 and contribute nothing."""
-        to = dict(device=device, dtype=dtype)
-        slot, counts, m = _pad_slots(sub_rows, n_rows)
-        if m < 2:
-            return
-        cols = g.cols.to(device)
-        eta_u, rs_u = g.eta_u.to(**to), g.rs_u.to(**to)
-        lam_u, zeta_u = g.lam_u.to(**to), g.zeta_u.to(**to)
-        er_index, lz_index = g.er_index.to(device), g.lz_index.to(device)
-        pnorm = g.pnorm.to(**to)
-        narrow = g.sf_type in (3, 13)
-        r_pad = torch.full((n_rows, m), g.rc, **to)
-        r_pad[sub_rows, slot] = pe.dist[sub]
-        v_pad = torch.zeros((n_rows, m, 3), **to)
-        v_pad[:, :, 0] = g.rc
-        v_pad[sub_rows, slot] = pe.vec[sub]
-        w_pad = None
-        if g.sf_type == 13 or (e1 is not None and e1 != e2):
-            el_pad = torch.full((n_rows, m), -1, dtype=torch.long, device=device)
-            el_pad[sub_rows, slot] = nb_elem[sub]
-        fc_pad, _ = cutoff_fdf(r_pad, g.rc, g.cutoff_type, g.alpha)
-        x = r_pad[:, :, None] - rs_u
-        ex_pad = torch.exp(-eta_u * x * x)                          # (n, m, n_er)
-        tri0, tri1 = torch.triu_indices(m, m, 1, device=device)
-        n_t = tri0.numel()
-        step = max(1, _PAD_BLOCK // max(1, n_t * (len(eta_u) + len(lam_u) + 4)))
-        for a in range(0, n_rows, step):
-            b = min(n_rows, a + step)
-            rp, vp, fp, ep = r_pad[a:b], v_pad[a:b], fc_pad[a:b], ex_pad[a:b]
-            vj, vk = vp[:, tri0], vp[:, tri1]
-            cos = (vj * vk).sum(-1) / (rp[:, tri0] * rp[:, tri1])
-            cs = fp[:, tri0] * fp[:, tri1]
-            E = ep[:, tri0] * ep[:, tri1]                             # (nb, T, n_er)
-            if narrow:
-                rjk = torch.linalg.vector_norm(vk - vj, dim=-1)
-                fcjk, _ = cutoff_fdf(rjk, g.rc, g.cutoff_type, g.alpha)
-                cs = cs * fcjk
-                xjk = rjk[:, :, None] - rs_u
-                E = E * torch.exp(-eta_u * xjk * xjk)
-            if g.sf_type == 13 or (e1 is not None and e1 != e2):
-                ej, ek = el_pad[a:b][:, tri0], el_pad[a:b][:, tri1]
-                if e1 is not None and e1 != e2:
-                    cs = cs * (((ej == e1) & (ek == e2)) | ((ej == e2) & (ek == e1))).to(dtype)
-                if g.sf_type == 13:
-                    zpad = torch.cat([z_of_element, z_of_element.new_zeros(1)])  # index -1 -> 0
-                    cs = cs * zpad[ej] * zpad[ek]
-            plam = 1.0 + lam_u * cos[:, :, None]                      # (nb, T, n_lz)
-            pz = _pow_zeta_minus_one(plam.reshape(-1, len(lam_u)), zeta_u).view_as(plam) * plam
-            M = torch.bmm((E * cs[:, :, None]).transpose(1, 2), pz)  # (nb, n_er, n_lz)
-            values[a:b, cols] += pnorm[None, :] * M[:, er_index, lz_index]
-
-    def _angular(self, g: _AngularGroup, pe: PairList, rows, nb_elem, z_of_element, n_rows, values, dG,
+    def _angular(self, g: AngularGroup, pe: PairList, rows, nb_elem, z_of_element, n_rows, values, dG,
                  dtype, device, weights=None, grad=None):
-        """Angular functions of one group; values by batched matrix products, derivatives by bilinear forms.
-
-        Per triplet (i; j, k) the exponential part factorises over the group's
-        distinct (eta, rs) pairs and the angular part over its distinct
-        (lambda, zeta) pairs, so G_i[f] = pnorm_f * sum_t E[t, er(f)] P[t, lz(f)]
-        is one small matrix product per centre.
-        """
-        mask = pe.dist < g.rc
-        e1 = e2 = None
-        if g.neighbors is not None:
-            e1, e2 = (self._element_index[x] for x in g.neighbors)
-            mask &= (nb_elem == e1) | (nb_elem == e2)
-        sub = mask.nonzero().squeeze(1)          # positions in pe, sorted by centre
+        """Angular functions of one group (:mod:`.angular`): values, per-function and/or contracted derivatives."""
+        sub, e1, e2 = angular_pairs(g, pe, nb_elem, self._element_index)
         if sub.numel() < 2:
             return
-        to = dict(device=device, dtype=dtype)
-        cols = g.cols.to(device)
-        eta_u, rs_u = g.eta_u.to(**to), g.rs_u.to(**to)
-        lam_u, zeta_u = g.lam_u.to(**to), g.zeta_u.to(**to)
-        er_index, lz_index = g.er_index.to(device), g.lz_index.to(device)
-        pnorm = g.pnorm.to(**to)
-        n_er, n_lz = len(eta_u), len(lam_u)
-        narrow = g.sf_type in (3, 13)
-        r_sub = pe.dist[sub]
-        fc_sub, dfc_sub = cutoff_fdf(r_sub, g.rc, g.cutoff_type, g.alpha)
-        x_sub = r_sub[:, None] - rs_u[None, :]
-        ex_sub = torch.exp(-eta_u[None, :] * x_sub * x_sub)      # per pair and distinct (eta, rs)
-        sub_rows = rows[sub]
+        p = AngularParams.of(g, dtype, device)
         if values is not None:
-            self._angular_values(g, pe, sub, sub_rows, nb_elem, z_of_element, n_rows, values, e1, e2, dtype, device)
-            if dG is None and grad is None:
-                return
-        counts = torch.bincount(sub_rows, minlength=n_rows)
-        starts = torch.cumsum(counts, 0) - counts
-        if grad is not None:
-            # Per-centre weight matrices (n_er x n_lz) holding pnorm_f * dE/dG_f at (er(f), lz(f)).
-            wmat = torch.zeros((n_rows, n_er, n_lz), **to)
-            wmat[:, er_index, lz_index] = weights[:, cols] * pnorm[None, :]
-        zl_u = lam_u * zeta_u
-        # Blocks of centres bound memory: about _TRIPLET_CHUNK triplets at a time.
-        nmax = int(counts.max())
-        per_row = max(1, nmax * (nmax - 1) // 2)
-        block = max(1, _TRIPLET_CHUNK // per_row) * (4 if dG is None else 1)
-        for r0 in range(0, n_rows, block):
-            r1 = min(n_rows, r0 + block)
-            c = counts[r0:r1]
-            if int(c.max()) < 2:
-                continue
-            m = int(c.max())
-            tri = torch.triu_indices(m, m, 1, device=device)
-            valid = tri[1][None, :] < c[:, None]
-            r_idx, t_idx = valid.nonzero(as_tuple=True)
-            pl = starts[r0:r1][r_idx] + tri[0][t_idx]
-            ql = starts[r0:r1][r_idx] + tri[1][t_idx]
-            pp, qq = sub[pl], sub[ql]
-            w_t = None
-            if e1 is not None and e1 != e2:
-                ep, eq = nb_elem[pp], nb_elem[qq]
-                w_t = (((ep == e1) & (eq == e2)) | ((ep == e2) & (eq == e1))).to(dtype)
-            if g.sf_type == 13:
-                zz = z_of_element[nb_elem[pp]] * z_of_element[nb_elem[qq]]
-                w_t = zz if w_t is None else w_t * zz
-            dij, dik = pe.vec[pp], pe.vec[qq]
-            rij, rik = r_sub[pl], r_sub[ql]
-            cos = (dij * dik).sum(1) / (rij * rik)
-            fc_ij, fc_ik = fc_sub[pl], fc_sub[ql]
-            ex = ex_sub[pl] * ex_sub[ql]                          # (T, n_er)
-            fcjk = None
-            if narrow:
-                djk = dik - dij
-                rjk = torch.linalg.vector_norm(djk, dim=1)
-                inside = rjk < g.rc
-                fcjk, dfcjk = cutoff_fdf(rjk, g.rc, g.cutoff_type, g.alpha)   # 0 beyond rc
-                xjk = rjk[:, None] - rs_u[None, :]
-                ex = ex * torch.exp(-eta_u[None, :] * xjk * xjk)
-                cs = fc_ij * fc_ik * fcjk
-            else:
-                cs = fc_ij * fc_ik
-            if w_t is not None:
-                cs = cs * w_t
-            plam = 1.0 + lam_u[None, :] * cos[:, None]           # (T, n_lz)
-            pzm1 = _pow_zeta_minus_one(plam, zeta_u)
-            pz = pzm1 * plam                                      # (1 + lambda cos)^zeta
-            exr_ij = ex * (-2.0 * eta_u[None, :] * (rij[:, None] - rs_u[None, :]))
-            exr_ik = ex * (-2.0 * eta_u[None, :] * (rik[:, None] - rs_u[None, :]))
-            wfc = 1.0 if w_t is None else w_t
-            dcs_ij = dfc_sub[pl] * fc_ik * (fcjk if narrow else 1.0) * wfc   # d(cs)/d(r_ij)
-            dcs_ik = fc_ij * dfc_sub[ql] * (fcjk if narrow else 1.0) * wfc
-            if narrow:
-                safe_rjk = torch.where(inside, rjk, torch.ones_like(rjk))
-                exr_jk = ex * (-2.0 * eta_u[None, :] * (rjk[:, None] - rs_u[None, :]))
-                dcs_jk = fc_ij * fc_ik * dfcjk * wfc
-            if grad is not None:
-                wt = wmat[r0 + r_idx]                                  # (T, n_er, n_lz)
-                q1 = torch.einsum("tel,tl->te", wt, pzm1 * zl_u[None, :])
-                q2 = torch.einsum("tel,tl->te", wt, pz)
-                s_b = (ex * q1).sum(1)
-                s_0 = (ex * q2).sum(1)
-                b_s = cs * s_b / (rij * rik)
-                aj_s = -cs * cos * s_b / (rij * rij) + (cs * (exr_ij * q2).sum(1) + dcs_ij * s_0) / rij
-                ak_s = -cs * cos * s_b / (rik * rik) + (cs * (exr_ik * q2).sum(1) + dcs_ik * s_0) / rik
-                gj = aj_s[:, None] * dij + b_s[:, None] * dik
-                gk = ak_s[:, None] * dik + b_s[:, None] * dij
-                if narrow:
-                    c3_s = -(cs * (exr_jk * q2).sum(1) + dcs_jk * s_0) / safe_rjk
-                    c3_s = torch.where(inside, c3_s, torch.zeros_like(c3_s))
-                    gj = gj + c3_s[:, None] * djk
-                    gk = gk - c3_s[:, None] * djk
-                grad.index_add_(0, pp, gj)
-                grad.index_add_(0, qq, gk)
-            if dG is not None:
-                # Per function (T, F): the same terms before the sum over functions.
-                pn = pnorm[None, :]
-                e_f, exij_f, exik_f = ex[:, er_index], exr_ij[:, er_index], exr_ik[:, er_index]
-                pzm1zl_f, pz_f = (pzm1 * zl_u[None, :])[:, lz_index], pz[:, lz_index]
-                b = pn * cs[:, None] * e_f * pzm1zl_f / (rij * rik)[:, None]
-                aj = pn * (-(cs * cos / (rij * rij))[:, None] * e_f * pzm1zl_f
-                           + (cs[:, None] * exij_f + dcs_ij[:, None] * e_f) * pz_f / rij[:, None])
-                ak = pn * (-(cs * cos / (rik * rik))[:, None] * e_f * pzm1zl_f
-                           + (cs[:, None] * exik_f + dcs_ik[:, None] * e_f) * pz_f / rik[:, None])
-                gj = aj[:, :, None] * dij[:, None, :] + b[:, :, None] * dik[:, None, :]
-                gk = ak[:, :, None] * dik[:, None, :] + b[:, :, None] * dij[:, None, :]
-                if narrow:
-                    c3 = -pn * (cs[:, None] * exr_jk[:, er_index] + dcs_jk[:, None] * e_f) * pz_f / safe_rjk[:, None]
-                    c3 = torch.where(inside[:, None], c3, torch.zeros_like(c3))
-                    gj = gj + c3[:, :, None] * djk[:, None, :]
-                    gk = gk - c3[:, :, None] * djk[:, None, :]
-                blk = torch.zeros((dG.shape[0], len(cols), 3), **to)
-                blk.index_add_(0, pp, gj)
-                blk.index_add_(0, qq, gk)
-                dG[:, cols] += blk
-
-def _pow_zeta_minus_one(plam: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor:
-    """(1 + lambda cos)^(zeta - 1), 0 where 1 + lambda cos <= 0 (as n2p2), per column's zeta.
-
-    Integer zeta (the usual case) uses repeated squaring like n2p2's pow_int:
-    multiplications only, no pow().
-    """
-    positive = plam > 0.0
-    out = torch.empty_like(plam)
-    for k, z in enumerate(zetas.tolist()):
-        x = plam[:, k]
-        n = int(round(z)) - 1
-        if abs(z - round(z)) <= 0.0 and n >= 0:
-            result = torch.ones_like(x)
-            base = x
-            while n:
-                if n & 1:
-                    result = result * base
-                n >>= 1
-                if n:
-                    base = base * base
-        else:
-            result = torch.where(positive[:, k], x, torch.ones_like(x)) ** (z - 1.0)
-        out[:, k] = result
-    return torch.where(positive, out, torch.zeros_like(out))
+            angular_values(g, p, pe, sub, rows[sub], nb_elem, z_of_element, n_rows, values, e1, e2)
+        if dG is not None or grad is not None:
+            angular_derivatives(g, p, pe, sub, rows[sub], nb_elem, z_of_element, n_rows, e1, e2, dG, weights, grad)
 
 
 def pair_gradients(dE_dG: torch.Tensor, pair_row: torch.Tensor, dG: torch.Tensor) -> torch.Tensor:

@@ -168,3 +168,18 @@ def _cell_list(pos_np: np.ndarray, cell: np.ndarray, cutoff: float, dtype, devic
                                       self_interaction=False)
     return (torch.as_tensor(i, dtype=torch.long, device=device), torch.as_tensor(j, dtype=torch.long, device=device),
             torch.as_tensor(d, dtype=dtype, device=device))
+
+
+def pad_slots(rows_sorted: torch.Tensor, n_rows: int):
+    """Slot of each entry within its row (entries sorted by row), the row counts and the widest row.
+
+    Lays a pair list out densely per centre: entry k goes to (row[k], slot[k]) of an (n_rows, widest) array.
+    """
+    counts = torch.bincount(rows_sorted, minlength=n_rows)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(rows_sorted.numel(), device=rows_sorted.device) - starts[rows_sorted]
+    return slot, counts, int(counts.max()) if counts.numel() else 0
+
+
+# Elements per dense block in the padded value kernels (bounds memory to ~8M doubles).
+PAD_BLOCK = 8_000_000
