@@ -46,6 +46,12 @@ def test_partial_rdfs_of_an_ideal_b2_lattice(tmp_path):
     assert cn(("Cu", "Cu"), 3.0, 3.4) == pytest.approx(6, rel=0.02)
     assert cn(("Zr", "Zr"), 4.3, 4.7) == pytest.approx(12, rel=0.02)  # a sqrt(2)
     assert cn(("Cu", "Cu"), 0.0, 3.0) == 0.0
+    # atoms in another order (Zr first): OVITO orders types by appearance, the pairs stay the same
+    flipped = Structure(positions=s.positions[::-1].copy(), elements=s.elements[::-1], cell=s.cell)
+    r3, g3, _ = partial_rdfs([flipped, s], cutoff=5.0, bins=250)
+    assert list(g3) == [("Cu", "Cu"), ("Cu", "Zr"), ("Zr", "Zr")]
+    for pair in g:
+        np.testing.assert_allclose(g3[pair], g[pair], atol=1e-9)
     # the same lattice through a LAMMPS dump with numeric types named by a type map
     path = write_dump(tmp_path / "b2.lammpstrj", [s, s], {"Cu": 1, "Zr": 2})
     assert dump_types(path).tolist() == [1] * 216 + [2] * 216

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..errors import InputFileError, ToolkitError
-from ..structures import Structure
+from ..structures import Structure, atomic_number
 from .arrhenius import ArrheniusFit, fit_arrhenius
 from .msd import DiffusionFit, fit_diffusion, msd_multi_origin
 from .rdf import first_peak
@@ -79,7 +79,7 @@ def partial_rdfs(sources: Sequence[str | os.PathLike | Structure], cutoff: float
                  type_names: Mapping[int, str] | None = None) -> tuple[np.ndarray, dict[Pair, np.ndarray], int]:
     """``(r, {(a, b): g_ab}, n_frames)``: partial RDFs averaged over frames of every source.
 
-    Pairs are ``(a, b)`` in OVITO's type order (each unordered pair once).
+    Pairs are ``(a, b)`` with a before b by atomic number (each unordered pair once).
     The cutoff is reduced below half the shortest periodic box height as in
     :func:`toolkit.lammps.rdf.compute_rdf`.
     """
@@ -87,7 +87,8 @@ def partial_rdfs(sources: Sequence[str | os.PathLike | Structure], cutoff: float
 
     from .rdf import _heights
 
-    total, r, names, frames, r_cut = None, None, None, 0, None
+    total: dict[Pair, np.ndarray] = {}
+    r, frames, r_cut = None, 0, None
     for pipeline in ovito_sources(sources, type_names):
         first = pipeline.compute(0)
         rc = min(float(cutoff), 0.499 * float(_heights(np.asarray(first.cell[:3, :3])).min()))
@@ -96,16 +97,30 @@ def partial_rdfs(sources: Sequence[str | os.PathLike | Structure], cutoff: float
         for frame in range(0, n_frames(pipeline), max(1, int(every))):
             table = pipeline.compute(frame).tables["coordination-rdf"]
             xy = np.asarray(table.xy())
-            these = [tuple(n.split("-", 1)) for n in table.y.component_names]
-            if total is None:
-                r, total, names, r_cut = xy[:, 0].copy(), np.zeros_like(xy[:, 1:]), these, rc
-            elif these != names:
-                raise ToolkitError(f"partial RDFs: element pairs {these} differ from the first source's {names}")
-            total += xy[:, 1:]
+            if r is None:
+                r, r_cut = xy[:, 0].copy(), rc
+            for k, name in enumerate(table.y.component_names):
+                pair = _canonical(name)
+                if frames and pair not in total:
+                    raise ToolkitError(f"partial RDFs: pair {name} missing from the first frame")
+                total[pair] = total.get(pair, 0.0) + xy[:, 1 + k]
             frames += 1
     if frames == 0:
         raise ToolkitError("no frames for the partial RDFs")
-    return r, {p: total[:, k] / frames for k, p in enumerate(names)}, frames
+    return r, {p: total[p] / frames for p in sorted(total, key=lambda p: [_order(e) for e in p])}, frames
+
+
+def _order(element: str):
+    try:
+        return (atomic_number(element), element)
+    except KeyError:  # numeric LAMMPS types without names
+        return (10**6, element)
+
+
+def _canonical(name: str) -> Pair:
+    """``"Zr-Cu"`` -> ``("Cu", "Zr")``: elements by atomic number (OVITO's order follows the data)."""
+    a, b = name.split("-", 1)
+    return tuple(sorted((a, b), key=_order))  # type: ignore[return-value]
 
 
 def partial_first_peaks(r: np.ndarray, partials: Mapping[Pair, np.ndarray],
