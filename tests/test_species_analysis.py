@@ -143,3 +143,27 @@ def test_species_tables_of_a_silicon_quench(tmp_path):
     assert tables["arrhenius_elements"]["Ea"].iloc[0] > 0
     d_cmp, p_cmp = compare_species(tables, tables)
     assert np.allclose(d_cmp["D_ratio"], 1.0) and np.allclose(p_cmp["r_peak_dev"], 0.0)
+
+
+@pytest.mark.slow
+def test_cuzr_quench_per_element(tmp_path):
+    """A tiny Cu64Zr36 quench (Mendelev EAM): composition kept, partial peaks ordered, per-element D."""
+    from toolkit.cli import main
+    from toolkit.lammps.dump import iter_dump
+    from toolkit.lammps.species_analysis import species_tables
+
+    md = tmp_path / "MD"
+    assert main(["quench", "reference", "-o", str(md), "--system", "cuzr", "--runs", "1", "--temperatures",
+                 "2000,1400", "--melt-time", "1", "--equilibration", "0.5", "--measurement", "2",
+                 "--traj-every", "0.05", "--msd-every", "0.05", "--quiet"]) == 0
+    frame = next(iter_dump(md / "run_000" / "T_1400" / "traj.lammpstrj"))
+    assert np.bincount(frame.column("type").astype(int)).tolist() == [0, 164, 92]  # Cu64Zr36 of 256 atoms
+    tables = species_tables(md, angles=False)
+    peaks = tables["partial_rdf_peaks"].set_index(["temperature", "pair"])["r_peak"]
+    for t in (2000.0, 1400.0):  # Cu-Cu < Cu-Zr < Zr-Zr: 2.4-2.6, 2.7-2.9, 3.1-3.3 A
+        assert 2.35 < peaks[t, "Cu-Cu"] < peaks[t, "Cu-Zr"] < peaks[t, "Zr-Zr"] < 3.4
+    d = tables["diffusion_elements_summary"]
+    assert d["element"].tolist() == ["Cu", "Cu", "Zr", "Zr"] and d["temperature"].tolist() == [2000, 1400] * 2
+    D = d.set_index(["element", "temperature"])["D_mean"]
+    assert D["Cu", 2000.0] > D["Cu", 1400.0] > 0 and D["Zr", 2000.0] > D["Zr", 1400.0] > 0
+    assert set(tables["arrhenius_elements"]["element"]) == {"Cu", "Zr"}

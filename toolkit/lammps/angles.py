@@ -48,12 +48,22 @@ def bond_angle_distribution(sources: Sequence[str | os.PathLike | Structure], cu
     return theta, total / (total.sum() * (theta[1] - theta[0])), frames
 
 
-def angle_peak(theta: np.ndarray, p: np.ndarray, theta_min: float = 0.0) -> tuple[float, float]:
-    """``(angle, density)`` of the highest peak above ``theta_min`` degrees."""
+def angle_peak(theta: np.ndarray, p: np.ndarray, theta_min: float = 0.0, smooth: float = 3.0) -> tuple[float, float]:
+    """``(angle, density)`` of the highest peak above ``theta_min`` degrees.
+
+    Liquid distributions are broad and flat-topped: the density is first
+    smoothed with a Gaussian of ``smooth`` degrees (0: none), so that the
+    peak does not jump between noisy bins.
+    """
     theta = np.asarray(theta, float)
+    p = np.asarray(p, float)
+    if smooth > 0:
+        width = smooth / (theta[1] - theta[0])
+        k = np.arange(-int(4 * width) - 1, int(4 * width) + 2)
+        kernel = np.exp(-0.5 * (k / width) ** 2)
+        p = np.convolve(p, kernel / kernel.sum(), mode="same")
     sel = theta >= theta_min
-    pos, height = first_peak(theta[sel], np.asarray(p, float)[sel])
-    return pos, height
+    return first_peak(theta[sel], p[sel])
 
 
 def first_minimum(r: np.ndarray, g: np.ndarray) -> float:

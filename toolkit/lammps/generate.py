@@ -96,7 +96,8 @@ def default_state_points(system: System | str, temperatures: Sequence[float] | N
     * ``al-eam``: fcc at 10-900 K at 0 and 5 GPa, bcc and hcp at 10-600 K,
       liquid at 900-1700 K at 0 and 5 GPa; ambient fcc and the liquid carry
       twice the weight (sampled most), as in the reference Al data set.
-    * ``si-sw``: diamond at 10-1500 K, liquid at 1700-3000 K, at 0 pressure.
+    * ``si-sw``: diamond at 10-1500 K, liquid at 1500-3000 K (1500 K: the
+      undercooled liquid, SW melts at 1690 K), at 0 pressure.
     * ``cuzr-eam``: the liquid at 0 pressure from 2300 K down to the
       undercooled liquid at 900 K (liquidus of Cu64Zr36 about 1200 K, glass
       transition of this potential about 700 K): 900, 1000, 1100, 1250, 1400,
@@ -127,7 +128,7 @@ def default_state_points(system: System | str, temperatures: Sequence[float] | N
         pts += [StatePoint("liquid", t, pressure=p1) for t in (1300, 1700)]
     elif system.name == "si-sw":
         pts = [StatePoint("diamond", t, pressure=p0) for t in (10, 300, 600, 900, 1200, 1500)]
-        pts += [StatePoint("liquid", t, pressure=p0, weight=1.5) for t in (1700, 2000, 2500, 3000)]
+        pts += [StatePoint("liquid", t, pressure=p0, weight=1.5) for t in (1500, 1700, 2000, 2500, 3000)]
     elif system.name == "cuzr-eam":
         pts = [StatePoint("liquid", t, pressure=p0) for t in (900, 1000, 1100, 1250, 1400, 1600, 1800, 2000, 2300)]
     else:  # pragma: no cover - new systems need their own list

@@ -49,7 +49,7 @@ from typing import Sequence
 from ..errors import LammpsError, ToolkitError
 from ..fileio import read_json, write_json
 from ..provenance import provenance
-from .generate import derive_seed
+from .generate import derive_seed, type_lines
 from .potentials import PotentialSpec, resolve_potential
 from .progress import progress_bar
 from .runner import lammps_command, lammps_version, run_lammps, run_parallel, write_input, write_snippet
@@ -76,7 +76,7 @@ def protocol_settings(system: System, temperatures=None, density=None, melt_temp
     phase = system.phases[phase_name]
     density = float(density if density is not None else system.quench_density)
     out = {
-        "system": system.name, "units": system.units, "element": system.element, "mass": system.mass,
+        "system": system.name, "units": system.units, "element": " ".join(system.elements), "mass": system.mass,
         "temperatures": temps, "density": density,
         "melt_temperature": float(melt_temperature if melt_temperature is not None
                                   else system.quench_melt_temperature or temps[0]),
@@ -89,6 +89,8 @@ def protocol_settings(system: System, temperatures=None, density=None, melt_temp
         "lattice": phase.lattice, "lattice_scale": system.lattice_scale(phase_name, density),
         "cells": list(cells or phase.cells), "n_atoms": int(phase.n_basis * _prod(cells or phase.cells)),
     }
+    if len(system.elements) > 1:  # alloys: the composition (LAMMPS type order)
+        out["composition"] = dict(zip(system.elements, system.fractions))
     for key in ("melt_time", "equilibration", "measurement", "msd_every", "traj_every"):
         if out[key] <= 0:
             raise ToolkitError(f"quench {key} must be positive (got {out[key]})")
@@ -133,6 +135,8 @@ class _Runner:
             "tdamp": p["tdamp"], "melt_steps": _steps(p["melt_time"], dt),
             "thermo_every": max(1, _steps(p["melt_time"], dt) // 50),
         }
+        if len(self.system.elements) > 1:  # an alloy: random sites of the lattice become types 2, 3, ...
+            melt_vars.update(ntypes=len(self.system.elements), types_file="types.in")
         steps = [("melt", None, melt_vars)]
         previous = "melt"
         meas = _steps(p["measurement"], dt)
@@ -175,6 +179,9 @@ class _Runner:
                 if (run_dir / later).exists():
                     shutil.rmtree(run_dir / later)
             step_dir.mkdir(parents=True)
+            if variables.get("types_file"):
+                write_snippet(step_dir / "types.in", type_lines(self.system, self.proto["n_atoms"], variables["seed"]),
+                              comment=f"{self.system.composition_label}: masses and random sites")
             template = "quench_melt.in" if temperature is None else "quench.in"
             total_steps = variables.get("melt_steps", 0) + variables.get("equil_steps", 0) + variables.get("meas_steps", 0)
             label = f"{self.spec.label} run {run} {name}"

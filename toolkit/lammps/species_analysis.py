@@ -92,7 +92,10 @@ def species_tables(md_dir: str | os.PathLike, label: str | None = None, rdf_cuto
             bad_rows.append(pd.DataFrame({"source": label, "temperature": t, "theta": theta, "p": p}))
             th, ph = angle_peak(theta, p)
             bad_peaks.append({"source": label, "temperature": t, "theta_peak": th, "p_peak": ph, "bond_cutoff": rc})
+    rank = {e: i for i, e in enumerate(system.elements)}
     runs = pd.DataFrame(d_rows)
+    runs = runs.sort_values(["element", "temperature", "run"], key=lambda c: c.map(rank) if c.name == "element" else
+                            (-c if c.name == "temperature" else c)).reset_index(drop=True)
     summary = (runs.groupby(["element", "temperature"], sort=False)["D"]
                .agg(D_mean="mean", D_std=lambda x: x.std(ddof=1) if len(x) > 1 else np.nan, n_runs="count")
                .reset_index())

@@ -258,10 +258,12 @@ SYSTEMS: dict[str, System] = {
         # the first minimum of the SW liquid's g(r) at 1700 K (3.1 A); one cutoff for every temperature
         # and potential, so that bond-angle distributions compare like with like
         bond_cutoff=3.1,
-        # Liquid Si (SW melts at ~1690 K). 2.45 g/cm^3: the SW liquid at zero pressure near 2000 K
-        # (inside the generated data, 2.36-2.48; experiment 2.57 at Tm). A perfect diamond crystal
-        # superheats: it is melted at 3500 K, then equilibrated at the first temperature.
-        quench_temperatures=(2500.0, 2250.0, 2000.0, 1750.0), quench_density=2.45, quench_melt_temperature=3500.0,
+        # Liquid Si (SW melts at ~1690 K) from 2500 K down to the undercooled liquid at 1500 K in 200 K
+        # steps, all inside the generated liquid data (1500-3000 K). 2.45 g/cm^3: the SW liquid at zero
+        # pressure near 2000 K (inside the generated data, 2.36-2.48; experiment 2.57 at Tm). A perfect
+        # diamond crystal superheats: it is melted at 3500 K, then equilibrated at the first temperature.
+        quench_temperatures=(2500.0, 2300.0, 2100.0, 1900.0, 1700.0, 1500.0), quench_density=2.45,
+        quench_melt_temperature=3500.0,
         quench_melt_time=10.0, quench_equilibration=5.0, quench_measurement=25.0,
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("si", "silicon", "sw"),
@@ -276,6 +278,13 @@ SYSTEMS: dict[str, System] = {
         # melted: a = 4.1 A gives about the liquid's volume per atom (17 A^3) at 0 pressure.
         phases={"fcc": Phase("fcc", 4.1, _CELLS_256, 4)},
         melt_temperature=2500.0, rdf_cutoff=8.0,
+        # Quench from the hot liquid (2000 K) into the undercooled liquid (1100 K; liquidus of Cu64Zr36
+        # about 1200 K), inside the generated data (900-2300 K). 7.1 g/cm^3: the liquid at zero pressure
+        # near 1500 K (measured: 7.29 at 1100 K, 6.88 at 2000 K). The random fcc solid solution melts
+        # within ps at 2500 K.
+        quench_temperatures=(2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0), quench_density=7.1,
+        quench_melt_temperature=2500.0, quench_melt_time=5.0, quench_equilibration=5.0, quench_measurement=40.0,
+        quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("cuzr", "cu-zr", "cuzr-mm"),
     ),
 }
