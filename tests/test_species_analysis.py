@@ -167,3 +167,10 @@ def test_cuzr_quench_per_element(tmp_path):
     D = d.set_index(["element", "temperature"])["D_mean"]
     assert D["Cu", 2000.0] > D["Cu", 1400.0] > 0 and D["Zr", 2000.0] > D["Zr", 1400.0] > 0
     assert set(tables["arrhenius_elements"]["element"]) == {"Cu", "Zr"}
+    # the same through the command line, against itself as the reference
+    assert main(["analyze", str(md), "--reference", str(md), "-o", str(tmp_path / "an"), "--per-element"]) == 0
+    import pandas as pd
+
+    cmp = pd.read_csv(tmp_path / "an" / "species" / "comparison_diffusion.csv")
+    assert len(cmp) == 4 and np.allclose(cmp["D_ratio"], 1.0)
+    assert (tmp_path / "an" / "species" / "bond_angle_peaks.csv").is_file()

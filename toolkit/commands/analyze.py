@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--rdf-bins", type=int, default=200, help="g(r) bins (200)")
     p.add_argument("--msd-source", choices=("lammps", "trajectory"), default="lammps",
                    help="MSD from compute msd (msd.dat, default) or from all time origins of the trajectory")
+    p.add_argument("--per-element", action="store_true",
+                   help="also partial RDFs, per-element D and Arrhenius fits, bond-angle distributions "
+                        "(REPORT/species/, with --reference also species/comparison_*.csv)")
     p.set_defaults(func=_run)
 
 
@@ -37,5 +40,25 @@ def _run(args) -> int:
             print(res["arrhenius"][["source", "D0", "Ea", "Ea_stderr"]].to_string(index=False))
         if res["comparison"] is not None:
             print(res["comparison"].to_string(index=False))
+    if args.per_element:
+        _per_element(args, res["out_dir"])
     print(res["out_dir"])
     return 0
+
+
+def _per_element(args, out_dir) -> None:
+    from pathlib import Path
+
+    from ..fileio import atomic_write
+    from ..lammps.species_analysis import compare_species, write_species_tables
+
+    out = Path(out_dir) / "species"
+    opts = dict(fit_start=args.fit_start, fit_end=args.fit_end, rdf_cutoff=args.rdf_cutoff, rdf_bins=args.rdf_bins)
+    mine = write_species_tables(args.md_dir, out, **opts)
+    print(mine["diffusion_elements_summary"].to_string(index=False))
+    if args.reference:
+        ref = write_species_tables(args.reference, out / "reference", label="reference", **opts)
+        for name, df in zip(("comparison_diffusion", "comparison_peaks"), compare_species(mine, ref)):
+            with atomic_write(out / f"{name}.csv") as fh:
+                df.to_csv(fh, index=False)
+        print(compare_species(mine, ref)[0].to_string(index=False))
