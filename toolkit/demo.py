@@ -29,12 +29,9 @@ single fields (see :class:`DemoSizes`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 import time
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Sequence
@@ -43,6 +40,7 @@ from .background import BackgroundTask
 from .errors import ToolkitError
 from .fileio import read_json, write_json
 from .settings import DemoSizes
+from .steps import Step
 
 #: What the default run must show (the report computes PASS/FAIL from the artefacts).
 CRITERIA = {
@@ -83,9 +81,15 @@ FULL_SIZES = DemoSizes(
 )
 
 
-def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None) -> DemoSizes:
-    """The preset (default or ``full``) with the fields of ``sizes`` replaced (validated)."""
-    base = FULL_SIZES if full else DEFAULT_SIZES
+#: system -> preset name -> sizes (``hdnnp demo --full`` takes "full")
+PRESETS: dict[str, dict[str, DemoSizes]] = {"lj": {"default": DEFAULT_SIZES, "full": FULL_SIZES}}
+
+
+def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None, system: str = "lj") -> DemoSizes:
+    """The preset of ``system`` (default or ``full``) with the fields of ``sizes`` replaced (validated)."""
+    if system not in PRESETS:
+        raise ToolkitError(f"demo: unknown system {system!r} (known: {', '.join(PRESETS)})")
+    base = PRESETS[system]["full" if full else "default"]
     if sizes is None:
         return base
     if isinstance(sizes, DemoSizes):
@@ -101,10 +105,6 @@ def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None) -> Dem
 # step bookkeeping
 # ---------------------------------------------------------------------------
 
-def _key(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _fmt_time(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
@@ -112,79 +112,78 @@ def _fmt_time(seconds: float) -> str:
 
 
 class _Step:
-    """One step of the demo: folder, key, marker (``done.json``) and timing."""
+    """One step of the demo (a :class:`toolkit.steps.Step`): the header it prints and its timing."""
 
-    def __init__(self, demo_dir: Path, name: str, settings: dict, upstream: Sequence["_Step"], echo,
+    def __init__(self, demo_dir: Path, name: str, settings: dict, upstream: Sequence, echo,
                  title: str | None = None, indent: str = "", clean: bool = True):
         self.name = name
-        self.dir = demo_dir / name
         self.number = STEPS.index(name) + 1 if name in STEPS else None
         self.title = title or TITLES.get(name, name)
         self.indent = indent
         self.clean = clean  # False: the folder holds sub-steps with their own markers
         self.settings = settings
-        self.key = _key({"step": name, "settings": settings, "upstream": [u.key for u in upstream]})
-        self.marker = self.dir / "done.json"
+        self.step = Step(demo_dir / name, {"step": name, "settings": settings, "upstream": [u.key for u in upstream]},
+                         base=(demo_dir / name).parent)
+        self.key, self.dir = self.step.key, self.step.dir
         self.echo = echo
         self.seconds = None
 
-    def finished(self) -> dict | None:
-        """The marker if the step is finished with the current key and its outputs exist."""
-        if not self.marker.is_file():
-            return None
-        try:
-            rec = read_json(self.marker)
-        except (OSError, ValueError):
-            return None
-        if rec.get("key") != self.key:
-            return None
-        base = self.dir.parent
-        if not all((base / p).exists() for p in rec.get("outputs", [])):
-            return None
-        return rec
-
     def begin(self) -> bool:
         """True if the step must run (prints the header); False if it is reused."""
-        head = (f"[{self.number}/{len(STEPS)}] {self.title}" if self.number else f"{self.indent}{self.title}")
-        rec = self.finished()
+        head = f"[{self.number}/{len(STEPS)}] {self.title}" if self.number else f"{self.indent}{self.title}"
+        rec = self.step.record()
         if rec is not None:
             self.seconds = rec.get("seconds", 0.0)
             self.echo(f"{head}: done before ({_fmt_time(self.seconds)}), reused")
             return False
-        started = self.dir / "settings.json"
-        if self.dir.exists():
-            old = None
-            if started.is_file():
-                try:
-                    old = read_json(started).get("key")
-                except (OSError, ValueError):
-                    old = None
-            if old != self.key and not self.clean:
-                self.echo(f"{head} ...")
-            elif old != self.key:
-                # other settings (or an unknown folder state): start this step from scratch
-                self.echo(f"{head}: settings changed since the last run, redoing it")
-                shutil.rmtree(self.dir)
-            else:
-                self.echo(f"{head}: resuming an interrupted run")
-        if not self.dir.exists():
+        state = self.step.start(self.settings, clean=self.clean)
+        if state == "changed" and self.clean:
+            self.echo(f"{head}: settings changed since the last run, redoing it")
+        elif state == "resume":
+            self.echo(f"{head}: resuming an interrupted run")
+        else:
             self.echo(f"{head} ...")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(started, {"key": self.key, "settings": self.settings})
         self._t0 = time.perf_counter()
         return True
 
     def finish(self, outputs: Sequence[Path], info: dict | None = None) -> None:
         self.seconds = time.perf_counter() - self._t0
-        base = self.dir.parent
-        missing = [str(p) for p in outputs if not Path(p).exists()]
-        if missing:
-            raise ToolkitError(f"demo step {self.name}: outputs missing after the step: {', '.join(missing)}")
-        rel = [os.path.relpath(p, base) for p in outputs]
-        write_json(self.marker, {"key": self.key, "step": self.name, "seconds": self.seconds, "outputs": rel,
-                                 "settings": self.settings, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                 **(info or {})})
+        self.step.finish(outputs, step=self.name, title=self.title, seconds=self.seconds, settings=self.settings,
+                         **(info or {}))
         self.echo(f"{self.indent}    done in {_fmt_time(self.seconds)}")
+
+
+@dataclass
+class _Demo:
+    """One invocation of the demo: where, with which sizes, and the steps so far."""
+
+    out: Path
+    sizes: DemoSizes
+    seed: int
+    lmp: str | None
+    echo: Callable[[str], None]
+    show_progress: bool
+    steps: dict = field(default_factory=dict)
+    background: dict = field(default_factory=dict)  # name -> BackgroundTask of an MD run started early
+
+    def step(self, name: str, settings: dict, *upstream: str, clean: bool = True) -> _Step:
+        st = _Step(self.out, name, settings, [self.steps[u] for u in upstream], self.echo, clean=clean)
+        self.steps[name] = st
+        return st
+
+    def say(self, indent: str = "    "):
+        return lambda m: self.echo(f"{indent}{m}")
+
+    @property
+    def select_structures(self) -> Path:
+        return self.out / "features" / "structures.data"
+
+    @property
+    def features(self) -> Path:
+        return self.out / "features" / "features.h5"
+
+    def selection_config(self) -> dict:
+        return selection_config(self.sizes, self.seed, self.select_structures, self.features)
 
 
 # ---------------------------------------------------------------------------
@@ -238,257 +237,285 @@ def _quench_kwargs(s: DemoSizes, name: str) -> dict:
             "msd_every": float(min(0.1, meas / 20))}
 
 
-def _quench_step(out: Path, name: str, s: DemoSizes, seed: int, lmp, upstream: list, echo, show_progress) -> "_Step":
+def _quench_step(d: _Demo, name: str, upstream: list, echo, show_progress) -> _Step:
     """The quench of one potential as a sub-step ``md/<name>`` with its own marker."""
+    s = d.sizes
     runs = {"reference": s.runs_reference, "selected": s.runs_selected, "full": s.runs_full}[name]
     kw = _quench_kwargs(s, name)
-    st = _Step(out, f"md/{name}", {"protocol": kw, "runs": runs, "seed": seed}, upstream, echo,
+    st = _Step(d.out, f"md/{name}", {"protocol": kw, "runs": runs, "seed": d.seed}, upstream, echo,
                title=f"MD {name}" if name != "reference" else "MD lj/cut (reference)", indent="    ")
     if not st.begin():
         return st
     from .lammps.quench import quench
 
-    pot = "reference" if name == "reference" else out / "potentials" / name
+    pot = "reference" if name == "reference" else d.out / "potentials" / name
     echo(f"      {runs} run(s) x T = {', '.join(f'{t:g}' for t in kw['temperatures'])}: melt {kw['melt_time']:g} tau, "
          f"then {kw['equilibration']:g} tau equilibration + {kw['measurement']:g} tau measurement per T")
-    quench(pot, st.dir, system="lj", runs=runs, seed=seed, lmp=lmp, jobs=s.jobs,
+    quench(pot, st.dir, system=s.system, runs=runs, seed=d.seed, lmp=d.lmp, jobs=s.jobs,
            label=name if name != "reference" else "lj/cut", show_progress=show_progress, **kw)
     st.finish([st.dir / "quench.json"])
     return st
 
 
+_REFERENCE_MD = SimpleNamespace(key="lj/cut")  # the upstream of the reference MD: it needs no potential
+
+
+def _in_background(d: _Demo, name: str, upstream: list) -> None:
+    """Start the quench of ``name`` in a background thread (joined by the MD step)."""
+    d.echo(f"    (the {'lj/cut reference' if name == 'reference' else name + ' potential'}'s MD runs meanwhile, "
+           "in the background)")
+    d.background[name] = BackgroundTask(lambda: _quench_step(d, name, upstream,
+                                                             lambda m: d.echo(f"    [background] {m.strip()}"), False))
+
+
+def _step_data(d: _Demo) -> None:
+    s = d.sizes
+    data_dir = d.out / "data"
+    st = d.step("data", {"system": s.system, "configs": s.configs, "cells": list(s.cells), "seed": d.seed,
+                         "temperatures": list(s.data_temperatures), "densities": list(s.data_densities),
+                         "starts": list(s.data_starts)})
+    if not st.begin():
+        return
+    from .lammps.generate import generate
+
+    n_sp = len(s.data_temperatures) * len(s.data_densities) * len(s.data_starts)
+    n_at = 4 * s.cells[0] * s.cells[1] * s.cells[2]
+    d.echo(f"    {s.configs} configurations of {n_at} atoms at {n_sp} state points "
+           f"(T {', '.join(f'{t:g}' for t in s.data_temperatures)}; rho "
+           f"{', '.join(f'{r:g}' for r in s.data_densities)}; {' and '.join(s.data_starts)} starts)")
+    generate(s.system, data_dir, n_configs=s.configs, seed=d.seed, lmp=d.lmp, temperatures=s.data_temperatures,
+             densities=s.data_densities, starts=s.data_starts, cells=s.cells, jobs=s.jobs,
+             show_progress=d.show_progress)
+    st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"])
+
+
+def _step_features(d: _Demo) -> None:
+    s = d.sizes
+    cfg_dict = d.selection_config()
+    st = d.step("features", {"symfuncs": cfg_dict["symfuncs"], "store_dtype": "float32", "seed": d.seed,
+                             "structures": s.select_structures, "derivatives": cfg_dict["data"]["derivatives"]},
+                "data")
+    if not st.begin():
+        return
+    import numpy as np
+
+    from .structures import read_structures, write_n2p2
+    from .training.pipeline import resolve_data
+
+    structs = read_structures(d.out / "data" / "input.data")
+    take = np.sort(np.random.default_rng(d.seed).choice(len(structs), min(s.select_structures, len(structs)),
+                                                        replace=False))
+    write_n2p2(d.select_structures, [structs[i] for i in take])
+    cfg = _write_config(cfg_dict, st.dir / "config.yaml")
+    cfg.training.progress = d.show_progress
+    d.echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma) of {len(take)} of the {len(structs)} "
+           f"structures{', with derivatives for force training' if cfg.data.derivatives else ''}; "
+           f"the {s.fakes} fake noise features are drawn in step 3")
+    resolve_data(cfg, st.dir, echo=d.say())
+    st.finish([d.features, d.select_structures])
+
+
+def _step_select(d: _Demo) -> None:
+    """The AGL study; the reference MD runs meanwhile on the core training leaves idle."""
+    cfg_dict = d.selection_config()
+    sel_dir = d.out / "select"
+    st = d.step("select", {k: v for k, v in cfg_dict.items() if k != "data"}, "features")
+    if not st.begin():
+        return
+    from .selection.pipeline import run_select
+    from .training.pipeline import setup_torch
+
+    if d.sizes.jobs > 1:
+        _in_background(d, "reference", [_REFERENCE_MD])
+    cfg = _write_config(cfg_dict, sel_dir / "config.yaml")
+    setup_torch(cfg)
+    run_select(cfg, sel_dir, echo=d.say())
+    sel = read_json(sel_dir / "selected.json")
+    outputs = [sel_dir / n for n in ("selected.json", "path.csv", "selection_matrix.png", "rmse_vs_n.png")]
+    outputs += [Path(sel["chosen_model"]), sel_dir / "full" / "model.pt"]
+    st.finish(outputs, {"selected": sel["sets"]["AGL"]["functions"]})
+
+
+def _step_potentials(d: _Demo) -> None:
+    """The chosen set's refit continued on energies and forces; both potentials exported to n2p2."""
+    s = d.sizes
+    pot_dir = d.out / "potentials"
+    chosen_model = Path(read_json(d.out / "select" / "selected.json")["chosen_model"])
+    refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
+             "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype}
+    st = d.step("potentials", {"chosen": os.path.relpath(chosen_model, d.out), "refit": refit}, "select")
+    if not st.begin():
+        return
+    from .export import export_n2p2
+    from .potential import load_potential
+
+    def export(name, src):
+        model = load_potential(src)
+        export_n2p2(model, pot_dir / name, comment=f"hdnnp demo: {name} potential ({src}).")
+        d.echo(f"    {name}: {len(model.settings.symfuncs)} functions -> {pot_dir / name}")
+
+    export("full", d.out / "select" / "full" / "model.pt")
+    if s.runs_full > 0 and s.jobs > 1 and s.force_epochs > 0:
+        # the refit trains on one core: quench the (slow) full potential on the other meanwhile
+        _in_background(d, "full", [st])
+    selected_src = chosen_model
+    if s.force_epochs > 0:
+        selected_src = _force_refit(d.out, s, d.seed, chosen_model, d.echo)
+    export("selected", selected_src)
+    st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
+
+
+def _md_names(s: DemoSizes) -> list[str]:
+    return ["reference", "selected"] + (["full"] if s.runs_full > 0 else [])
+
+
+def _step_md(d: _Demo) -> None:
+    s = d.sizes
+    names = _md_names(s)
+    st = d.step("md", {"potentials": names, "protocols": {n: _quench_kwargs(s, n) for n in names},
+                       "runs": [s.runs_reference, s.runs_selected, s.runs_full], "seed": d.seed}, "potentials",
+                clean=False)
+    if not st.begin():
+        for bg in d.background.values():
+            bg.join()
+        return
+    from .errors import LammpsError
+
+    if "reference" in d.background:
+        d.echo("    waiting for the background lj/cut MD ...")
+        d.background.pop("reference").join()
+    subs = {"reference": _quench_step(d, "reference", [_REFERENCE_MD], d.echo, d.show_progress)}
+    failed = {}
+    for name in names[1:]:
+        try:
+            if name in d.background:
+                d.echo(f"    waiting for the background MD of the {name} potential ...")
+                d.background.pop(name).join()  # its LammpsError is reported like one of a foreground run
+            subs[name] = _quench_step(d, name, [d.steps["potentials"]], d.echo, d.show_progress)
+            (d.out / "md" / name / "failed.json").unlink(missing_ok=True)
+        except LammpsError as exc:
+            # the potential failed in MD (e.g. it left its training range): report it, keep what finished
+            failed[name] = str(exc)
+            write_json(d.out / "md" / name / "failed.json", {"error": str(exc)})
+            d.echo(f"    {name}: MD FAILED: {exc}")
+    if s.runs_full == 0:
+        d.echo("    full potential: not quenched at these sizes (runs_full = 0; its speed is measured in step 7)")
+    st.finish([d.out / "md" / n / ("failed.json" if n in failed else "done.json") for n in names],
+              {"sub_steps": {n: subs[n].seconds for n in subs}, "failed": failed})
+
+
+def _step_analysis(d: _Demo) -> None:
+    s = d.sizes
+    an_dir = d.out / "analysis"
+    st = d.step("analysis", {"msd_source": s.msd_source, "fit_start": 0.2, "fit_end": 1.0}, "md")
+    if not st.begin():
+        return
+    import warnings
+
+    from .lammps.analysis import analyze
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported below, with the comparisons
+        analyze(d.out / "md" / "reference", out_dir=an_dir / "reference", msd_source=s.msd_source)
+    analysed = ["reference"]
+    for name in _md_names(s)[1:]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = analyze(d.out / "md" / name, reference_dir=d.out / "md" / "reference",
+                              out_dir=an_dir / name, msd_source=s.msd_source)
+            except ToolkitError as exc:  # nothing finished (MD failed at once)
+                d.echo(f"    {name}: no analysis: {exc}")
+                continue
+        analysed.append(name)
+        for w in caught:
+            d.echo(f"    warning: {w.message}")
+        for _, row in res["comparison"].iterrows():
+            d.echo(f"    {name} T = {row['temperature']:g}: D/D_lj {row['D_ratio']:.3f}, RDF peak height "
+                   f"{row['g_peak_rel_dev']:+.1%}, position {row['r_peak_rel_dev']:+.1%}")
+    st.finish([an_dir / n / f for n in analysed for f in ("diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")],
+              {"analysed": analysed})
+
+
+def _step_bench(d: _Demo) -> None:
+    s = d.sizes
+    bench_dir, pot_dir = d.out / "bench", d.out / "potentials"
+    st = d.step("bench", {"steps": s.bench_steps, "full_steps": s.bench_full_steps, "repeats": s.bench_repeats,
+                          "seed": d.seed}, "potentials")
+    if not st.begin():
+        return
+    import pandas as pd
+
+    from .fileio import atomic_write
+    from .lammps.bench import bench
+
+    common = {"system": s.system, "repeats": s.bench_repeats, "lmp": d.lmp, "seed": d.seed,
+              "show_progress": d.show_progress}
+    fast = bench(["reference", pot_dir / "selected"], bench_dir / "fast" / "bench.csv", steps=s.bench_steps,
+                 labels=["lj/cut", "selected"], **common)
+    slow = bench([pot_dir / "full"], bench_dir / "full" / "bench.csv", steps=s.bench_full_steps,
+                 warmup=max(1, s.bench_full_steps // 10), labels=["full"], **common)
+    table = pd.concat([fast, slow], ignore_index=True)
+    table["speed_vs_selected"] = table["median"] / float(table.loc[table.label == "selected", "median"].iloc[0])
+    with atomic_write(bench_dir / "bench.csv") as fh:
+        table.to_csv(fh, index=False)
+    for _, row in table.iterrows():
+        d.echo(f"    {row['label']}: {row['median']:.1f} timesteps/s (median of {s.bench_repeats})")
+    st.finish([bench_dir / "bench.csv", bench_dir / "fast" / "bench.png", bench_dir / "full" / "bench.png"])
+
+
+def _step_report(d: _Demo) -> None:
+    st = d.step("report", {"criteria": CRITERIA}, "select", "analysis", "bench")
+    if not st.begin():
+        return
+    from .report import write_report
+
+    res = write_report(d.out)
+    for row in res["criteria"]:
+        d.echo(f"    {'PASS' if row['pass'] else 'FAIL'}  {row['criterion']}: {row['value']}")
+    st.finish([d.out / "report.html", d.out / "report.json"])
+
+
+#: the steps in order (names as in :data:`STEPS`)
+_PIPELINE = {"data": _step_data, "features": _step_features, "select": _step_select,
+             "potentials": _step_potentials, "md": _step_md, "analysis": _step_analysis, "bench": _step_bench,
+             "report": _step_report}
+
+
 def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int = 0, lmp: str | None = None,
              sizes: DemoSizes | dict | None = None, echo: Callable[[str], None] = print,
-             show_progress: bool = True) -> Path:
+             show_progress: bool = True, system: str = "lj") -> Path:
     """Run (or resume) the whole demo in ``out_dir``; returns the path of ``report.html``.
 
     ``full``: the reference study's sizes instead of the 20-minute default;
     ``seed``: seeds data, splits, initialisation, fakes and MD velocities;
     ``lmp``: LAMMPS command (default ``$HDNNP_LMP`` or the venv's ``lmp``);
-    ``sizes``: a :class:`DemoSizes` or a dict of fields to override.
+    ``sizes``: a :class:`DemoSizes` or a dict of fields to override;
+    ``system``: the preset of :data:`PRESETS`.
     """
     import threading
 
     from .provenance import versions
 
-    s = make_sizes(full, sizes)
+    s = make_sizes(full, sizes, system)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     lock = threading.Lock()
-    _echo = echo
 
-    def echo(msg):  # noqa: F811 - serialise messages of the background reference MD
+    def locked_echo(msg):  # serialise the messages of the background MD
         with lock:
-            _echo(msg)
+            echo(msg)
 
-    echo(f"hdnnp demo in {out} ({'full' if full else 'default'} sizes, seed {seed})")
+    locked_echo(f"hdnnp demo in {out} ({'full' if full else 'default'} sizes, seed {seed})")
     write_json(out / "demo.json", {"full": full, "seed": seed, "lmp": lmp, "sizes": s.as_dict(),
-                                   "criteria": CRITERIA, "versions": versions(),
-                                   "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    steps: dict[str, _Step] = {}
-
-    def step(name, settings, *upstream, clean=True):
-        st = _Step(out, name, settings, [steps[u] for u in upstream], echo, clean=clean)
-        steps[name] = st
-        return st
-
-    # 1. reference data -------------------------------------------------------------------------
-    data_dir = out / "data"
-    st = step("data", {"system": "lj", "configs": s.configs, "cells": list(s.cells), "seed": seed,
-                       "temperatures": list(s.data_temperatures), "densities": list(s.data_densities),
-                       "starts": list(s.data_starts)})
-    if st.begin():
-        from .lammps.generate import generate
-
-        n_sp = len(s.data_temperatures) * len(s.data_densities) * len(s.data_starts)
-        n_at = 4 * s.cells[0] * s.cells[1] * s.cells[2]
-        echo(f"    {s.configs} configurations of {n_at} atoms at {n_sp} state points "
-             f"(T {', '.join(f'{t:g}' for t in s.data_temperatures)}; rho "
-             f"{', '.join(f'{r:g}' for r in s.data_densities)}; {' and '.join(s.data_starts)} starts)")
-        generate("lj", data_dir, n_configs=s.configs, seed=seed, lmp=lmp, temperatures=s.data_temperatures,
-                 densities=s.data_densities, starts=s.data_starts, cells=s.cells, jobs=s.jobs,
-                 show_progress=show_progress)
-        st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"])
-
-    # 2. candidate functions ----------------------------------------------------------------------
-    feat_dir = out / "features"
-    features = feat_dir / "features.h5"
-    sel_structures = feat_dir / "structures.data"
-    cfg_dict = selection_config(s, seed, sel_structures, features)
-    st = step("features", {"symfuncs": cfg_dict["symfuncs"], "store_dtype": "float32", "seed": seed,
-                           "structures": s.select_structures, "derivatives": cfg_dict["data"]["derivatives"]}, "data")
-    if st.begin():
-        import numpy as np
-
-        from .structures import read_structures, write_n2p2
-        from .training.pipeline import resolve_data
-
-        structs = read_structures(data_dir / "input.data")
-        take = np.sort(np.random.default_rng(seed).choice(len(structs), min(s.select_structures, len(structs)),
-                                                          replace=False))
-        write_n2p2(sel_structures, [structs[i] for i in take])
-        cfg = _write_config(cfg_dict, feat_dir / "config.yaml")
-        cfg.training.progress = show_progress
-        echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma) of {len(take)} of the {len(structs)} "
-             f"structures{', with derivatives for force training' if cfg_dict['data']['derivatives'] else ''}; "
-             f"the {s.fakes} fake noise features are drawn in step 3")
-        resolve_data(cfg, feat_dir, echo=lambda m: echo(f"    {m}"))
-        st.finish([features, sel_structures])
-
-    # 3. selection (the reference MD runs meanwhile on the core training leaves idle) ---------------
-    background = None
-    ref_upstream = [SimpleNamespace(key="lj/cut")]  # the reference MD needs no potential
-    sel_dir = out / "select"
-    st = step("select", {k: v for k, v in cfg_dict.items() if k != "data"}, "features")
-    if st.begin():
-        from .selection.pipeline import run_select
-        from .training.pipeline import setup_torch
-
-        if s.jobs > 1:
-            echo("    (the lj/cut reference MD runs meanwhile, in the background)")
-            background = BackgroundTask(lambda: _quench_step(out, "reference", s, seed, lmp, ref_upstream,
-                                                           lambda m: echo(f"    [background] {m.strip()}"), False))
-        cfg = _write_config(cfg_dict, sel_dir / "config.yaml")
-        setup_torch(cfg)
-        run_select(cfg, sel_dir, echo=lambda m: echo(f"    {m}"))
-        sel = read_json(sel_dir / "selected.json")
-        outputs = [sel_dir / n for n in ("selected.json", "path.csv", "selection_matrix.png", "rmse_vs_n.png")]
-        outputs += [Path(sel["chosen_model"]), sel_dir / "full" / "model.pt"]
-        st.finish(outputs, {"selected": sel["sets"]["AGL"]["functions"]})
-    selected = read_json(sel_dir / "selected.json")
-
-    # 4. refit on energies and forces, export -----------------------------------------------------
-    pot_dir = out / "potentials"
-    chosen_model = Path(selected["chosen_model"])
-    full_model = sel_dir / "full" / "model.pt"
-    refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
-             "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype}
-    st = step("potentials", {"chosen": os.path.relpath(chosen_model, out), "refit": refit}, "select")
-    full_md = None
-    if st.begin():
-        from .export import export_n2p2
-        from .potential import load_potential
-
-        def export(name, src):
-            model = load_potential(src)
-            export_n2p2(model, pot_dir / name, comment=f"hdnnp demo: {name} potential ({src}).")
-            echo(f"    {name}: {len(model.settings.symfuncs)} functions -> {pot_dir / name}")
-
-        export("full", full_model)
-        if s.runs_full > 0 and s.jobs > 1 and s.force_epochs > 0:
-            # the refit trains on one core: quench the (slow) full potential on the other meanwhile
-            echo("    (the full potential's MD runs meanwhile, in the background)")
-            full_md = BackgroundTask(lambda: _quench_step(out, "full", s, seed, lmp, [steps["potentials"]],
-                                                       lambda m: echo(f"    [background] {m.strip()}"), False))
-        selected_src = chosen_model
-        if s.force_epochs > 0:
-            selected_src = _force_refit(out, s, seed, chosen_model, echo)
-        export("selected", selected_src)
-        st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
-
-    # 5. MD --------------------------------------------------------------------------------------
-    md_names = ["reference", "selected"] + (["full"] if s.runs_full > 0 else [])
-    st = step("md", {"potentials": md_names, "protocols": {n: _quench_kwargs(s, n) for n in md_names},
-                     "runs": [s.runs_reference, s.runs_selected, s.runs_full], "seed": seed}, "potentials", clean=False)
-    if st.begin():
-        if background is not None:
-            echo("    waiting for the background lj/cut MD ...")
-            background.join()
-        from .errors import LammpsError
-
-        subs = {"reference": _quench_step(out, "reference", s, seed, lmp, ref_upstream, echo, show_progress)}
-        failed = {}
-        for name in md_names[1:]:
-            try:
-                if name == "full" and full_md is not None:
-                    echo("    waiting for the background MD of the full potential ...")
-                    full_md.join()  # a LammpsError of the background run is reported like one of a foreground run
-                subs[name] = _quench_step(out, name, s, seed, lmp, [steps["potentials"]], echo, show_progress)
-                (out / "md" / name / "failed.json").unlink(missing_ok=True)
-            except LammpsError as exc:
-                # the potential failed in MD (e.g. it left its training range): report it, keep what finished
-                failed[name] = str(exc)
-                write_json(out / "md" / name / "failed.json", {"error": str(exc)})
-                echo(f"    {name}: MD FAILED: {exc}")
-        if s.runs_full == 0:
-            echo("    full potential: not quenched at these sizes (runs_full = 0; its speed is measured in step 7)")
-        st.finish([out / "md" / n / ("failed.json" if n in failed else "done.json") for n in md_names],
-                  {"sub_steps": {n: subs[n].seconds for n in subs}, "failed": failed})
-    else:
-        for bg in (background, full_md):
-            if bg is not None:
-                bg.join()
-
-    # 6. analysis ------------------------------------------------------------------------------
-    an_dir = out / "analysis"
-    st = step("analysis", {"msd_source": s.msd_source, "fit_start": 0.2, "fit_end": 1.0}, "md")
-    if st.begin():
-        import warnings
-
-        from .lammps.analysis import analyze
-
-        from .errors import ToolkitError as _TE
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # reported below, with the comparisons
-            analyze(out / "md" / "reference", out_dir=an_dir / "reference", msd_source=s.msd_source)
-        analysed = ["reference"]
-        for name in md_names[1:]:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    res = analyze(out / "md" / name, reference_dir=out / "md" / "reference", out_dir=an_dir / name,
-                                  msd_source=s.msd_source)
-                except _TE as exc:  # nothing finished (MD failed at once)
-                    echo(f"    {name}: no analysis: {exc}")
-                    continue
-            analysed.append(name)
-            for w in caught:
-                echo(f"    warning: {w.message}")
-            for _, row in res["comparison"].iterrows():
-                echo(f"    {name} T = {row['temperature']:g}: D/D_lj {row['D_ratio']:.3f}, RDF peak height "
-                     f"{row['g_peak_rel_dev']:+.1%}, position {row['r_peak_rel_dev']:+.1%}")
-        st.finish([an_dir / n / f for n in analysed
-                   for f in ("diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")],
-                  {"analysed": analysed})
-
-    # 7. speed ---------------------------------------------------------------------------------
-    bench_dir = out / "bench"
-    st = step("bench", {"steps": s.bench_steps, "full_steps": s.bench_full_steps, "repeats": s.bench_repeats,
-                        "seed": seed}, "potentials")
-    if st.begin():
-        from .lammps.bench import bench
-
-        fast = bench(["reference", pot_dir / "selected"], bench_dir / "fast" / "bench.csv", system="lj",
-                     steps=s.bench_steps, repeats=s.bench_repeats, lmp=lmp, labels=["lj/cut", "selected"],
-                     seed=seed, show_progress=show_progress)
-        slow = bench([pot_dir / "full"], bench_dir / "full" / "bench.csv", system="lj", steps=s.bench_full_steps,
-                     warmup=max(1, s.bench_full_steps // 10), repeats=s.bench_repeats, lmp=lmp, labels=["full"],
-                     seed=seed, show_progress=show_progress)
-        import pandas as pd
-
-        table = pd.concat([fast, slow], ignore_index=True)
-        table["speed_vs_selected"] = table["median"] / float(table.loc[table.label == "selected", "median"].iloc[0])
-        from .fileio import atomic_write
-
-        with atomic_write(bench_dir / "bench.csv") as fh:
-            table.to_csv(fh, index=False)
-        for _, row in table.iterrows():
-            echo(f"    {row['label']}: {row['median']:.1f} timesteps/s (median of {s.bench_repeats})")
-        st.finish([bench_dir / "bench.csv", bench_dir / "fast" / "bench.png", bench_dir / "full" / "bench.png"])
-
-    # 8. report --------------------------------------------------------------------------------
-    st = step("report", {"criteria": CRITERIA}, "select", "analysis", "bench")
+                                   "criteria": CRITERIA, "steps": {n: TITLES[n] for n in STEPS},
+                                   "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    d = _Demo(out, s, seed, lmp, locked_echo, show_progress)
+    for name in STEPS:
+        _PIPELINE[name](d)
     report = out / "report.html"
-    if st.begin():
-        from .report import write_report
-
-        res = write_report(out)
-        for row in res["criteria"]:
-            echo(f"    {'PASS' if row['pass'] else 'FAIL'}  {row['criterion']}: {row['value']}")
-        st.finish([report, out / "report.json"])
-    echo(f"total {_fmt_time(time.perf_counter() - t_start)} (this invocation); report: {report}")
+    locked_echo(f"total {_fmt_time(time.perf_counter() - t_start)} (this invocation); report: {report}")
     return report
 
 

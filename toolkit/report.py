@@ -4,7 +4,7 @@
 ``select/path.csv``, ``select/fakes/fakes.json``, ``analysis/*/comparison.csv``,
 ``analysis/*/diffusion.csv``, ``analysis/*/rdf.csv``, ``bench/bench.csv``, the
 step markers and ``demo.json``); :func:`evaluate_criteria` turns them into the
-PASS/FAIL table of :data:`toolkit.demo.CRITERIA`; :func:`write_report` draws
+PASS/FAIL table of the criteria recorded in ``demo.json``; :func:`write_report` draws
 the figures into ``DEMO/report/`` and writes ``DEMO/report.json`` (all numbers
 shown) and ``DEMO/report.html`` (self-contained: figures embedded as base64 PNG).
 """
@@ -86,9 +86,7 @@ def collect(demo_dir: str | os.PathLike) -> dict:
     bench = _read_csv(_need(d / "bench" / "bench.csv"))
     speed = {r["label"]: r for r in bench}
     steps = {}
-    from .demo import STEPS
-
-    for name in STEPS:
+    for name in demo.get("steps") or sorted(p.parent.name for p in d.glob("*/done.json")):
         m = d / name / "done.json"
         if m.exists():
             rec = read_json(m)
@@ -357,30 +355,11 @@ vertical-align:top;max-width:49%} pre{background:#f6f6f6;padding:.6em;overflow-x
 """
 
 
-def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> dict:
-    """Figures, ``report.json`` and ``report.html`` of a finished demo; returns the report's numbers."""
-    import yaml
-
-    from .demo import CRITERIA, TITLES
-
-    d = Path(demo_dir)
-    info = collect(d)
-    criteria = info["demo"].get("criteria", CRITERIA)
-    rows = evaluate_criteria(info, criteria)
-    fig_dir = d / "report"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    figs = {
-        "path": plot_path(info, fig_dir / "path.png"),
-        "arrhenius": plot_arrhenius(info, fig_dir / "arrhenius.png"),
-        "rdf": plot_rdfs(d, fig_dir / "rdf.png"),
-        "radial_rdf": plot_radial_vs_rdf(d, info, fig_dir / "radial_rdf.png"),
-        "speed": plot_speed(info, fig_dir / "speed.png"),
-    }
-    sel = info["selected"]
-    timings = {**{k: v["seconds"] for k, v in info["steps"].items()}, **(timings or {})}
-    speed = info["speed"]
+def _numbers(info: dict, rows: list[dict], timings: dict) -> dict:
+    """Every number the report shows (``report.json``)."""
+    sel, speed = info["selected"], info["speed"]
     ratio = speed["selected"]["median"] / speed["full"]["median"] if "selected" in speed and "full" in speed else None
-    numbers = {
+    return {
         "criteria": rows,
         "all_pass": all(r["pass"] for r in rows),
         "selected_functions": sel["sets"]["AGL"]["functions"],
@@ -405,16 +384,15 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
         "quench": info["quench"],
         "generate": info["generate"],
     }
-    write_json(d / "report.json", numbers)
 
-    # ---- HTML
-    h = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hdnnp demo report</title>"
-         f"<style>{_CSS}</style></head><body>"]
+
+def _html_verdict(d: Path, info: dict, rows: list[dict]) -> list[str]:
+    """Title, folder, and the PASS/FAIL table."""
     demo = info["demo"]
-    h.append("<h1>hdnnp demo: Lennard-Jones, from reference data to an Arrhenius plot</h1>")
-    h.append(f"<p>Folder <code>{html.escape(str(d))}</code>; {'full' if demo.get('full') else 'default'} sizes, "
-             f"seed {demo.get('seed')}; started {html.escape(str(demo.get('started')))}. Every number below is read "
-             f"from the files of the steps (<code>report.json</code> holds them all).</p>")
+    h = ["<h1>hdnnp demo: Lennard-Jones, from reference data to an Arrhenius plot</h1>",
+         f"<p>Folder <code>{html.escape(str(d))}</code>; {'full' if demo.get('full') else 'default'} sizes, "
+         f"seed {demo.get('seed')}; started {html.escape(str(demo.get('started')))}. Every number below is read "
+         f"from the files of the steps (<code>report.json</code> holds them all).</p>"]
     n_fail = sum(not r["pass"] for r in rows)
     verdict = ("all criteria PASS" if n_fail == 0 else f"{n_fail} of {len(rows)} criteria FAIL")
     h.append(f"<p class='verdict {'ok' if n_fail == 0 else 'bad'}'>{verdict}</p>")
@@ -424,10 +402,15 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
                       f"<span>{'PASS' if r['pass'] else 'FAIL'}</span>"] for r in rows], "criteria")
              .replace("<td><span>PASS</span></td>", "<td class='pass'>PASS</td>")
              .replace("<td><span>FAIL</span></td>", "<td class='fail'>FAIL</td>"))
+    return h
 
-    h.append("<h2>Selection</h2>")
+
+def _html_selection(d: Path, info: dict, figs: dict) -> list[str]:
+    """The path, the rule, the chosen set, fakes and the repeats' test RMSEs."""
     from .selection.path import METRICS
 
+    sel = info["selected"]
+    h = ["<h2>Selection</h2>"]
     metric = sel.get("metric", "energy")
     unit = "epsilon/atom" if metric == "energy" else "epsilon/sigma"
     forces_cols = any(np.isfinite(float(r.get("val_rmse_forces_refit", float("nan")))) for r in info["path"])
@@ -471,6 +454,13 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
             h.append(f"<div class='fig'>{_img(d / 'select' / 'test_rmse_boxplot.png', 'test RMSE')}</div>")
     h.append(f"<div class='fig'>{_img(figs['radial_rdf'], 'radial functions and RDF')}</div>")
 
+    return h
+
+
+def _html_md(d: Path, info: dict, figs: dict) -> list[str]:
+    """The quench protocol, D and RDF comparisons, the full potential's note, Arrhenius fits."""
+    sel, speed = info["selected"], info["speed"]
+    h = []
     h.append("<h2>Molecular dynamics: melt and quench at ρ = "
              f"{info['quench'].get('selected', {}).get('protocol', {}).get('density', '')} σ<sup>-3</sup></h2>")
     q = info["quench"].get("selected", {}).get("protocol", {}) or {}
@@ -533,6 +523,12 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
             arr.append([f["source"], _g(f["Ea"]), _g(f.get("Ea_stderr")), _g(f["D0"]), _g(f.get("r2"), ".4f")])
     h.append(_table(["potential", "Ea (epsilon)", "± (s.e.)", "D0 (sigma²/tau)", "r²"], arr))
 
+    return h
+
+
+def _html_speed(info: dict, figs: dict) -> list[str]:
+    speed = info["speed"]
+    h = []
     h.append("<h2>Speed in LAMMPS</h2>")
     h.append(_table(["potential", "median timesteps/s", "min", "max", "tau/day", "vs selected"],
                     [[k, _g(v["median"], ".0f"), _g(v["min"], ".0f"), _g(v["max"], ".0f"), _g(v["per_day_median"], ".3g"),
@@ -540,8 +536,18 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
                      for k, v in speed.items()]))
     h.append(f"<div class='fig'>{_img(figs['speed'], 'speed')}</div>")
 
+    return h
+
+
+def _html_settings(d: Path, info: dict, numbers: dict, criteria: dict) -> list[str]:
+    """Timings, sizes and seed, the configs, the refit, the data generation and versions."""
+    import yaml
+
+    demo, timings = info["demo"], numbers["timings_s"]
+    titles = demo.get("steps") or {}
+    h = []
     h.append("<h2>Settings, seeds, versions, timings</h2>")
-    h.append(_table(["step", "time"], [[html.escape(TITLES.get(k, k)), _g(v, ".0f") + " s"] for k, v in timings.items()]
+    h.append(_table(["step", "time"], [[html.escape(titles.get(k, k)), _g(v, ".0f") + " s"] for k, v in timings.items()]
                     + [["total (sum of steps)", _g(numbers["total_s"], ".0f") + " s"]]))
     h.append("<h3>Demo sizes and seed</h3><pre>" + html.escape(yaml.safe_dump(
         {"seed": demo.get("seed"), "full": demo.get("full"), "lmp": demo.get("lmp"), "sizes": demo.get("sizes"),
@@ -561,6 +567,36 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
         {k: v for k, v in info["generate"].get("settings", {}).items() if k != "state_points"}, sort_keys=False)) + "</pre>")
     h.append("<h3>Versions</h3><pre>" + html.escape(yaml.safe_dump(
         {**demo.get("versions", {}), "lammps_executable": info["generate"].get("lammps")}, sort_keys=False)) + "</pre>")
+    return h
+
+
+def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> dict:
+    """Figures, ``report.json`` and ``report.html`` of a finished demo; returns the report's numbers."""
+    d = Path(demo_dir)
+    info = collect(d)
+    criteria = info["demo"].get("criteria")
+    if not criteria:
+        raise ToolkitError(f"report: {d / 'demo.json'} records no criteria")
+    rows = evaluate_criteria(info, criteria)
+    fig_dir = d / "report"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figs = {
+        "path": plot_path(info, fig_dir / "path.png"),
+        "arrhenius": plot_arrhenius(info, fig_dir / "arrhenius.png"),
+        "rdf": plot_rdfs(d, fig_dir / "rdf.png"),
+        "radial_rdf": plot_radial_vs_rdf(d, info, fig_dir / "radial_rdf.png"),
+        "speed": plot_speed(info, fig_dir / "speed.png"),
+    }
+    timings = {**{k: v["seconds"] for k, v in info["steps"].items()}, **(timings or {})}
+    numbers = _numbers(info, rows, timings)
+    write_json(d / "report.json", numbers)
+    h = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hdnnp demo report</title>"
+         f"<style>{_CSS}</style></head><body>"]
+    h += _html_verdict(d, info, rows)
+    h += _html_selection(d, info, figs)
+    h += _html_md(d, info, figs)
+    h += _html_speed(info, figs)
+    h += _html_settings(d, info, numbers, criteria)
     h.append("</body></html>")
     with atomic_write(d / "report.html") as fh:
         fh.write("\n".join(h))

@@ -28,8 +28,6 @@ or eV / Angstrom / ps / K / bar / g cm^-3 for Al, Si and Cu-Zr.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -41,7 +39,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import LammpsError, ToolkitError
-from ..fileio import atomic_write, read_json, write_json
+from ..fileio import atomic_write, write_json
+from ..steps import Step
 from ..provenance import provenance
 from ..structures import Structure, iter_n2p2, write_n2p2
 from .dump import iter_dump
@@ -246,17 +245,12 @@ def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variabl
                lmp, keep_dumps: bool, on_step=None) -> list[Structure]:
     """Run (or reuse) one state point; returns its structures."""
     types = type_lines(system, variables["n_atoms"], variables["seed"]) if len(system.elements) > 1 else []
-    key_items = [variables, pair_lines, asdict(sp)] + ([types] if types else [])
-    key = hashlib.sha256(json.dumps(key_items, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    done, data = sp_dir / "done.json", sp_dir / "structures.data"
-    if done.exists() and data.exists():
-        try:
-            if read_json(done).get("key") == key:
-                return list(iter_n2p2(data))
-        except (OSError, ValueError):
-            pass
+    step = Step(sp_dir, [variables, pair_lines, asdict(sp)] + ([types] if types else []))
+    data = sp_dir / "structures.data"
+    if step.record() is not None and data.exists():
+        return list(iter_n2p2(data))
     if sp_dir.exists():
-        shutil.rmtree(sp_dir)
+        shutil.rmtree(sp_dir)  # an unfinished or stale state point restarts from scratch
     sp_dir.mkdir(parents=True)
     write_snippet(sp_dir / "pair.in", pair_lines, comment=f"reference potential of {system.name}")
     if types:
@@ -284,8 +278,8 @@ def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variabl
     write_n2p2(data, structures)
     if not keep_dumps:
         (sp_dir / "dump.lammpstrj").unlink()
-    write_json(done, {"key": key, "state_point": asdict(sp), "n_structures": len(structures), "n_atoms": n_atoms,
-                      "wall_time_s": run.wall_time, "timesteps_per_s": run.performance})
+    step.finish([data], state_point=asdict(sp), n_structures=len(structures), n_atoms=n_atoms,
+                wall_time_s=run.wall_time, timesteps_per_s=run.performance)
     return structures
 
 

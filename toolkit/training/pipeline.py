@@ -2,8 +2,11 @@
 
 Outputs in ``RUN/``: ``model.pt`` (:func:`toolkit.potential.save_model`, with
 provenance: the config, seed, versions, split sizes, normalisation, RMSEs),
-``learning_curve.csv`` and ``learning_curve.png``, ``metrics.json``, and
-``checkpoint.pt`` (resume by rerunning the same command).
+``learning_curve.csv`` and ``learning_curve.png``, ``metrics.json``,
+``checkpoint.pt`` (resume by rerunning the same command) and ``config.json``
+(:func:`toolkit.config.check_run_dir`: a rerun with other settings is refused).
+Reference data of ``data.generate`` is made beforehand by
+:func:`toolkit.datagen.generate_data`: training never runs LAMMPS.
 """
 
 from __future__ import annotations
