@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import LammpsError, ToolkitError
+from ..n2p2.settings import read_input_nn
+from ..symfuncs.definitions import max_cutoff
 from .systems import System, system_for_elements
 
 N2P2_FILES = ("input.nn", "scaling.data")
@@ -39,54 +41,6 @@ class PotentialSpec:
                 "cutoff": self.cutoff, "pair_lines": self.pair_lines}
 
 
-def _minimal_rc(tokens: list[str]) -> float:
-    """Cutoff of one ``symfunction_short`` line (tokens after the keyword)."""
-    sf_type = int(tokens[1])
-    index = {2: 5, 3: 7, 9: 7, 12: 4, 13: 6, 20: 4, 21: 5, 22: 5, 23: 5}.get(sf_type)
-    if index is None:
-        raise ValueError(f"symmetry-function type {sf_type} not understood")
-    return float(tokens[index])
-
-
-def read_input_nn(path: str | os.PathLike) -> tuple[list[str], float]:
-    """Elements (n2p2 order) and largest symmetry-function cutoff of an ``input.nn``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "input.nn"
-    if not path.exists():
-        raise ToolkitError(f"{path}: not found (an n2p2 potential directory needs input.nn, scaling.data, weights.NNN.data)")
-    elements: list[str] = []
-    cutoffs: list[float] = []
-    try:
-        from ..symfuncs.definitions import parse_symfunction  # the lead's full parser
-    except ImportError:  # pragma: no cover - depends on the checkout
-        parse_symfunction = None
-    with open(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            tok = line.split()
-            if tok[0] == "elements":
-                elements = tok[1:]
-            elif tok[0] == "symfunction_short":
-                try:
-                    if parse_symfunction is not None:
-                        cutoffs.append(float(parse_symfunction(line).rc))
-                    else:
-                        cutoffs.append(_minimal_rc(tok[1:]))
-                except Exception:
-                    try:
-                        cutoffs.append(_minimal_rc(tok[1:]))
-                    except Exception as exc:
-                        raise ToolkitError(f"{path}, line {lineno}: cannot read the cutoff of {line!r}: {exc}") from None
-    if not elements:
-        raise ToolkitError(f"{path}: no 'elements' line")
-    if not cutoffs:
-        raise ToolkitError(f"{path}: no 'symfunction_short' lines")
-    return elements, max(cutoffs)
-
-
 def hdnnp_pair_lines(n2p2_dir: str | os.PathLike, lmp: str | Sequence[str] | None = None) -> tuple[list[str], list[str], float]:
     """LAMMPS commands for an exported n2p2 potential: ``(lines, elements, rc)``.
 
@@ -98,7 +52,8 @@ def hdnnp_pair_lines(n2p2_dir: str | os.PathLike, lmp: str | Sequence[str] | Non
     if missing or not list(d.glob("weights.*.data")):
         missing += [] if list(d.glob("weights.*.data")) else ["weights.NNN.data"]
         raise ToolkitError(f"{d}: not an n2p2 potential directory (missing {', '.join(missing)})")
-    elements, rc = read_input_nn(d / "input.nn")
+    settings = read_input_nn(d / "input.nn")
+    elements, rc = settings.elements, max_cutoff(settings.symfuncs)
     try:
         from ..lammps_plugin.build import pair_style_preamble
     except ImportError as exc:

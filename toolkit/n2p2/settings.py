@@ -79,135 +79,68 @@ class NNSettings:
         return [n_in, *self.hidden_nodes[element], 1]
 
 
+class _Keywords:
+    """The keyword lines of an ``input.nn``: single keywords, repeatable ones and the rest (kept verbatim)."""
+
+    MULTI = ("atom_energy", "element_nodes_short", "symfunction_short")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.kv: dict[str, tuple[int, list[str]]] = {}
+        self.multi: dict[str, list[tuple[int, list[str]]]] = {k: [] for k in self.MULTI}
+        self.extra: list[tuple[str, str]] = []
+        with open(path) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                line = raw.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                key, *args = line.split()
+                if key in self.multi:
+                    self.multi[key].append((lineno, args))
+                elif key in _HANDLED:
+                    if key in self.kv:
+                        raise InputFileError(path, lineno, f"keyword '{key}' appears twice (first on line "
+                                                           f"{self.kv[key][0]})")
+                    self.kv[key] = (lineno, args)
+                else:
+                    self.extra.append((key, " ".join(args)))
+
+    def need(self, key: str) -> tuple[int, list[str]]:
+        if key not in self.kv:
+            raise InputFileError(self.path, None, f"required keyword '{key}' is missing")
+        return self.kv[key]
+
+    def number(self, key: str, cast=float, default=None):
+        if key not in self.kv:
+            return default
+        lineno, args = self.kv[key]
+        if len(args) != 1:
+            raise InputFileError(self.path, lineno, f"'{key}' takes exactly one value")
+        try:
+            return cast(args[0])
+        except ValueError:
+            raise InputFileError(self.path, lineno, f"'{key}': cannot read {args[0]!r} as {cast.__name__}") from None
+
+
 def read_input_nn(path: str | os.PathLike) -> NNSettings:
     """Parse an n2p2 ``input.nn``; errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
-    kv: dict[str, tuple[int, list[str]]] = {}
-    multi: dict[str, list[tuple[int, list[str]]]] = {"atom_energy": [], "element_nodes_short": [], "symfunction_short": []}
-    extra: list[tuple[str, str]] = []
-    with open(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            key, *args = line.split()
-            if key in multi:
-                multi[key].append((lineno, args))
-            elif key in _HANDLED:
-                if key in kv:
-                    raise InputFileError(path, lineno, f"keyword '{key}' appears twice (first on line {kv[key][0]})")
-                kv[key] = (lineno, args)
-            else:
-                extra.append((key, " ".join(args)))
-
-    def need(key):
-        if key not in kv:
-            raise InputFileError(path, None, f"required keyword '{key}' is missing")
-        return kv[key]
-
-    def number(key, cast=float, default=None):
-        if key not in kv:
-            return default
-        lineno, args = kv[key]
-        if len(args) != 1:
-            raise InputFileError(path, lineno, f"'{key}' takes exactly one value")
-        try:
-            return cast(args[0])
-        except ValueError:
-            raise InputFileError(path, lineno, f"'{key}': cannot read {args[0]!r} as {cast.__name__}") from None
-
-    lineno, el_args = need("elements")
-    for e in el_args:
-        try:
-            atomic_number(e)
-        except KeyError:
-            raise InputFileError(path, lineno, f"unknown element {e!r}") from None
-    elements = sort_elements(el_args)
-    if len(elements) != len(el_args):
-        raise InputFileError(path, lineno, "an element is listed twice")
-    n_el = number("number_of_elements", int)
-    if n_el is not None and n_el != len(elements):
-        raise InputFileError(path, kv["number_of_elements"][0],
-                             f"number_of_elements is {n_el} but 'elements' lists {len(elements)}")
-
-    cutoff_type, cutoff_alpha = 1, 0.0
-    if "cutoff_type" in kv:
-        lineno, args = kv["cutoff_type"]
-        try:
-            cutoff_type = int(args[0])
-            cutoff_alpha = float(args[1]) if len(args) > 1 else 0.0
-        except (ValueError, IndexError):
-            raise InputFileError(path, lineno, "usage: cutoff_type <integer> [alpha]") from None
-        if cutoff_type not in range(9):
-            raise InputFileError(path, lineno, f"unknown cutoff_type {cutoff_type} (n2p2 knows 0 to 8)")
-        if not 0.0 <= cutoff_alpha < 1.0:
-            raise InputFileError(path, lineno, f"cutoff alpha must satisfy 0 <= alpha < 1, got {cutoff_alpha}")
-
-    scale = "scale_symmetry_functions" in kv
-    center = "center_symmetry_functions" in kv
-    sigma = "scale_symmetry_functions_sigma" in kv
-    if sigma and (scale or center):
-        raise InputFileError(path, kv["scale_symmetry_functions_sigma"][0],
-                             "scale_symmetry_functions_sigma cannot be combined with scale_/center_symmetry_functions")
-    scaling = "scalesigma" if sigma else {(False, False): "none", (True, False): "scale",
-                                          (False, True): "center", (True, True): "scalecenter"}[(scale, center)]
-
-    n_hidden = number("global_hidden_layers_short", int)
-    if n_hidden is None:
-        raise InputFileError(path, None, "required keyword 'global_hidden_layers_short' is missing")
-    lineno, node_args = need("global_nodes_short")
-    try:
-        nodes = [int(x) for x in node_args]
-    except ValueError:
-        raise InputFileError(path, lineno, "global_nodes_short needs integers") from None
-    if len(nodes) != n_hidden:
-        raise InputFileError(path, lineno, f"global_nodes_short lists {len(nodes)} layers, "
-                                           f"global_hidden_layers_short says {n_hidden}")
-    lineno, acts = need("global_activation_short")
-    if len(acts) != n_hidden + 1:
-        raise InputFileError(path, lineno, f"global_activation_short needs {n_hidden + 1} letters "
-                                           f"(hidden layers + output), found {len(acts)}")
-    for a in acts:
-        if a not in ACTIVATIONS:
-            raise InputFileError(path, lineno, f"unknown activation {a!r} (n2p2 letters: {' '.join(ACTIVATIONS)})")
-    hidden_nodes = {e: list(nodes) for e in elements}
-    for lineno, args in multi["element_nodes_short"]:
-        try:
-            e, layer, n = args[0], int(args[1]), int(args[2])
-        except (ValueError, IndexError):
-            raise InputFileError(path, lineno, "usage: element_nodes_short <element> <layer> <nodes>") from None
-        if e not in hidden_nodes:
-            raise InputFileError(path, lineno, f"element {e!r} is not in 'elements'")
-        if not 1 <= layer <= n_hidden:
-            raise InputFileError(path, lineno, f"layer {layer} is not a hidden layer (1..{n_hidden})")
-        hidden_nodes[e][layer - 1] = n
-
-    atom_energy = {}
-    for lineno, args in multi["atom_energy"]:
-        if len(args) != 2 or args[0] not in elements:
-            raise InputFileError(path, lineno, "usage: atom_energy <element of 'elements'> <energy>")
-        try:
-            atom_energy[args[0]] = float(args[1])
-        except ValueError:
-            raise InputFileError(path, lineno, f"cannot read energy {args[1]!r}") from None
-
-    symfuncs = []
-    for lineno, args in multi["symfunction_short"]:
-        sf = parse_symfunction(" ".join(args), cutoff_type, cutoff_alpha, path=path, lineno=lineno)
-        if sf.element not in elements or any(n not in elements for n in sf.neighbors):
-            raise InputFileError(path, lineno, f"symmetry function uses an element not listed in 'elements' ({' '.join(elements)})")
-        symfuncs.append(sf)
-    if not symfuncs:
-        raise InputFileError(path, None, "no symfunction_short lines")
+    kw = _Keywords(path)
+    elements = _elements(kw)
+    cutoff_type, cutoff_alpha = _cutoff(kw)
+    scaling = _scaling_mode(kw)
+    hidden_nodes, acts = _networks(kw, elements)
+    atom_energy = _atom_energies(kw, elements)
+    symfuncs = _symfuncs(kw, elements, cutoff_type, cutoff_alpha)
     settings = NNSettings(
         elements=elements, symfuncs=symfuncs, hidden_nodes=hidden_nodes, activations=list(acts),
         cutoff_type=cutoff_type, cutoff_alpha=cutoff_alpha, scaling=scaling,
-        scale_min=number("scale_min_short", float, 0.0), scale_max=number("scale_max_short", float, 1.0),
-        normalize_nodes="normalize_nodes" in kv, atom_energy=atom_energy,
-        mean_energy=number("mean_energy"), conv_energy=number("conv_energy"), conv_length=number("conv_length"),
-        extra=extra,
+        scale_min=kw.number("scale_min_short", float, 0.0), scale_max=kw.number("scale_max_short", float, 1.0),
+        normalize_nodes="normalize_nodes" in kw.kv, atom_energy=atom_energy,
+        mean_energy=kw.number("mean_energy"), conv_energy=kw.number("conv_energy"),
+        conv_length=kw.number("conv_length"), extra=kw.extra,
     )
     try:
         settings.symfuncs_by_element()
@@ -217,6 +150,113 @@ def read_input_nn(path: str | os.PathLike) -> NNSettings:
         if not any(sf.element == e for sf in symfuncs):
             raise InputFileError(path, None, f"element {e} has no symmetry functions")
     return settings
+
+
+def _elements(kw: _Keywords) -> list[str]:
+    """``elements`` sorted by atomic number (n2p2's order), checked against ``number_of_elements``."""
+    lineno, el_args = kw.need("elements")
+    for e in el_args:
+        try:
+            atomic_number(e)
+        except KeyError:
+            raise InputFileError(kw.path, lineno, f"unknown element {e!r}") from None
+    elements = sort_elements(el_args)
+    if len(elements) != len(el_args):
+        raise InputFileError(kw.path, lineno, "an element is listed twice")
+    n_el = kw.number("number_of_elements", int)
+    if n_el is not None and n_el != len(elements):
+        raise InputFileError(kw.path, kw.kv["number_of_elements"][0],
+                             f"number_of_elements is {n_el} but 'elements' lists {len(elements)}")
+    return elements
+
+
+def _cutoff(kw: _Keywords) -> tuple[int, float]:
+    """(cutoff_type, alpha) of ``cutoff_type <type> [alpha]``; default (1, 0)."""
+    if "cutoff_type" not in kw.kv:
+        return 1, 0.0
+    lineno, args = kw.kv["cutoff_type"]
+    try:
+        cutoff_type = int(args[0])
+        cutoff_alpha = float(args[1]) if len(args) > 1 else 0.0
+    except (ValueError, IndexError):
+        raise InputFileError(kw.path, lineno, "usage: cutoff_type <integer> [alpha]") from None
+    if cutoff_type not in range(9):
+        raise InputFileError(kw.path, lineno, f"unknown cutoff_type {cutoff_type} (n2p2 knows 0 to 8)")
+    if not 0.0 <= cutoff_alpha < 1.0:
+        raise InputFileError(kw.path, lineno, f"cutoff alpha must satisfy 0 <= alpha < 1, got {cutoff_alpha}")
+    return cutoff_type, cutoff_alpha
+
+
+def _scaling_mode(kw: _Keywords) -> str:
+    """n2p2's scaling type from the keywords present (one of :data:`SCALING_MODES`)."""
+    scale = "scale_symmetry_functions" in kw.kv
+    center = "center_symmetry_functions" in kw.kv
+    sigma = "scale_symmetry_functions_sigma" in kw.kv
+    if sigma and (scale or center):
+        raise InputFileError(kw.path, kw.kv["scale_symmetry_functions_sigma"][0],
+                             "scale_symmetry_functions_sigma cannot be combined with scale_/center_symmetry_functions")
+    return "scalesigma" if sigma else {(False, False): "none", (True, False): "scale",
+                                       (False, True): "center", (True, True): "scalecenter"}[(scale, center)]
+
+
+def _networks(kw: _Keywords, elements: list[str]) -> tuple[dict[str, list[int]], list[str]]:
+    """(hidden-layer widths per element, activation letters: hidden layers and output)."""
+    path = kw.path
+    n_hidden = kw.number("global_hidden_layers_short", int)
+    if n_hidden is None:
+        raise InputFileError(path, None, "required keyword 'global_hidden_layers_short' is missing")
+    lineno, node_args = kw.need("global_nodes_short")
+    try:
+        nodes = [int(x) for x in node_args]
+    except ValueError:
+        raise InputFileError(path, lineno, "global_nodes_short needs integers") from None
+    if len(nodes) != n_hidden:
+        raise InputFileError(path, lineno, f"global_nodes_short lists {len(nodes)} layers, "
+                                           f"global_hidden_layers_short says {n_hidden}")
+    lineno, acts = kw.need("global_activation_short")
+    if len(acts) != n_hidden + 1:
+        raise InputFileError(path, lineno, f"global_activation_short needs {n_hidden + 1} letters "
+                                           f"(hidden layers + output), found {len(acts)}")
+    for a in acts:
+        if a not in ACTIVATIONS:
+            raise InputFileError(path, lineno, f"unknown activation {a!r} (n2p2 letters: {' '.join(ACTIVATIONS)})")
+    hidden_nodes = {e: list(nodes) for e in elements}
+    for lineno, args in kw.multi["element_nodes_short"]:
+        try:
+            e, layer, n = args[0], int(args[1]), int(args[2])
+        except (ValueError, IndexError):
+            raise InputFileError(path, lineno, "usage: element_nodes_short <element> <layer> <nodes>") from None
+        if e not in hidden_nodes:
+            raise InputFileError(path, lineno, f"element {e!r} is not in 'elements'")
+        if not 1 <= layer <= n_hidden:
+            raise InputFileError(path, lineno, f"layer {layer} is not a hidden layer (1..{n_hidden})")
+        hidden_nodes[e][layer - 1] = n
+    return hidden_nodes, acts
+
+
+def _atom_energies(kw: _Keywords, elements: list[str]) -> dict[str, float]:
+    atom_energy = {}
+    for lineno, args in kw.multi["atom_energy"]:
+        if len(args) != 2 or args[0] not in elements:
+            raise InputFileError(kw.path, lineno, "usage: atom_energy <element of 'elements'> <energy>")
+        try:
+            atom_energy[args[0]] = float(args[1])
+        except ValueError:
+            raise InputFileError(kw.path, lineno, f"cannot read energy {args[1]!r}") from None
+    return atom_energy
+
+
+def _symfuncs(kw: _Keywords, elements: list[str], cutoff_type: int, cutoff_alpha: float) -> list[SymFunc]:
+    symfuncs = []
+    for lineno, args in kw.multi["symfunction_short"]:
+        sf = parse_symfunction(" ".join(args), cutoff_type, cutoff_alpha, path=kw.path, lineno=lineno)
+        if sf.element not in elements or any(n not in elements for n in sf.neighbors):
+            raise InputFileError(kw.path, lineno, f"symmetry function uses an element not listed in 'elements' "
+                                                  f"({' '.join(elements)})")
+        symfuncs.append(sf)
+    if not symfuncs:
+        raise InputFileError(kw.path, None, "no symfunction_short lines")
+    return symfuncs
 
 
 def _f(x: float) -> str:
