@@ -463,6 +463,10 @@ class SelectionSettings(_Section):
     gamma: float = option(1.0, "adaptive weights 1/||w_GL||^gamma", gt=0)
     angular_cost: float = option(1.0, "penalty weight of an angular function's group relative to a radial one (1: "
                                  "the published method; > 1 favours cheap radial functions)", gt=0)
+    cost_model: str = option("angular", "group penalty weights: angular (angular_cost for every angular function) "
+                             "or terms (each function's MD cost for its element: neighbour pairs or triplets per "
+                             "atom counted on the data, relative to the mean radial function)",
+                             choices=("angular", "terms"))
     prox: str = option("adam", "proximal step size: adam (Adam's metric) or lr", choices=("adam", "lr"))
     gl_epochs: int | None = option(None, "epochs of the group-lasso stage (default training.epochs)", gt=0)
     agl_epochs: int | None = option(None, "epochs of the adaptive stage (default training.epochs)", gt=0)

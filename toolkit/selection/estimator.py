@@ -28,7 +28,7 @@ from ..errors import ToolkitError
 from ..settings import SelectionSettings, TrainSettings
 from .base import DEFAULT_SPLIT, StructureSelectorMixin, as_experiment
 from .lambdas import lambda_grid, lambda_max
-from .path import _is_angular, choose_step, errors, full_model, reference_rmse, run_path
+from .path import choose_step, errors, full_model, group_costs, reference_rmse, run_path
 
 logger = logging.getLogger("toolkit.selection")
 
@@ -51,7 +51,9 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
       progress bars), ``model``, ``split``, ``split_seed``: how feature data are trained
       and split (an Experiment brings its own model and split);
     * ``checkpoint_dir``, ``save_models`` (also write each refit as ``path/step_NNN/model.pt``),
-      ``provenance`` (stored in those models), ``callback`` (called with progress lines).
+      ``provenance`` (stored in those models), ``callback`` (called with progress lines);
+    * ``function_cost``: ``{element: MD cost per column}`` weighting each group's penalty
+      (:func:`toolkit.symfuncs.cost.md_costs`; replaces the ``angular_cost`` rule).
 
     Learned: ``support_``, ``support_by_element_``, ``n_features_in_`` (base class);
     ``lambdas_`` and ``lambda_max_`` (None when ``lambdas`` were given); ``path_`` (one record
@@ -70,7 +72,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
                  max_features: int = _D.max_features, tolerance: float = _D.tolerance, metric: str = _D.metric,
                  training: TrainSettings | None = None, model=None, split=DEFAULT_SPLIT, split_seed: int = 0,
                  checkpoint_dir: str | Path | None = None, save_models: bool = False, provenance: dict | None = None,
-                 callback: Callable[[str], None] | None = None):
+                 callback: Callable[[str], None] | None = None, function_cost: dict | None = None):
         self.lambdas = lambdas
         self.n_lambdas = n_lambdas
         self.lambda_ratio = lambda_ratio
@@ -92,6 +94,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         self.save_models = save_models
         self.provenance = provenance
         self.callback = callback
+        self.function_cost = function_cost
 
     @classmethod
     def from_settings(cls, selection, training: TrainSettings, **kw) -> "AdaptiveGroupLasso":
@@ -122,8 +125,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         self.full_val_rmse_ = val_e if metric == "energy" else val_f
         self._log(f"full model ({sum(exp.data.n_features.values())} functions): validation {metric} RMSE "
                   f"{self.full_val_rmse_:.4g}")
-        cost = {e: np.array([self.angular_cost if _is_angular(exp, e, i) else 1.0
-                             for i in range(exp.data.n_features[e])]) for e in exp.elements}
+        cost = group_costs(exp, self.angular_cost, self.function_cost)
         if self.lambdas is None:
             self.lambda_max_ = lambda_max(exp, nets, st, cost)
             self.lambdas_ = lambda_grid(self.lambda_max_, self.n_lambdas, self.lambda_ratio)
@@ -137,7 +139,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         refits: dict = {}
         self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, ckpt, save_models=self.save_models,
                               provenance=self.provenance, echo=self._log,
-                              on_refit=lambda rec, small: refits.__setitem__(rec["step"], small))
+                              on_refit=lambda rec, small: refits.__setitem__(rec["step"], small), cost=cost)
         self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance, metric)
         self.lambda_ = self.chosen_["lambda"]
         self.reference_val_rmse_ = reference_rmse(self.path_, self.full_val_rmse_, metric)

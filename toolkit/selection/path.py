@@ -88,6 +88,22 @@ def _names(exp: Experiment, keep: dict[str, Sequence[int]]) -> list[str]:
             for e in exp.elements for i in keep[e]]
 
 
+def group_costs(exp: Experiment, angular_cost: float = 1.0,
+                measured: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Each column's group penalty weight per element: ``measured[e]`` (MD costs,
+    :func:`toolkit.symfuncs.cost.md_costs`; columns beyond them, fake features,
+    cost the element's median) or, without, ``angular_cost`` for angular functions and 1 else."""
+    out = {}
+    for e in exp.elements:
+        n = exp.data.n_features[e]
+        if measured is not None:
+            c = np.asarray(measured[e], float)[:n]
+            out[e] = np.concatenate([c, np.full(n - len(c), float(np.median(c)) if len(c) else 1.0)])
+        else:
+            out[e] = np.array([angular_cost if _is_angular(exp, e, i) else 1.0 for i in range(n)])
+    return out
+
+
 def _is_angular(exp: Experiment, e: str, i: int) -> bool:
     sfs = exp.data.symfuncs[e] if exp.data.symfuncs else None
     if sfs is None or sfs[i] is None:
@@ -126,8 +142,12 @@ def full_model(exp: Experiment, train_settings: TrainSettings, directory: Path |
 def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: SelectionSettings,
              train_settings: TrainSettings, out_dir: Path | None, save_models: bool = True,
              provenance: dict | None = None, echo: Callable[[str], None] = print,
-             on_refit: Callable[[dict, nn.ModuleDict], None] | None = None) -> list[dict]:
+             on_refit: Callable[[dict, nn.ModuleDict], None] | None = None,
+             cost: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Run (or resume) the AGL path over ``settings.lambda_values()``; one record per lambda (module docstring).
+
+    ``cost[e]``: each function's group penalty weight for element e (default: the
+    ``angular_cost`` rule, :func:`group_costs`).
 
     ``out_dir`` None: nothing is written (no checkpoints, no resume, no models).
     ``on_refit(record, networks)``: called with each step's refit networks restricted to its
@@ -137,7 +157,7 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
     if path_dir is not None:
         path_dir.mkdir(parents=True, exist_ok=True)
     run = _PathRun(exp, settings, train_settings, full_val_rmse, save_models and path_dir is not None, provenance,
-                   echo, on_refit)
+                   echo, on_refit, cost)
     records: list[dict] = []
     warm = copy.deepcopy(full_nets)
     for k, lam in enumerate(sorted(float(l) for l in settings.lambda_values())):
@@ -155,7 +175,7 @@ class _PathRun:
     """One lambda of the path at a time: group lasso, adaptive group lasso, refit (module docstring)."""
 
     def __init__(self, exp: Experiment, settings: SelectionSettings, st: TrainSettings, full_val_rmse: float,
-                 save_models: bool, provenance: dict | None, echo, on_refit):
+                 save_models: bool, provenance: dict | None, echo, on_refit, cost=None):
         self.exp, self.settings, self.full_val_rmse = exp, settings, full_val_rmse
         self.save_models, self.provenance, self.echo, self.on_refit = save_models, provenance, echo, on_refit
         self.forces = st.force_weight > 0
@@ -164,9 +184,8 @@ class _PathRun:
         if self.metric == "forces" and not self.forces:
             raise ToolkitError("selection metric 'forces' needs force training (training.force_weight > 0)")
         # cost-weighted groups: an angular function (triplets) costs more MD time than a radial one (pairs)
-        self.cost = {e: np.array([settings.angular_cost if _is_angular(exp, e, i) else 1.0
-                                  for i in range(exp.data.n_features[e])]) for e in exp.elements}
-        self.gl_weights = None if settings.angular_cost == 1.0 else self.cost
+        self.cost = cost if cost is not None else group_costs(exp, settings.angular_cost)
+        self.gl_weights = None if all(np.all(c == 1.0) for c in self.cost.values()) else self.cost
         # the lasso stages take proximal steps after minibatch AdamW steps, whatever the refits use
         self.st_gl = st.replace(epochs=settings.gl_epochs or st.epochs, optimizer="adam")
         self.st_agl = st.replace(epochs=settings.agl_epochs or st.epochs, optimizer="adam")

@@ -36,6 +36,7 @@ from .baselines import CURSelector, PearsonSelector
 from .estimator import AdaptiveGroupLasso
 from .fakes import is_fake, make_fakes
 from .path import METRICS, full_model, reference_rmse, write_path_csv
+from .per_element import column_groups, element_summary
 from .stats import pairwise_ttests, rdf, summarize
 
 
@@ -55,10 +56,27 @@ def _full_model(exp: Experiment, st, out: Path, prov: dict | None, save: bool):
 
 
 def _selector(sel: SelectionSettings, st, metric: str, out: Path, prov: dict, echo,
-              save_models: bool = True) -> AdaptiveGroupLasso:
+              save_models: bool = True, cost=None) -> AdaptiveGroupLasso:
     """The AGL selector of the ``selection:`` section (training settings ``st``, resolved ``metric``)."""
     return AdaptiveGroupLasso.from_settings(sel, st, lambdas=sel.lambda_values(), metric=metric, checkpoint_dir=out,
-                                            save_models=save_models, provenance=prov, callback=echo)
+                                            save_models=save_models, provenance=prov, callback=echo,
+                                            function_cost=cost)
+
+
+def _md_costs(exp: Experiment, structures_path, sel: SelectionSettings, echo):
+    """Measured MD cost per function and element (``selection.cost_model: terms``), else None."""
+    if sel.cost_model != "terms":
+        return None
+    if exp.data.symfuncs is None or structures_path is None or not Path(structures_path).is_file():
+        raise ToolkitError("selection.cost_model terms counts neighbours in the structures: "
+                           "it needs data.structures (or data.generate) and the functions' definitions")
+    from ..structures import read_structures
+    from ..symfuncs.cost import md_costs
+
+    costs = md_costs(exp.data.symfuncs, read_structures(structures_path), max_structures=sel.rdf_structures)
+    echo("MD cost per function (neighbour terms per atom / mean radial): " + "; ".join(
+        f"{e} {c.min():.2g}-{c.max():.2g}" for e, c in costs.items()))
+    return costs
 
 
 def _cur_pc(exp: Experiment, n_per_element: dict[str, int], sel: SelectionSettings,
@@ -121,12 +139,13 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
             f"{sel.n_lambdas} lambdas from the data (lambda_max x {sel.lambda_ratio:g} to lambda_max)")
     echo(f"{len(exp.train)} training, {len(exp.val)} validation, {len(exp.test)} test structures; "
          f"{exp.data.n_features} candidate functions; {grid}")
-    agl = _selector(sel, st, metric, out, prov, echo)
+    costs = _md_costs(exp, structures_path, sel, echo)
+    agl = _selector(sel, st, metric, out, prov, echo, cost=costs)
     fakes_thread = None
     if sel.fakes > 0 and sel.parallel_fakes:
         # the fake-feature path is independent of the main one: run it on a second core meanwhile
         fakes_thread = BackgroundTask(lambda: _fakes(exp, cfg, st, out / "fakes", prov,
-                                              lambda m: echo(f"[fakes] {m}"), metric))
+                                              lambda m: echo(f"[fakes] {m}"), metric, costs))
     agl.fit(exp, full_networks=_full_model(exp, st, out / "full", prov, save=True))
     write_path_csv(out / "path.csv", agl.path_)
     chosen = agl.chosen_
@@ -145,7 +164,10 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
     for k, keep in sets.items():
         result["sets"][k] = {"n": sum(len(v) for v in keep.values()), "indices": keep,
-                             "functions": [exp.data.names[e][i] for e in exp.elements for i in keep[e]]}
+                             "functions": [exp.data.names[e][i] for e in exp.elements for i in keep[e]],
+                             "by_element": element_summary(exp, keep, costs)}
+    if costs is not None:
+        result["md_costs"] = {e: [float(x) for x in c] for e, c in costs.items()}
     # repeats and t-tests
     rep_st = st.replace(epochs=sel.repeat_epochs or st.epochs)
     if sel.repeats > 0:
@@ -155,20 +177,22 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
         plots.plot_boxplot(rmse, out / "test_rmse_boxplot.png",
                            ylabel="test " + METRICS[metric][3].replace(" per component", ""))
     # fakes
-    matrix = {k: np.concatenate([np.isin(np.arange(exp.data.n_features[e]), sets[k][e]) for e in exp.elements])
+    # columns element by element, each element's fakes after its functions (the fake data's order)
+    n_fk = sel.fakes if sel.fakes > 0 else 0
+    multi = len(exp.elements) > 1
+    matrix = {k: np.concatenate([np.concatenate([np.isin(np.arange(exp.data.n_features[e]), sets[k][e]),
+                                                 np.zeros(n_fk, bool)]) for e in exp.elements])
               for k in sets if k != "full"}
-    labels = [plots.short_label(exp.data.symfuncs[e][i] if exp.data.symfuncs else None, exp.data.names[e][i])
-              for e in exp.elements for i in range(exp.data.n_features[e])]
-    if sel.fakes > 0:
-        fk = fakes_thread.join() if fakes_thread else _fakes(exp, cfg, st, out / "fakes", prov, echo, metric)
+    labels = [lab for e in exp.elements for lab in
+              [plots.short_label(exp.data.symfuncs[e][i] if exp.data.symfuncs else None, exp.data.names[e][i])
+               for i in range(exp.data.n_features[e])] + [f"{e + ' ' if multi else ''}fake {k + 1}" for k in range(n_fk)]]
+    if n_fk:
+        fk = fakes_thread.join() if fakes_thread else _fakes(exp, cfg, st, out / "fakes", prov, echo, metric, costs)
         result["fakes"] = fk["summary"]
-        n_real = len(labels)
-        labels_f = labels + [f"fake {k + 1}" for k in range(sel.fakes)]
-        matrix = {k: np.concatenate([v, np.zeros(sel.fakes, bool)]) for k, v in matrix.items()}
         for k, v in fk["masks"].items():
             matrix[f"{k} + fakes"] = v
-        labels = labels_f
-    plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png")
+    plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png",
+                                groups=column_groups(exp, n_fk) if multi else None)
     plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen,
                           tolerance=sel.tolerance, max_features=sel.max_features, metric=metric)
     _rdf_plot(exp, structures_path, agl.support_by_element_, sel.rdf_structures, out, echo)
@@ -177,7 +201,7 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     return out / "selected.json"
 
 
-def _fakes(exp: Experiment, cfg: Config, st, out: Path, prov, echo, metric: str = "energy") -> dict:
+def _fakes(exp: Experiment, cfg: Config, st, out: Path, prov, echo, metric: str = "energy", costs=None) -> dict:
     sel = cfg.selection
     m = cfg.model
     data_f = make_fakes(exp.data, exp.raw_stats, sel.fakes, exp.train, m.scaling, m.scale_min, m.scale_max,
@@ -185,7 +209,7 @@ def _fakes(exp: Experiment, cfg: Config, st, out: Path, prov, echo, metric: str 
     exp_f = copy.copy(exp)
     exp_f.data = data_f
     echo(f"fake-feature experiment: {sel.fakes} fakes per element added")
-    agl = _selector(sel, st, metric, out, prov, echo, save_models=False)
+    agl = _selector(sel, st, metric, out, prov, echo, save_models=False, cost=costs)
     agl.fit(exp_f, full_networks=_full_model(exp_f, st, out / "full", prov, save=False))
     write_path_csv(out / "path.csv", agl.path_)
     keep = {e: list(agl.chosen_["selected_idx"][e]) for e in exp.elements}

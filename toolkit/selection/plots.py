@@ -96,8 +96,13 @@ def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: di
     return _save(fig, path)
 
 
-def plot_selection_matrix(methods: dict[str, Sequence[bool]], labels: Sequence[str], path: Path) -> Path:
-    """Rows: methods; columns: candidate functions; filled: selected."""
+def plot_selection_matrix(methods: dict[str, Sequence[bool]], labels: Sequence[str], path: Path,
+                          groups: Sequence[tuple[str, int]] | None = None) -> Path:
+    """Rows: methods; columns: candidate functions; filled: selected.
+
+    ``groups``: ``[(name, columns)]`` splitting the columns by element (and fakes):
+    separated by lines, named above, with each row's count per group.
+    """
     plt = _plt()
     names = list(methods)
     M = np.array([np.asarray(methods[m], dtype=float) for m in names])
@@ -111,7 +116,16 @@ def plot_selection_matrix(methods: dict[str, Sequence[bool]], labels: Sequence[s
     ax.tick_params(which="minor", length=0)
     for i in range(len(names)):
         ax.text(len(labels) - 0.4, i, f" {int(M[i].sum())}", va="center", fontsize=8, clip_on=False)
-    ax.set_title("selected functions per method")
+    if groups and len(groups) > 1:
+        start = 0
+        for name, n in groups:
+            if start:
+                ax.axvline(start - 0.5, color="C3", lw=1.5)
+            counts = ", ".join(str(int(M[i, start:start + n].sum())) for i in range(len(names)))
+            ax.text(start + n / 2 - 0.5, -0.7, f"{name} ({counts})", ha="center", va="bottom", fontsize=8, color="C3")
+            start += n
+    ax.set_title("selected functions per method" + (" and element" if groups and len(groups) > 1 else ""),
+                 pad=18 if groups and len(groups) > 1 else 6)
     return _save(fig, path)
 
 
