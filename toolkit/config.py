@@ -18,8 +18,9 @@ from pathlib import Path
 import yaml
 
 from .errors import InputFileError, ToolkitError
-from .fileio import read_json, write_json
+from .fileio import write_json
 from .settings import SECTIONS, Config, from_dict, section_hints
+from .steps import check_resume
 
 __all__ = ["Config", "load_config", "check_run_dir"]
 
@@ -61,26 +62,16 @@ def check_run_dir(cfg: Config, run_dir: str | os.PathLike) -> None:
     """Record the config in ``RUN/config.json``; refuse a run folder made with other settings.
 
     Only keys that change the results are compared (progress bars, threads and
-    the like may change between a run and its resumption). The error names every
-    key that differs.
+    the like may change between a run and its resumption). The error names the
+    config file and every key that differs.
     """
     run_dir = Path(run_dir)
     record = run_dir / "config.json"
     now = cfg.flat(results_only=True)
-    if record.is_file():
-        try:
-            old = read_json(record).get("settings", {})
-        except (OSError, ValueError):
-            old = None
-        if old is None:
-            raise ToolkitError(f"{record}: unreadable; remove it (or the run folder) to start over")
-        changed = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
-        if changed:
-            where = cfg.source or "the config"
-            diff = "; ".join(f"{k}: {old.get(k)!r} -> {now.get(k)!r}" for k in changed[:6])
-            raise InputFileError(where, None, f"{run_dir} was made with other settings ({diff}"
-                                 f"{'; ...' if len(changed) > 6 else ''}); use a new output folder, or the same "
-                                 "settings to resume")
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(record, {"config_file": cfg.source, "settings": now})
+    try:
+        check_resume(record, now, "a run")
+    except ToolkitError as exc:
+        raise InputFileError(cfg.source or "config", None, str(exc)) from None
+    if not record.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(record, {"config_file": cfg.source, "settings": now})

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ToolkitError
-from .fileio import atomic_path, atomic_write, read_json, write_json
-from .selection.plots import plain_log_labels
+from .fileio import atomic_write, read_json, write_json
+from .plotting import plain_log_labels, save_figure
+from .plotting import pyplot as _plt
 
 MD_LABELS = {"reference": "lj/cut", "selected": "selected", "full": "full"}
 _COLORS = {"lj/cut": "k", "selected": "C3", "full": "C0"}
@@ -173,20 +174,8 @@ def evaluate_criteria(info: dict, criteria: dict) -> list[dict]:
 # figures
 # ---------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    _plt().close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_path(info: dict, path: Path) -> Path:

@@ -86,3 +86,32 @@ class Step:
                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_json(self.marker, rec)
         return rec
+
+
+def changed_keys(old: dict, new: dict) -> list[str]:
+    """The keys whose values differ between two settings mappings (sorted)."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def check_resume(record_file: str | os.PathLike, settings: dict, what: str) -> None:
+    """Refuse to resume into a folder whose ``record_file`` holds other ``settings``.
+
+    ``record_file`` is a JSON file with a ``settings`` mapping (written by the
+    caller once the check passed); a missing file is a new run. The error names
+    every key that differs; ``what`` names the folder's content in it.
+    """
+    record_file = Path(record_file)
+    if not record_file.exists():
+        return
+    try:
+        old = read_json(record_file).get("settings")
+    except (OSError, ValueError, AttributeError):
+        old = None
+    if not isinstance(old, dict):
+        raise ToolkitError(f"{record_file}: unreadable resume record; remove it (or the folder) to start over")
+    changed = changed_keys(old, settings)
+    if changed:
+        diff = "; ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed[:6])
+        raise ToolkitError(f"{record_file.parent} holds {what} made with other settings ({diff}"
+                           f"{'; ...' if len(changed) > 6 else ''}); use a new output folder, or the same "
+                           "settings to resume")

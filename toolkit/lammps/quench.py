@@ -36,8 +36,6 @@ so an interrupted quench ends with the same files as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -47,7 +45,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import LammpsError, ToolkitError
-from ..fileio import read_json, write_json
+from ..fileio import write_json
+from ..steps import Step, check_resume, settings_key
 from ..provenance import provenance
 from .generate import derive_seed, type_lines
 from .potentials import PotentialSpec, resolve_potential
@@ -110,10 +109,6 @@ def _steps(t: float, dt: float) -> int:
     return max(1, int(round(t / dt)))
 
 
-def _key(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class _Runner:
     """Runs the steps of one independent run, skipping finished ones."""
 
@@ -159,21 +154,16 @@ class _Runner:
         run_dir = self.out_dir / f"run_{run:03d}"
         plan = self.plan(run)
         records = []
-        upstream = _key(self.spec.pair_lines)
+        upstream = settings_key(self.spec.pair_lines)
         for i, (name, temperature, variables) in enumerate(plan):
             step_dir = run_dir / name
-            key = _key([upstream, variables])
-            done = step_dir / "done.json"
-            if done.exists():
-                try:
-                    record = read_json(done)
-                except (OSError, ValueError):
-                    record = {}
-                if record.get("key") == key:
-                    records.append(record)
-                    upstream = key
-                    self.on_progress(run, i + 1, 0.0)
-                    continue
+            step = Step(step_dir, [upstream, variables])
+            record = step.record()
+            if record is not None:
+                records.append(record)
+                upstream = step.key
+                self.on_progress(run, i + 1, 0.0)
+                continue
             # unfinished (or stale): everything downstream must be redone
             for later, _, _ in plan[i:]:
                 if (run_dir / later).exists():
@@ -194,16 +184,12 @@ class _Runner:
                 if not (step_dir / needed).exists():
                     raise LammpsError(f"LAMMPS run {label} ({step_dir}) finished without writing {needed}")
             thermo = result.thermo[-1] if result.thermo else None
-            record = {
-                "key": key, "run": run, "step": name, "temperature": temperature,
-                "seed": variables.get("seed"), "steps": total_steps, "wall_time_s": result.wall_time,
-                "timesteps_per_s": result.performance,
-                "mean_temperature": float(thermo["Temp"].mean()) if thermo is not None and "Temp" in thermo else None,
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            }
-            write_json(done, record)
+            record = step.finish(
+                run=run, step=name, temperature=temperature, seed=variables.get("seed"), steps=total_steps,
+                wall_time_s=result.wall_time, timesteps_per_s=result.performance,
+                mean_temperature=float(thermo["Temp"].mean()) if thermo is not None and "Temp" in thermo else None)
             records.append(record)
-            upstream = key
+            upstream = step.key
             self.on_progress(run, i + 1, 0.0)
         return records
 
@@ -247,19 +233,12 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
                               measurement, msd_every, traj_every, timestep, cells)
     cmd = lammps_command(lmp)
     meta_path = out_dir / "quench.json"
-    if meta_path.exists():
-        old = read_json(meta_path)
-        old_proto = old.get("protocol", {})
-        if old_proto and (old_proto != proto or old.get("seed") != seed):
-            changed = sorted(k for k in set(old_proto) | set(proto) if old_proto.get(k) != proto.get(k))
-            if old.get("seed") != seed:
-                changed.append("seed")
-            raise ToolkitError(f"{out_dir} holds a quench with other settings ({', '.join(changed)}); "
-                               "use a new output directory or the same settings to resume")
+    settings = {**proto, "seed": seed}
+    check_resume(meta_path, settings, "a quench")
     write_snippet(out_dir / "pair.in", spec.pair_lines, comment=f"potential: {spec.label}")
     record = provenance({"protocol": proto, "runs": runs, "potential": spec.as_dict(), "lammps_command": cmd,
                          "jobs": jobs}, seed=seed)
-    record.update({"protocol": proto, "potential": spec.as_dict(), "runs": runs, "seed": seed})
+    record.update({"protocol": proto, "potential": spec.as_dict(), "runs": runs, "seed": seed, "settings": settings})
     record["versions"]["lammps_executable"] = lammps_version(cmd)
     write_json(meta_path, record)
 

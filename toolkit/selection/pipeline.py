@@ -6,8 +6,9 @@ Steps (each resumable: finished parts are read back from ``RUN/`` on a rerun):
 2. the AGL path (:mod:`toolkit.selection.path`): ``RUN/path.csv`` and
    ``RUN/path/step_NNN/{result.json,model.pt}``; the chosen set;
 3. CUR and Pearson selections of as many functions per element;
-4. ``repeats`` models per set (full, AGL, CUR, PC) from different seeds:
-   ``RUN/repeats.csv``, test-RMSE summaries and two-sample t-tests;
+4. ``repeats`` models per set (full, AGL, CUR, PC) from different seeds, each a
+   :class:`toolkit.steps.Step` (``RUN/repeats/<set>_seed<N>/``): ``RUN/repeats.csv``,
+   test-RMSE summaries and two-sample t-tests;
 5. with ``fakes: M``: M fake features added, an AGL path on the augmented data
    (``RUN/fakes/``), CUR and PC on the augmented data; the number of fakes each keeps;
 6. ``RUN/selected.json`` and the figures ``rmse_vs_n.png``,
@@ -28,6 +29,7 @@ from ..errors import ToolkitError
 from ..fileio import atomic_write, write_json
 from ..training.experiment import Experiment
 from ..settings import Config, SelectionSettings
+from ..steps import Step
 from ..training.pipeline import prepare_experiment, run_provenance, write_history
 from ..training.trainer import evaluate, train
 from . import plots
@@ -89,34 +91,34 @@ def _cur_pc(exp: Experiment, n_per_element: dict[str, int], sel: SelectionSettin
 
 def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: int, out: Path, echo,
              metric: str = "energy") -> dict:
-    """Test RMSEs (``metric``) of ``n_rep`` models per set (seeds st.seed + 1 ... ); resumable via repeats.csv."""
-    path = out / "repeats.csv"
-    done: dict[tuple, float] = {}
-    if path.is_file():
-        with open(path) as fh:
-            for row in csv.DictReader(fh):
-                done[(row["set"], int(row["seed"]))] = float(row["test_rmse"])
-    rows = [{"set": k[0], "seed": k[1], "test_rmse": v} for k, v in done.items()]
+    """Test RMSEs (``metric``) of ``n_rep`` models per set (seeds st.seed + 1 ...).
+
+    Each model is a step (``RUN/repeats/<set>_seed<N>/done.json`` holds its RMSE): a rerun
+    trains only the missing ones. ``RUN/repeats.csv`` lists them all.
+    """
+    rows = []
     for name, keep in sets.items():
         sub = exp.data if all(len(keep[e]) == exp.data.n_features[e] for e in exp.elements) else exp.data.subset_columns(keep)
         sub_exp = copy.copy(exp)
         sub_exp.data = sub
         for r in range(n_rep):
             seed = st.seed + 1 + r
-            if (name, seed) in done:
-                continue
-            nets = sub_exp.new_networks(seed=seed)
-            train(nets, sub, exp.train, exp.val, st.replace(seed=seed), label=f"{name} seed {seed}")
-            ev = evaluate(nets, sub, exp.test, forces=metric == "forces")
-            rmse = ev["rmse_energy"] if metric == "energy" else ev["rmse_forces"]
-            rows.append({"set": name, "seed": seed, "test_rmse": rmse})
-            done[(name, seed)] = rmse
-            echo(f"repeat {name} seed {seed}: test {metric} RMSE {rmse:.4g}")
-            with atomic_write(path, newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=["set", "seed", "test_rmse"])
-                w.writeheader()
-                w.writerows(rows)
-    return {name: [done[(name, st.seed + 1 + r)] for r in range(n_rep)] for name in sets}
+            step = Step(out / "repeats" / f"{name}_seed{seed}", {"set": name, "columns": keep, "seed": seed,
+                                                                  "metric": metric})
+            rec = step.record()
+            if rec is None:
+                step.start()
+                nets = sub_exp.new_networks(seed=seed)
+                train(nets, sub, exp.train, exp.val, st.replace(seed=seed), label=f"{name} seed {seed}")
+                ev = evaluate(nets, sub, exp.test, forces=metric == "forces")
+                rec = step.finish(test_rmse=ev["rmse_energy"] if metric == "energy" else ev["rmse_forces"])
+                echo(f"repeat {name} seed {seed}: test {metric} RMSE {rec['test_rmse']:.4g}")
+            rows.append({"set": name, "seed": seed, "test_rmse": rec["test_rmse"]})
+    with atomic_write(out / "repeats.csv", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["set", "seed", "test_rmse"])
+        w.writeheader()
+        w.writerows(rows)
+    return {name: [r["test_rmse"] for r in rows if r["set"] == name] for name in sets}
 
 
 def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:

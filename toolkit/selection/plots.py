@@ -7,23 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..fileio import atomic_path
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
-    _plt().close(fig)
-    return Path(path)
+from ..plotting import plain_log_labels, plot_learning_curve  # noqa: F401 - re-exported
+from ..plotting import pyplot as _plt, save_figure as _save
 
 
 def short_label(sf, fallback: str) -> str:
@@ -33,36 +18,6 @@ def short_label(sf, fallback: str) -> str:
     if sf.is_radial:
         return f"G{sf.type} η={sf.eta:.3g} rs={sf.rs:.3g}"
     return f"G{sf.type} ζ={sf.zeta:g} λ={sf.lambda_:+g}"
-
-
-def plot_learning_curve(history: list[dict], path: Path, title: str = "") -> Path:
-    plt = _plt()
-    ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax[0].semilogy(ep, [h["train_loss"] for h in history], label="train loss")
-    ax[0].semilogy(ep, [h["val_loss"] for h in history], label="validation loss")
-    if any(h.get("penalty", 0) for h in history):
-        ax[0].semilogy(ep, [h["objective"] for h in history], label="validation objective")
-    ax[0].set_xlabel("epoch")
-    ax[0].set_ylabel("loss (internal units)")
-    ax[0].legend()
-    ax[1].semilogy(ep, [h["val_rmse_energy"] for h in history], color="C2")
-    ax[1].set_xlabel("epoch")
-    ax[1].set_ylabel("validation RMSE (energy / atom)")
-    ax2 = ax[1].twinx()
-    ax2.semilogy(ep, [h["lr"] for h in history], color="0.6", lw=0.8)
-    ax2.set_ylabel("learning rate", color="0.5")
-    fig.suptitle(title)
-    return _save(fig, path)
-
-
-def plain_log_labels(ax) -> None:
-    """Log axis labelled 2.1, 2.5 ... rather than 2.1 x 10^0 (the path spans less than a decade)."""
-    from matplotlib.ticker import FuncFormatter
-
-    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
-    ax.yaxis.set_major_formatter(fmt)
-    ax.yaxis.set_minor_formatter(fmt)
 
 
 def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,

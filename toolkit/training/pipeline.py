@@ -117,7 +117,7 @@ def run_provenance(cfg: Config, exp) -> dict:
 
 
 def write_history(history: list[dict], out: Path, title: str = "") -> None:
-    from ..selection.plots import plot_learning_curve
+    from ..plotting import plot_learning_curve
 
     if not history:
         return
