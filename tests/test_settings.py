@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.config import check_run_dir, load_config
+from toolkit.config import check_inputs, check_run_dir, load_config
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.settings import SECTIONS, Config, DemoSizes, TrainSettings, section_fields
 
@@ -97,10 +97,28 @@ def test_bad_values_are_refused_naming_file_and_key(tmp_path, body, key):
     p = tmp_path / "c.yaml"
     data = "" if body.startswith("data:") else "data: {features: f.h5}\n"
     p.write_text(data + body + "\n")
+    (tmp_path / "f.h5").write_text("")
     with pytest.raises(InputFileError) as err:
         load_config(p)
     msg = str(err.value)
     assert msg.startswith(str(p)) and f"'{key}" in msg, msg
+
+
+def test_missing_input_files_are_refused_naming_the_key(tmp_path):
+    p = tmp_path / "c.yaml"
+    for body, key in [("data: {features: f.h5}", "data.features"),
+                      ("data: {structures: s.data}", "data.structures"),
+                      ("data: {structures: s.data}\nsymfuncs: {candidates: input.nn, input_nn: in.nn}",
+                       "symfuncs.input_nn"),
+                      ("data: {structures: s.data}\ntraining: {init_model: m.pt}", "training.init_model")]:
+        p.write_text(body + "\n")
+        with pytest.raises(InputFileError, match=f"c\\.yaml: '{key}'"):
+            check_inputs(load_config(p))
+        if key == "data.structures":
+            (tmp_path / "s.data").write_text("")
+    (tmp_path / "f.h5").write_text("")
+    p.write_text("data: {features: f.h5, structures: gone.data}\nsymfuncs: {candidates: input.nn, input_nn: x}\n")
+    check_inputs(load_config(p))    # the features exist: nothing else needed
 
 
 def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
@@ -116,6 +134,7 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
 
 def test_valid_values_and_defaults(tmp_path):
     p = tmp_path / "c.yaml"
+    (tmp_path / "s.data").write_text("")
     p.write_text("data: {structures: s.data, derivatives: true}\ntraining: {lr: 1, force_weight: 0.5, "
                  "split: [0.7, 0.2, 0.1]}\nselection: {lambdas: {min: 1, max: 100, num: 3}}\n")
     cfg = load_config(p)
@@ -142,6 +161,7 @@ def test_settings_objects_validate_themselves():
 
 def test_a_run_folder_refuses_other_settings(tmp_path):
     p = tmp_path / "c.yaml"
+    (tmp_path / "f.h5").write_text("")
     p.write_text("data: {features: f.h5}\ntraining: {epochs: 10}\n")
     run = tmp_path / "run"
     check_run_dir(load_config(p), run)

@@ -215,6 +215,7 @@ def test_config_errors_name_file_and_key(tmp_path):
     with pytest.raises(InputFileError, match="model.activations"):
         load_config(p)
     p.write_text("data: {features: f.h5}\n")
+    (tmp_path / "f.h5").write_text("")
     cfg = load_config(p)
     assert cfg.training.epochs == 300 and cfg.data.features == str(tmp_path / "f.h5")
 

@@ -5,6 +5,7 @@ model of :mod:`toolkit.settings`; :func:`load_config` returns its
 :class:`~toolkit.settings.Config`. Unknown keys and bad values raise
 :class:`~toolkit.errors.InputFileError` naming the file and the key
 (``section.key``). Paths in the file are relative to the file's folder.
+:func:`check_inputs` checks that the input files it names exist;
 :func:`check_run_dir` refuses to resume a run folder made with other settings.
 """
 
@@ -22,7 +23,7 @@ from .fileio import write_json
 from .settings import SECTIONS, Config, from_dict, section_hints
 from .steps import check_resume
 
-__all__ = ["Config", "load_config", "check_run_dir"]
+__all__ = ["Config", "load_config", "check_inputs", "check_run_dir"]
 
 
 def _resolve_paths(cls, body: dict, base: Path) -> None:
@@ -56,6 +57,23 @@ def load_config(path: str | os.PathLike) -> Config:
             if name in SECTIONS and isinstance(body, dict):
                 _resolve_paths(SECTIONS[name], body, base)
     return from_dict(raw, str(path))
+
+
+def check_inputs(cfg: Config) -> None:
+    """The input files the config names exist; errors name the key (run before any work)."""
+    def missing(key: str, value: str, what: str = "no such file"):
+        raise InputFileError(cfg.source or "config", None, f"'{key}': {what}: {value}")
+
+    d = cfg.data
+    if d.generate is None and not (d.features and Path(d.features).is_file()):
+        if not d.structures:
+            missing("data.features", d.features, "no such file, and no 'data.structures' to compute it from")
+        if not Path(d.structures).is_file():
+            missing("data.structures", d.structures)
+        if cfg.symfuncs.candidates == "input.nn" and not Path(cfg.symfuncs.input_nn).is_file():
+            missing("symfuncs.input_nn", cfg.symfuncs.input_nn)
+    if cfg.training.init_model and not Path(cfg.training.init_model).exists():
+        missing("training.init_model", cfg.training.init_model)
 
 
 def check_run_dir(cfg: Config, run_dir: str | os.PathLike) -> None:

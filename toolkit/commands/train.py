@@ -19,13 +19,14 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from ..config import load_config
+    from ..config import check_inputs, load_config
     from ..datagen import generate_data
     from ..training.pipeline import run_train
 
     cfg = load_config(args.config)
     if args.quiet:
         cfg.training.progress = False
+    check_inputs(cfg)
     generate_data(cfg, args.out)
     run_train(cfg, args.out)
     return 0

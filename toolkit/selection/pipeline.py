@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..background import BackgroundTask
-from ..config import check_run_dir
+from ..config import check_inputs, check_run_dir
 from ..errors import ToolkitError
 from ..fileio import atomic_write, write_json
 from ..training.experiment import Experiment
@@ -127,6 +127,7 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
 
     sel = cfg.selection
     out = Path(out_dir)
+    check_inputs(cfg)
     check_run_dir(cfg, out)
     generate_data(cfg, out, echo)
     exp, structures_path = prepare_experiment(cfg, out, echo)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import check_run_dir
+from ..config import check_inputs, check_run_dir
 from ..errors import ToolkitError
 from ..fileio import atomic_write, write_json
 from ..provenance import provenance, seed_everything
@@ -134,6 +134,7 @@ def run_train(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     from ..potential import save_model
 
     out_dir = Path(out_dir)
+    check_inputs(cfg)
     check_run_dir(cfg, out_dir)
     exp, _ = prepare_experiment(cfg, out_dir, echo)
     st = cfg.training
