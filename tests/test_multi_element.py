@@ -78,3 +78,17 @@ def test_two_element_export_predicts_identically_in_lammps(cuzr_potential, tmp_p
         p = model.predict(s)
         assert g.energy == pytest.approx(p.energy, rel=1e-10)
         np.testing.assert_allclose(g.forces, p.forces, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_two_element_potential_runs_in_the_benchmark(cuzr_potential, tmp_path):
+    """hdnnp bench on an alloy: the random solid solution with both element types, both potentials run."""
+    from toolkit.lammps.bench import bench
+
+    d, _, model, *_ = cuzr_potential
+    out = export_n2p2(model, d / "n2p2_bench")
+    table = bench(["reference", out], tmp_path / "bench.csv", system="cuzr", steps=20, warmup=5, repeats=1,
+                  labels=["reference", "hdnnp"], show_progress=False)
+    assert table["system"].tolist() == ["cuzr-eam"] * 2 and (table["median"] > 0).all()
+    types = (tmp_path / "bench_runs" / "hdnnp" / "repeat_0" / "types.in").read_text()
+    assert "set type 1 type/subset 2 92 " in types  # 92 Zr of 256 atoms

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import LammpsError, ToolkitError
 from ..fileio import atomic_path, atomic_write, write_json
 from ..provenance import provenance
-from .generate import derive_seed
+from .generate import derive_seed, type_lines
 from .potentials import resolve_potential
 from .progress import progress_bar
 from .runner import lammps_command, lammps_version, parse_performance, run_lammps, write_input, write_snippet
@@ -82,7 +82,12 @@ def bench(potentials: Sequence[str | os.PathLike], out_csv: str | os.PathLike, s
                 d = d0 / f"repeat_{k}"
                 d.mkdir(parents=True, exist_ok=True)
                 nx, ny, nz = cells or phase.cells
-                write_input("bench.in", d, {
+                alloy = {}
+                if len(sys_.elements) > 1:  # random sites of the lattice become types 2, 3, ...
+                    alloy = {"ntypes": len(sys_.elements), "types_file": "types.in"}
+                    write_snippet(d / "types.in", type_lines(sys_, nx * ny * nz * phase.n_basis, derive_seed(seed, k)),
+                                  comment=f"{sys_.composition_label}: masses and random sites")
+                write_input("bench.in", d, {**alloy,
                     "units": sys_.units, "mass": sys_.mass, "lattice": phase.lattice,
                     "lattice_scale": sys_.lattice_scale(phase_name, sys_.quench_density),
                     "nx": nx, "ny": ny, "nz": nz, "pair_file": "../pair.in", "timestep": sys_.timestep,

@@ -87,7 +87,7 @@ def resolve_potential(potential: str | os.PathLike, system: System | None = None
     text = str(potential)
     if text.lower() == "reference":
         if system is None:
-            raise ToolkitError("potential 'reference' needs a system (--system lj|al|si)")
+            raise ToolkitError("potential 'reference' needs a system (--system lj|al|si|cuzr)")
         return PotentialSpec("reference", label or "reference", system.pair_lines(), list(system.elements)), system
     path = Path(potential)
     if not path.exists():
