@@ -107,6 +107,11 @@ def test_rdf_peaks_of_perfect_fcc(tmp_path, a, n, element, cutoff):
     rho = len(s) / s.volume
     first = r < (a / np.sqrt(2) + a) / 2
     assert 4 * np.pi * rho * np.sum(g[first] * r[first] ** 2) * dr == pytest.approx(12, rel=0.02)
+    # the same g(r) from structures in memory (the selection plots' source)
+    r2, g2, frames2 = compute_rdf([s], cutoff=cutoff, bins=400)
+    assert frames2 == 1
+    np.testing.assert_allclose(r2, r, rtol=1e-12)
+    np.testing.assert_allclose(g2, g, rtol=1e-9, atol=1e-12)
 
 
 def test_first_peak_of_smooth_curve():

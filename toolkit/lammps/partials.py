@@ -22,7 +22,6 @@ rho in atoms/length^3, Ea in the energy unit of kB.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -31,48 +30,9 @@ from ..errors import InputFileError, ToolkitError
 from ..structures import Structure, atomic_number
 from .arrhenius import ArrheniusFit, fit_arrhenius
 from .msd import DiffusionFit, fit_diffusion, msd_multi_origin
-from .rdf import first_peak
+from .rdf import average_rdf, first_peak, n_frames, ovito_sources  # noqa: F401 (re-exported)
 
 Pair = tuple[str, str]
-
-
-def ovito_sources(sources: Sequence[str | os.PathLike | Structure], type_names: Mapping[int, str] | None = None):
-    """OVITO pipelines for trajectory files (LAMMPS dumps, ...) or :class:`Structure` objects.
-
-    ``type_names`` names numeric LAMMPS types (``{1: "Cu", 2: "Zr"}``) so that
-    partial tables are labelled by element.
-    """
-    os.environ.setdefault("OVITO_GUI_MODE", "0")
-    from ovito.io import import_file
-    from ovito.io.ase import ase_to_ovito
-    from ovito.pipeline import Pipeline, StaticSource
-
-    def rename(frame, data):
-        if type_names:
-            types = data.particles_.particle_types_
-            for t in types.types_:
-                if t.id in type_names:
-                    t.name = type_names[t.id]
-
-    out = []
-    for src in sources:
-        if isinstance(src, Structure):
-            pipeline = Pipeline(source=StaticSource(data=ase_to_ovito(src.to_ase())))
-        else:
-            path = Path(src)
-            if not path.exists():
-                raise InputFileError(path, None, "trajectory not found")
-            try:
-                pipeline = import_file(str(path))
-            except Exception as exc:  # OVITO raises RuntimeError with its own text
-                raise InputFileError(path, None, f"OVITO cannot read it: {exc}") from exc
-        pipeline.modifiers.append(rename)
-        out.append(pipeline)
-    return out
-
-
-def n_frames(pipeline) -> int:
-    return int(getattr(pipeline.source, "num_frames", 1) or 1)
 
 
 def partial_rdfs(sources: Sequence[str | os.PathLike | Structure], cutoff: float, bins: int = 200, every: int = 1,
@@ -83,31 +43,9 @@ def partial_rdfs(sources: Sequence[str | os.PathLike | Structure], cutoff: float
     The cutoff is reduced below half the shortest periodic box height as in
     :func:`toolkit.lammps.rdf.compute_rdf`.
     """
-    from ovito.modifiers import CoordinationAnalysisModifier
-
-    from .rdf import _heights
-
-    total: dict[Pair, np.ndarray] = {}
-    r, frames, r_cut = None, 0, None
-    for pipeline in ovito_sources(sources, type_names):
-        first = pipeline.compute(0)
-        rc = min(float(cutoff), 0.499 * float(_heights(np.asarray(first.cell[:3, :3])).min()))
-        rc = r_cut if r_cut is not None else rc  # the first source sets the bins
-        pipeline.modifiers.append(CoordinationAnalysisModifier(cutoff=rc, number_of_bins=int(bins), partial=True))
-        for frame in range(0, n_frames(pipeline), max(1, int(every))):
-            table = pipeline.compute(frame).tables["coordination-rdf"]
-            xy = np.asarray(table.xy())
-            if r is None:
-                r, r_cut = xy[:, 0].copy(), rc
-            for k, name in enumerate(table.y.component_names):
-                pair = _canonical(name)
-                if frames and pair not in total:
-                    raise ToolkitError(f"partial RDFs: pair {name} missing from the first frame")
-                total[pair] = total.get(pair, 0.0) + xy[:, 1 + k]
-            frames += 1
-    if frames == 0:
-        raise ToolkitError("no frames for the partial RDFs")
-    return r, {p: total[p] / frames for p in sorted(total, key=lambda p: [_order(e) for e in p])}, frames
+    r, tables, frames = average_rdf(sources, cutoff, bins, every, partial=True, type_names=type_names,
+                                    key=_canonical)
+    return r, {p: tables[p] for p in sorted(tables, key=lambda p: [_order(e) for e in p])}, frames
 
 
 def _order(element: str):

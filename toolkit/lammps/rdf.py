@@ -1,8 +1,10 @@
 """Radial distribution functions with OVITO (headless), averaged over frames and files.
 
 ``CoordinationAnalysisModifier`` computes g(r) of each frame in periodic
-boundary conditions; :func:`compute_rdf` averages it over every frame of every
-trajectory. :func:`first_peak` locates the first (highest) peak and refines it
+boundary conditions; :func:`average_rdf` averages it (total or partial) over
+every frame of every trajectory file or :class:`~toolkit.structures.Structure`,
+:func:`compute_rdf` is the total g(r). The toolkit's only g(r): the selection
+plots and the per-element analysis use it too. :func:`first_peak` locates the first (highest) peak and refines it
 with a quadratic fit. r in length units (Angstrom or sigma); g is dimensionless.
 """
 
@@ -10,50 +12,98 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import InputFileError, ToolkitError
+from ..structures import Structure
 
 
-def compute_rdf(trajectories: Sequence[str | os.PathLike], cutoff: float, bins: int = 200,
-                every: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(r, g, n_frames)``: g(r) averaged over the frames of LAMMPS dumps (or any OVITO-readable files).
+def ovito_sources(sources: Sequence[str | os.PathLike | Structure], type_names: Mapping[int, str] | None = None):
+    """OVITO pipelines for trajectory files (LAMMPS dumps, ...) or :class:`Structure` objects.
 
-    ``every``: use every n-th frame. The cutoff is reduced to just under half the
-    shortest periodic box length if larger (g beyond it would count images twice).
+    ``type_names`` names numeric LAMMPS types (``{1: "Cu", 2: "Zr"}``) so that
+    partial tables are labelled by element.
     """
     os.environ.setdefault("OVITO_GUI_MODE", "0")
     from ovito.io import import_file
+    from ovito.io.ase import ase_to_ovito
+    from ovito.pipeline import Pipeline, StaticSource
+
+    def rename(frame, data):
+        if type_names:
+            types = data.particles_.particle_types_
+            for t in types.types_:
+                if t.id in type_names:
+                    t.name = type_names[t.id]
+
+    out = []
+    for src in sources:
+        if isinstance(src, Structure):
+            pipeline = Pipeline(source=StaticSource(data=ase_to_ovito(src.to_ase())))
+        else:
+            path = Path(src)
+            if not path.exists():
+                raise InputFileError(path, None, "trajectory not found")
+            try:
+                pipeline = import_file(str(path))
+            except Exception as exc:  # OVITO raises RuntimeError with its own text
+                raise InputFileError(path, None, f"OVITO cannot read it: {exc}") from exc
+        pipeline.modifiers.append(rename)
+        out.append(pipeline)
+    return out
+
+
+def n_frames(pipeline) -> int:
+    return int(getattr(pipeline.source, "num_frames", 1) or 1)
+
+
+def average_rdf(sources: Sequence[str | os.PathLike | Structure], cutoff: float, bins: int = 200, every: int = 1,
+                partial: bool = False, type_names: Mapping[int, str] | None = None, key=None):
+    """``(r, {column: g}, n_frames)``: OVITO's g(r) (total, or every element pair) averaged over frames and sources.
+
+    ``CoordinationAnalysisModifier`` bins pair distances up to the cutoff, which is
+    reduced to just under half the shortest periodic box height of the first
+    source if larger (g beyond it would count images twice); every source uses
+    the first one's bins. ``key`` maps OVITO's column names (``"Cu-Zr"``) to the
+    returned keys; the total g(r) is keyed ``"g"``.
+    """
     from ovito.modifiers import CoordinationAnalysisModifier
 
-    total, r, n_frames = None, None, 0
-    for path in trajectories:
-        path = Path(path)
-        if not path.exists():
-            raise InputFileError(path, None, "trajectory not found")
-        try:
-            pipeline = import_file(str(path))
-        except Exception as exc:  # OVITO raises RuntimeError with its own text
-            raise InputFileError(path, None, f"OVITO cannot read it: {exc}") from exc
-        first = pipeline.source.compute(0)
-        heights = _heights(np.asarray(first.cell[:3, :3]))
-        rc = min(float(cutoff), 0.499 * float(heights.min()))
-        if r is not None and abs(rc - r_cut) > 1e-9:
-            rc = r_cut  # keep the bins of the first file
-        modifier = CoordinationAnalysisModifier(cutoff=rc, number_of_bins=int(bins))
-        pipeline.modifiers.append(modifier)
-        for frame in range(0, pipeline.source.num_frames, max(1, int(every))):
-            data = pipeline.compute(frame)
-            xy = np.asarray(data.tables["coordination-rdf"].xy())
-            if total is None:
-                r, total, r_cut = xy[:, 0].copy(), np.zeros(len(xy)), rc
-            total += xy[:, 1]
-            n_frames += 1
-    if n_frames == 0:
+    total: dict = {}
+    r, r_cut, frames = None, None, 0
+    for pipeline in ovito_sources(sources, type_names):
+        first = pipeline.compute(0)
+        rc = min(float(cutoff), 0.499 * float(_heights(np.asarray(first.cell[:3, :3])).min()))
+        rc = r_cut if r_cut is not None else rc  # the first source sets the bins
+        pipeline.modifiers.append(CoordinationAnalysisModifier(cutoff=rc, number_of_bins=int(bins), partial=partial))
+        for frame in range(0, n_frames(pipeline), max(1, int(every))):
+            table = pipeline.compute(frame).tables["coordination-rdf"]
+            xy = np.asarray(table.xy())
+            if r is None:
+                r, r_cut = xy[:, 0].copy(), rc
+            names = list(table.y.component_names) if partial else ["g"]
+            for k, name in enumerate(names):
+                col = key(name) if key is not None else name
+                if frames and col not in total:
+                    raise ToolkitError(f"RDF: column {name} missing from the first frame")
+                total[col] = total.get(col, 0.0) + xy[:, 1 + k]
+            frames += 1
+    if frames == 0:
         raise ToolkitError("no trajectory frames for the RDF")
-    return r, total / n_frames, n_frames
+    return r, {c: v / frames for c, v in total.items()}, frames
+
+
+def compute_rdf(sources: Sequence[str | os.PathLike | Structure], cutoff: float, bins: int = 200,
+                every: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(r, g, n_frames)``: g(r) averaged over the frames of LAMMPS dumps (or any OVITO-readable files) or structures.
+
+    ``every``: use every n-th frame. The cutoff is reduced to just under half the
+    shortest periodic box height if larger (see :func:`average_rdf`).
+    """
+    r, tables, frames = average_rdf(sources, cutoff, bins, every)
+    return r, tables["g"], frames
 
 
 def _heights(cell: np.ndarray) -> np.ndarray:

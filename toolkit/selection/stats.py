@@ -1,4 +1,4 @@
-"""Statistics for comparing feature sets, and a cheap radial distribution function."""
+"""Statistics for comparing feature sets, and g(r) of a sample of training structures."""
 
 from __future__ import annotations
 
@@ -31,30 +31,18 @@ def pairwise_ttests(results: dict[str, list[float]], equal_var: bool = False) ->
 
 
 def rdf(structures, r_max: float, n_bins: int = 200, max_structures: int = 50, seed: int = 0):
-    """g(r) averaged over (a random sample of) periodic structures, from minimum-image pair distances.
+    """g(r) averaged over (a seeded random sample of) the periodic structures: (r, g), or (None, None) if none is periodic.
 
-    Uses the toolkit's neighbour lists (every image within ``r_max``). Returns (r, g).
+    :func:`toolkit.lammps.rdf.compute_rdf` (OVITO); ``r_max`` is reduced to just under half the
+    shortest box height if larger.
     """
-    import torch
+    from ..lammps.rdf import compute_rdf
 
-    from ..symfuncs.neighbors import build_pairs
-
-    structures = list(structures)
+    structures = [s for s in structures if s.cell is not None]
     rng = np.random.default_rng(seed)
     if len(structures) > max_structures:
         structures = [structures[i] for i in sorted(rng.choice(len(structures), max_structures, replace=False))]
-    edges = np.linspace(0.0, r_max, n_bins + 1)
-    hist = np.zeros(n_bins)
-    norm = 0.0
-    for s in structures:
-        if s.cell is None:
-            continue
-        pairs = build_pairs(s.positions, s.cell, r_max, dtype=torch.float64)
-        d = pairs.dist.numpy()
-        hist += np.histogram(d, bins=edges)[0]
-        n = len(s)
-        rho = n / abs(np.linalg.det(s.cell))
-        norm += n * rho
-    shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-    g = hist / (norm * shell) if norm > 0 else hist
-    return 0.5 * (edges[1:] + edges[:-1]), g
+    if not structures:
+        return None, None
+    r, g, _ = compute_rdf(structures, r_max, bins=n_bins)
+    return r, g
