@@ -22,8 +22,9 @@ import numpy as np
 
 from .errors import ToolkitError
 from .fileio import atomic_write, read_json, write_json
-from .plotting import plain_log_labels, save_figure
+from .plotting import save_figure
 from .plotting import pyplot as _plt
+from .selection.plots import plot_rmse_vs_n
 
 MD_LABELS = {"reference": "lj/cut", "selected": "selected", "full": "full"}
 _COLORS = {"lj/cut": "k", "selected": "C3", "full": "C0"}
@@ -180,41 +181,13 @@ def _save(fig, path: Path) -> Path:
 
 def plot_path(info: dict, path: Path) -> Path:
     """Validation RMSE of the refits along the lambda path, with the selection rule drawn in."""
-    from .selection.path import METRICS, metric_key
-
-    plt = _plt()
-    sel = info["selected"]
-    metric = sel.get("metric", "energy")
-    kp, kr = metric_key(metric, "penalized"), metric_key(metric, "refit")
-    cfg = info["config"].get("selection", {})
-    tol = float(cfg.get("tolerance", float("nan")))
-    max_f = int(cfg.get("max_features", 0) or 0)
-    full = float(sel["full_val_rmse"])
-    rows = [r for r in info["path"] if r["n_selected"] and r["n_selected"] > 0]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    n = [r["n_selected"] for r in rows]
-    ax.plot(n, [r[kp] for r in rows], "o", mfc="none", color="C0", label="AGL (penalised)")
-    ax.plot(n, [r[kr] for r in rows], "s", color="C0", label="AGL + refit")
-    for r in rows:
-        ax.annotate(f"λ={r['lambda']:.3g}", (r["n_selected"], r[kr]), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
-    ax.axhline(full, color="k", lw=1, label=f"all {sum(1 for _ in info['selected']['sets']['full']['functions'])} "
-                                            f"candidates ({full:.3g})")
-    ref = float(sel.get("reference_val_rmse", full))
-    if np.isfinite(tol):
-        ax.axhline(tol * ref, color="C2", ls="--", lw=1, label=f"{tol:g} x best ({ref:.3g})")
-    if max_f:
-        ax.axvline(max_f + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_f} functions")
-    chosen = next((r for r in rows if math.isclose(r["lambda"], sel["lambda"], rel_tol=1e-6)), None)
-    if chosen is not None:
-        ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=15, label="chosen")
-    ax.set_yscale("log")
-    plain_log_labels(ax)
-    ax.set_xlabel("number of selected functions")
-    ax.set_ylabel(f"validation {METRICS[metric][3]}")
-    ax.set_title(f"rule: smallest set with <= {max_f} functions and refit RMSE <= {tol:g} x best", fontsize=9)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    sel, cfg = info["selected"], info["config"].get("selection", {})
+    chosen = next((r for r in info["path"] if r["n_selected"] and math.isclose(r["lambda"], sel["lambda"], rel_tol=1e-6)),
+                  None)
+    tol = cfg.get("tolerance")
+    return plot_rmse_vs_n(info["path"], float(sel["full_val_rmse"]), path, chosen,
+                          tolerance=None if tol is None else float(tol), max_features=int(cfg.get("max_features", 0) or 0),
+                          metric=sel.get("metric", "energy"), n_candidates=len(sel["sets"]["full"]["functions"]))
 
 
 def plot_arrhenius(info: dict, path: Path) -> Path:

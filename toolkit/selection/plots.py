@@ -21,33 +21,42 @@ def short_label(sf, fallback: str) -> str:
 
 
 def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,
-                   tolerance: float | None = None, max_features: int | None = None, metric: str = "energy") -> Path:
-    """Validation RMSE (``metric``) along the path against the set size, with the choice rule drawn in."""
+                   tolerance: float | None = None, max_features: int | None = None, metric: str = "energy",
+                   n_candidates: int | None = None) -> Path:
+    """Validation RMSE (``metric``) along the lambda path against the set size, with the choice rule drawn in.
+
+    ``records``: path rows (``n_selected``, ``lambda`` and the penalised/refit RMSE keys of
+    :func:`toolkit.selection.path.metric_key`); ``full_rmse``: all candidates (``n_candidates`` of them).
+    """
     from .path import METRICS, metric_key, reference_rmse
 
     plt = _plt()
     kp, kr = metric_key(metric, "penalized"), metric_key(metric, "refit")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    rec = [r for r in records if r["n_selected"] > 0]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    rec = [r for r in records if (r.get("n_selected") or 0) > 0]
     n = [r["n_selected"] for r in rec]
-    ax.plot(n, [r[kp] for r in rec], "o", mfc="none", label="AGL (penalised)")
-    ax.plot(n, [r[kr] for r in rec], "s", label="AGL + refit")
+    ax.plot(n, [r[kp] for r in rec], "o", mfc="none", color="C0", label="AGL (penalised)")
+    ax.plot(n, [r[kr] for r in rec], "s", color="C0", label="AGL + refit")
     for r in rec:
-        ax.annotate(f"λ={r['lambda']:.3g}", (r["n_selected"], r[kr]), fontsize=6,
+        ax.annotate(f"λ={r['lambda']:.3g}", (r["n_selected"], r[kr]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
-    ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all candidates")
+    label = "all candidates" if n_candidates is None else f"all {n_candidates} candidates"
+    ax.axhline(full_rmse, color="k", lw=1, label=f"{label} ({full_rmse:.3g})")
     if tolerance is not None:
-        ref = reference_rmse(records, full_rmse, metric)
-        ax.axhline(tolerance * ref, color="C2", ls=":", lw=1, label=f"{tolerance:g} x best ({ref:.3g})")
+        ref = reference_rmse(rec, full_rmse, metric)
+        ax.axhline(tolerance * ref, color="C2", ls="--", lw=1, label=f"{tolerance:g} x best ({ref:.3g})")
     if max_features:
         ax.axvline(max_features + 0.5, color="C1", ls=":", lw=1, label=f"at most {max_features} functions")
     if chosen is not None:
-        ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=14, label="chosen")
+        ax.plot([chosen["n_selected"]], [chosen[kr]], "r*", ms=15, label="chosen")
     ax.set_yscale("log")
     plain_log_labels(ax)
     ax.set_xlabel("number of selected functions")
     ax.set_ylabel(f"validation {METRICS[metric][3]}")
-    ax.legend(fontsize=8)
+    if tolerance is not None and max_features:
+        ax.set_title(f"rule: smallest set with <= {max_features} functions and refit RMSE <= {tolerance:g} x best",
+                     fontsize=9)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
