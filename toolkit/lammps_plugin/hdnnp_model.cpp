@@ -260,20 +260,45 @@ int Model::element_index(const std::string &symbol) const
 }
 
 // ---------------------------------------------------------------------------
+// Model::load in n2p2's own setup steps (Mode::setupElementMap, setupNormalization,
+// setupElements, setupCutoff, setupSymmetryFunctions, setupSymmetryFunctionScaling,
+// setupNeuralNetwork, setupNeuralNetworkWeights, setupSymmetryFunctionGroups).
 
-void Model::load(const std::string &dir_in, const FileReader &reader)
+namespace {
+
+class ModelSetup {
+ public:
+  ModelSetup(Model &model, const Settings &settings, const std::string &fnn) : m(model), st(settings), fnn(fnn) {}
+
+  void checkPotentialType();
+  void setupElementMap();
+  void setupNormalization();
+  void setupElements();
+  void setupCutoff();
+  void setupSymmetryFunctions();
+  void setupSymmetryFunctionScaling(const std::string &text, const std::string &fscaling);
+  void setupNeuralNetwork();
+  void setupNeuralNetworkWeights(const FileReader &reader);
+
+ private:
+  int elementOf(const std::string &s, int line) const;
+  SymmetryFunction parseSymmetryFunction(const Entry &e, int &element) const;
+  void setScaling(SymmetryFunction &s, const std::vector<std::string> &t, const std::string &fscaling, int lineno,
+                  size_t ie, size_t is) const;
+  void readWeights(ElementModel &em, const std::string &text, const std::string &fw, const std::string &shape,
+                   size_t nweights) const;
+
+  Model &m;
+  const Settings &st;
+  const std::string fnn;
+  const Entry *eel = nullptr;                 // the 'elements' line
+  double Smin = 0.0, Smax = 0.0;
+  std::vector<std::vector<int>> nodes;        // hidden-layer widths per element
+  std::vector<int> hiddenAct;                 // activation per hidden layer
+};
+
+void ModelSetup::checkPotentialType()
 {
-  directory = dir_in;
-  if (!directory.empty() && directory.back() != '/') directory += '/';
-  const std::string fnn = directory + "input.nn";
-  const std::string fscaling = directory + "scaling.data";
-
-  Settings st;
-  st.parse(reader(fnn), fnn);
-
-  elements.clear();
-  warnings.clear();
-
   if (st.has("nnp_type")) {
     const Entry &e = st.single("nnp_type");
     std::vector<std::string> t = split_ws(e.value);
@@ -282,177 +307,209 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
                        "' is not supported (only short-range potentials, nnp_type 1)");
   }
   if (st.has("committee_mode"))
-    warnings.push_back("committee_mode is ignored: only the main network is evaluated");
+    m.warnings.push_back("committee_mode is ignored: only the main network is evaluated");
+}
 
-  // --- elements (n2p2 ElementMap: sorted by atomic number) -----------------
-  const Entry &eel = st.single("elements");
-  std::vector<std::string> syms = split_ws(eel.value);
-  if (syms.empty()) throw ModelError(where(fnn, eel.line) + ": keyword 'elements' lists no element");
+// Elements sorted by atomic number (n2p2 ElementMap).
+void ModelSetup::setupElementMap()
+{
+  eel = &st.single("elements");
+  std::vector<std::string> syms = split_ws(eel->value);
+  if (syms.empty()) throw ModelError(where(fnn, eel->line) + ": keyword 'elements' lists no element");
   for (const auto &s : syms)
     if (atomic_number(s) == 0)
-      throw ModelError(where(fnn, eel.line) + ": unknown element symbol '" + s + "'");
+      throw ModelError(where(fnn, eel->line) + ": unknown element symbol '" + s + "'");
   std::sort(syms.begin(), syms.end(),
             [](const std::string &a, const std::string &b) { return atomic_number(a) < atomic_number(b); });
   for (size_t i = 1; i < syms.size(); ++i)
     if (syms[i] == syms[i - 1])
-      throw ModelError(where(fnn, eel.line) + ": element '" + syms[i] + "' is listed twice");
-  {
-    const Entry &en = st.single("number_of_elements");
-    std::vector<std::string> t = split_ws(en.value);
-    long n = t.empty() ? -1 : to_long(t[0], fnn, en.line, "number_of_elements");
-    if (n != (long) syms.size())
-      throw ModelError(where(fnn, en.line) + ": number_of_elements is " + (t.empty() ? "" : t[0]) + " but " +
-                       std::to_string(syms.size()) + " elements are listed on line " +
-                       std::to_string(eel.line));
+      throw ModelError(where(fnn, eel->line) + ": element '" + syms[i] + "' is listed twice");
+  const Entry &en = st.single("number_of_elements");
+  std::vector<std::string> t = split_ws(en.value);
+  long n = t.empty() ? -1 : to_long(t[0], fnn, en.line, "number_of_elements");
+  if (n != (long) syms.size())
+    throw ModelError(where(fnn, en.line) + ": number_of_elements is " + (t.empty() ? "" : t[0]) + " but " +
+                     std::to_string(syms.size()) + " elements are listed on line " + std::to_string(eel->line));
+  m.elements.resize(syms.size());
+  for (size_t i = 0; i < syms.size(); ++i) {
+    m.elements[i].symbol = syms[i];
+    m.elements[i].Z = atomic_number(syms[i]);
   }
-  const int nelem = (int) syms.size();
-  elements.resize(nelem);
-  for (int i = 0; i < nelem; ++i) {
-    elements[i].symbol = syms[i];
-    elements[i].Z = atomic_number(syms[i]);
-  }
-  auto elem_of = [&](const std::string &s, int line) {
-    int idx = element_index(s);
-    if (idx < 0)
-      throw ModelError(where(fnn, line) + ": element '" + s + "' is not in the 'elements' list (" +
-                       eel.value + ")");
-    return idx;
-  };
+}
 
-  // --- normalisation --------------------------------------------------------
+int ModelSetup::elementOf(const std::string &s, int line) const
+{
+  int idx = m.element_index(s);
+  if (idx < 0)
+    throw ModelError(where(fnn, line) + ": element '" + s + "' is not in the 'elements' list (" + eel->value + ")");
+  return idx;
+}
+
+void ModelSetup::setupNormalization()
+{
   int nnorm = (int) st.has("mean_energy") + (int) st.has("conv_energy") + (int) st.has("conv_length");
   if (nnorm == 3) {
-    normalize = true;
-    const Entry &m = st.single("mean_energy");
+    m.normalize = true;
+    const Entry &me = st.single("mean_energy");
     const Entry &ce = st.single("conv_energy");
     const Entry &cl = st.single("conv_length");
-    meanEnergy = to_double(first_value(m.value, fnn, m.line, "mean_energy"), fnn, m.line, "mean_energy");
-    convEnergy = to_double(first_value(ce.value, fnn, ce.line, "conv_energy"), fnn, ce.line, "conv_energy");
-    convLength = to_double(first_value(cl.value, fnn, cl.line, "conv_length"), fnn, cl.line, "conv_length");
-    if (convEnergy == 0.0 || convLength == 0.0)
+    m.meanEnergy = to_double(first_value(me.value, fnn, me.line, "mean_energy"), fnn, me.line, "mean_energy");
+    m.convEnergy = to_double(first_value(ce.value, fnn, ce.line, "conv_energy"), fnn, ce.line, "conv_energy");
+    m.convLength = to_double(first_value(cl.value, fnn, cl.line, "conv_length"), fnn, cl.line, "conv_length");
+    if (m.convEnergy == 0.0 || m.convLength == 0.0)
       throw ModelError(fnn + ": conv_energy and conv_length must be non-zero");
   } else if (nnorm == 0) {
-    normalize = false;
-    meanEnergy = 0.0;
-    convEnergy = 1.0;
-    convLength = 1.0;
+    m.normalize = false;
+    m.meanEnergy = 0.0;
+    m.convEnergy = 1.0;
+    m.convLength = 1.0;
   } else {
     throw ModelError(fnn + ": use all or none of the normalisation keywords mean_energy, conv_energy, conv_length");
   }
+}
 
+// Atomic energy offsets (n2p2 Mode::setupElements).
+void ModelSetup::setupElements()
+{
   for (const Entry *e : st.all("atom_energy")) {
     std::vector<std::string> t = split_ws(e->value);
     if (t.size() < 2) throw ModelError(where(fnn, e->line) + ": expected 'atom_energy <element> <energy>'");
-    int idx = elem_of(t[0], e->line);
-    elements[idx].energyOffset = to_double(t[1], fnn, e->line, "atomic energy offset");
+    int idx = elementOf(t[0], e->line);
+    m.elements[idx].energyOffset = to_double(t[1], fnn, e->line, "atomic energy offset");
   }
+}
 
-  // --- cutoff ---------------------------------------------------------------
-  {
-    const Entry &e = st.single("cutoff_type");
-    std::vector<std::string> t = split_ws(e.value);
-    if (t.empty()) throw ModelError(where(fnn, e.line) + ": expected 'cutoff_type <type> [alpha]'");
-    long ct = to_long(t[0], fnn, e.line, "cutoff type");
-    if (ct < CT_HARD || ct > CT_POLY4)
-      throw ModelError(where(fnn, e.line) + ": unknown cutoff_type " + t[0] + " (n2p2 types 0 to 8)");
-    cutoffType = (int) ct;
-    cutoffAlpha = 0.0;
-    if (t.size() > 1) cutoffAlpha = to_double(t[1], fnn, e.line, "cutoff alpha");
-    if (cutoffAlpha < 0.0 || cutoffAlpha >= 1.0)
-      throw ModelError(where(fnn, e.line) + ": cutoff alpha must satisfy 0 <= alpha < 1 (got " + t[1] + ")");
-    if ((cutoffType == CT_TANHU || cutoffType == CT_TANH) && cutoffAlpha > 0.0)
-      warnings.push_back("cutoff alpha is not used by cutoff_type " + t[0] + " (as in n2p2)");
+void ModelSetup::setupCutoff()
+{
+  const Entry &e = st.single("cutoff_type");
+  std::vector<std::string> t = split_ws(e.value);
+  if (t.empty()) throw ModelError(where(fnn, e.line) + ": expected 'cutoff_type <type> [alpha]'");
+  long ct = to_long(t[0], fnn, e.line, "cutoff type");
+  if (ct < CT_HARD || ct > CT_POLY4)
+    throw ModelError(where(fnn, e.line) + ": unknown cutoff_type " + t[0] + " (n2p2 types 0 to 8)");
+  m.cutoffType = (int) ct;
+  m.cutoffAlpha = 0.0;
+  if (t.size() > 1) m.cutoffAlpha = to_double(t[1], fnn, e.line, "cutoff alpha");
+  if (m.cutoffAlpha < 0.0 || m.cutoffAlpha >= 1.0)
+    throw ModelError(where(fnn, e.line) + ": cutoff alpha must satisfy 0 <= alpha < 1 (got " + t[1] + ")");
+  if ((m.cutoffType == CT_TANHU || m.cutoffType == CT_TANH) && m.cutoffAlpha > 0.0)
+    m.warnings.push_back("cutoff alpha is not used by cutoff_type " + t[0] + " (as in n2p2)");
+}
+
+// One symfunction_short line; `element` receives the central element's index.
+SymmetryFunction ModelSetup::parseSymmetryFunction(const Entry &e, int &element) const
+{
+  std::vector<std::string> t = split_ws(e.value);
+  if (t.size() < 2) throw ModelError(where(fnn, e.line) + ": incomplete symfunction_short line");
+  element = elementOf(t[0], e.line);
+  long type = to_long(t[1], fnn, e.line, "symmetry function type");
+  SymmetryFunction s;
+  s.type = (int) type;
+  s.line = e.line;
+  auto need = [&](size_t n, const char *format) {
+    if (t.size() != n)
+      throw ModelError(where(fnn, e.line) + ": symmetry function type " + t[1] + " needs '" + format + "' (" +
+                       std::to_string(n) + " values after symfunction_short), found " + std::to_string(t.size()));
+  };
+  auto num = [&](size_t i, const char *what) { return to_double(t[i], fnn, e.line, what); };
+  if (type == 2) {
+    need(6, "<ec> 2 <e1> <eta> <rs> <rc>");
+    s.e1 = elementOf(t[2], e.line);
+    s.eta = num(3, "eta");
+    s.rs = num(4, "rs");
+    s.rc = num(5, "rc");
+  } else if (type == 3 || type == 9) {
+    if (t.size() != 8 && t.size() != 9) need(8, "<ec> 3|9 <e1> <e2> <eta> <lambda> <zeta> <rc> [<rs>]");
+    s.e1 = elementOf(t[2], e.line);
+    s.e2 = elementOf(t[3], e.line);
+    if (s.e1 > s.e2) std::swap(s.e1, s.e2);
+    s.eta = num(4, "eta");
+    s.lambda = num(5, "lambda");
+    s.zeta = num(6, "zeta");
+    s.rc = num(7, "rc");
+    if (t.size() > 8) s.rs = num(8, "rs");
+  } else if (type == 12) {
+    need(5, "<ec> 12 <eta> <rs> <rc>");
+    s.eta = num(2, "eta");
+    s.rs = num(3, "rs");
+    s.rc = num(4, "rc");
+  } else if (type == 13) {
+    need(7, "<ec> 13 <eta> <rs> <lambda> <zeta> <rc>");
+    s.eta = num(2, "eta");
+    s.rs = num(3, "rs");
+    s.lambda = num(4, "lambda");
+    s.zeta = num(5, "zeta");
+    s.rc = num(6, "rc");
+  } else {
+    throw ModelError(where(fnn, e.line) + ": symmetry function type " + t[1] +
+                     " is not supported by the hdnnp-toolkit plugin (supported: 2, 3, 9, 12, 13)");
   }
+  if (!(s.rc > 0.0)) throw ModelError(where(fnn, e.line) + ": cutoff radius must be positive");
+  if (type == 3 || type == 9 || type == 13) {
+    s.zetaInt = (int) std::lround(s.zeta);
+    s.useIntegerPow = std::fabs(s.zeta - s.zetaInt) <= std::numeric_limits<double>::min();
+  }
+  return s;
+}
 
-  // --- symmetry functions ---------------------------------------------------
+void ModelSetup::setupSymmetryFunctions()
+{
   std::vector<const Entry *> sfe = st.all("symfunction_short");
   if (sfe.empty()) throw ModelError(fnn + ": no 'symfunction_short' lines");
   for (const Entry *e : sfe) {
-    std::vector<std::string> t = split_ws(e->value);
-    if (t.size() < 2) throw ModelError(where(fnn, e->line) + ": incomplete symfunction_short line");
-    int ec = elem_of(t[0], e->line);
-    long type = to_long(t[1], fnn, e->line, "symmetry function type");
-    SymmetryFunction s;
-    s.type = (int) type;
-    s.line = e->line;
-    auto need = [&](size_t n, const char *format) {
-      if (t.size() != n)
-        throw ModelError(where(fnn, e->line) + ": symmetry function type " + t[1] + " needs '" + format +
-                         "' (" + std::to_string(n) + " values after symfunction_short), found " +
-                         std::to_string(t.size()));
-    };
-    if (type == 2) {
-      need(6, "<ec> 2 <e1> <eta> <rs> <rc>");
-      s.e1 = elem_of(t[2], e->line);
-      s.eta = to_double(t[3], fnn, e->line, "eta");
-      s.rs = to_double(t[4], fnn, e->line, "rs");
-      s.rc = to_double(t[5], fnn, e->line, "rc");
-    } else if (type == 3 || type == 9) {
-      if (t.size() != 8 && t.size() != 9)
-        need(8, "<ec> 3|9 <e1> <e2> <eta> <lambda> <zeta> <rc> [<rs>]");
-      s.e1 = elem_of(t[2], e->line);
-      s.e2 = elem_of(t[3], e->line);
-      if (s.e1 > s.e2) std::swap(s.e1, s.e2);
-      s.eta = to_double(t[4], fnn, e->line, "eta");
-      s.lambda = to_double(t[5], fnn, e->line, "lambda");
-      s.zeta = to_double(t[6], fnn, e->line, "zeta");
-      s.rc = to_double(t[7], fnn, e->line, "rc");
-      if (t.size() > 8) s.rs = to_double(t[8], fnn, e->line, "rs");
-    } else if (type == 12) {
-      need(5, "<ec> 12 <eta> <rs> <rc>");
-      s.eta = to_double(t[2], fnn, e->line, "eta");
-      s.rs = to_double(t[3], fnn, e->line, "rs");
-      s.rc = to_double(t[4], fnn, e->line, "rc");
-    } else if (type == 13) {
-      need(7, "<ec> 13 <eta> <rs> <lambda> <zeta> <rc>");
-      s.eta = to_double(t[2], fnn, e->line, "eta");
-      s.rs = to_double(t[3], fnn, e->line, "rs");
-      s.lambda = to_double(t[4], fnn, e->line, "lambda");
-      s.zeta = to_double(t[5], fnn, e->line, "zeta");
-      s.rc = to_double(t[6], fnn, e->line, "rc");
-    } else {
-      throw ModelError(where(fnn, e->line) + ": symmetry function type " + t[1] +
-                       " is not supported by the hdnnp-toolkit plugin (supported: 2, 3, 9, 12, 13)");
-    }
-    if (!(s.rc > 0.0)) throw ModelError(where(fnn, e->line) + ": cutoff radius must be positive");
-    if (type == 3 || type == 9 || type == 13) {
-      s.zetaInt = (int) std::lround(s.zeta);
-      s.useIntegerPow = std::fabs(s.zeta - s.zetaInt) <= std::numeric_limits<double>::min();
-    }
+    int ec = 0;
+    SymmetryFunction s = parseSymmetryFunction(*e, ec);
     // n2p2 Mode::setupSymmetryFunctions: change length unit, then sort.
-    if (normalize) {
-      s.eta /= convLength * convLength;
-      s.rs *= convLength;
-      s.rc *= convLength;
+    if (m.normalize) {
+      s.eta /= m.convLength * m.convLength;
+      s.rs *= m.convLength;
+      s.rc *= m.convLength;
     }
-    elements[ec].sf.push_back(s);
+    m.elements[ec].sf.push_back(s);
   }
-  maxCutoff = 0.0;
-  for (auto &em : elements) {
+  m.maxCutoff = 0.0;
+  for (auto &em : m.elements) {
     if (em.sf.empty())
       throw ModelError(fnn + ": element " + em.symbol + " has no symmetry functions (symfunction_short)");
     std::stable_sort(em.sf.begin(), em.sf.end(),
                      [](const SymmetryFunction &a, const SymmetryFunction &b) { return a.less_than(b); });
   }
+}
 
-  // --- scaling --------------------------------------------------------------
-  {
-    bool sc = st.has("scale_symmetry_functions");
-    bool ce = st.has("center_symmetry_functions");
-    if (sc && !ce)
-      scalingType = ST_SCALE;
-    else if (!sc && ce)
-      scalingType = ST_CENTER;
-    else if (sc && ce)
-      scalingType = ST_SCALECENTER;
-    else if (st.has("scale_symmetry_functions_sigma"))
-      scalingType = ST_SCALESIGMA;
-    else
-      scalingType = ST_NONE;
+// Statistics of one scaling.data row (t: element-index sf-index min max mean [sigma]) into s.
+void ModelSetup::setScaling(SymmetryFunction &s, const std::vector<std::string> &t, const std::string &fscaling,
+                            int lineno, size_t ie, size_t is) const
+{
+  s.Gmin = to_double(t[2], fscaling, lineno, "minimum");
+  s.Gmax = to_double(t[3], fscaling, lineno, "maximum");
+  s.Gmean = to_double(t[4], fscaling, lineno, "mean");
+  s.Gsigma = t.size() > 5 ? to_double(t[5], fscaling, lineno, "sigma") : 0.0;
+  s.scaling = m.scalingType;
+  s.Smin = Smin;
+  s.Smax = Smax;
+  const std::string which = " for element " + m.elements[ie].symbol + " symmetry function " + std::to_string(is + 1);
+  if (m.scalingType == ST_SCALE || m.scalingType == ST_SCALECENTER) {
+    if (s.Gmax == s.Gmin) throw ModelError(where(fscaling, lineno) + ": min == max" + which + "; cannot scale");
+    s.scalingFactor = (Smax - Smin) / (s.Gmax - s.Gmin);
+  } else if (m.scalingType == ST_SCALESIGMA) {
+    if (s.Gsigma == 0.0)
+      throw ModelError(where(fscaling, lineno) + ": sigma is missing or zero" + which +
+                       " (needed by scale_symmetry_functions_sigma)");
+    s.scalingFactor = (Smax - Smin) / s.Gsigma;
+  } else {
+    s.scalingFactor = 1.0;
   }
-  double Smin = 0.0, Smax = 0.0;
-  if (scalingType == ST_SCALE || scalingType == ST_SCALECENTER || scalingType == ST_SCALESIGMA) {
-    Smin = 0.0;
+}
+
+// Scaling type, Smin/Smax and scaling.data (read even without scaling: its
+// min/max drive the extrapolation warnings, as in n2p2).
+void ModelSetup::setupSymmetryFunctionScaling(const std::string &text, const std::string &fscaling)
+{
+  bool sc = st.has("scale_symmetry_functions"), ce = st.has("center_symmetry_functions");
+  m.scalingType = sc && !ce ? ST_SCALE : !sc && ce ? ST_CENTER : sc && ce ? ST_SCALECENTER
+                  : st.has("scale_symmetry_functions_sigma") ? ST_SCALESIGMA : ST_NONE;
+  Smin = Smax = 0.0;
+  if (m.scalingType == ST_SCALE || m.scalingType == ST_SCALECENTER || m.scalingType == ST_SCALESIGMA) {
     Smax = 1.0;
     if (st.has("scale_min_short")) {
       const Entry &e = st.single("scale_min_short");
@@ -463,76 +520,54 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
       Smax = to_double(first_value(e.value, fnn, e.line, "scale_max_short"), fnn, e.line, "scale_max_short");
     }
   }
-  {
-    // n2p2 reads scaling.data even without scaling (its min/max drive the
-    // extrapolation warnings).
-    std::istringstream is(reader(fscaling));
-    std::string raw;
-    int lineno = 0;
-    size_t ie = 0, is_ = 0;
-    while (std::getline(is, raw)) {
-      ++lineno;
-      std::vector<std::string> t = split_ws(raw);
-      if (t.empty() || t[0][0] == '#') continue;
-      while (ie < elements.size() && is_ >= elements[ie].sf.size()) {
-        ++ie;
-        is_ = 0;
-      }
-      if (ie >= elements.size()) {
-        size_t ntot = 0;
-        for (auto &em : elements) ntot += em.sf.size();
-        throw ModelError(where(fscaling, lineno) + ": more rows than symmetry functions in " + fnn + " (" +
-                         std::to_string(ntot) + ")");
-      }
-      if (t.size() < 5)
-        throw ModelError(where(fscaling, lineno) +
-                         ": expected 'element-index sf-index min max mean [sigma]', found " +
-                         std::to_string(t.size()) + " columns");
-      long e_idx = to_long(t[0], fscaling, lineno, "element index");
-      long s_idx = to_long(t[1], fscaling, lineno, "symmetry function index");
-      if (e_idx != (long) ie + 1 || s_idx != (long) is_ + 1)
-        throw ModelError(where(fscaling, lineno) + ": expected element " + std::to_string(ie + 1) + " (" +
-                         elements[ie].symbol + ") symmetry function " + std::to_string(is_ + 1) + ", found " +
-                         t[0] + " " + t[1] + " (element " + elements[ie].symbol + " has " +
-                         std::to_string(elements[ie].sf.size()) + " symmetry functions in " + fnn + ")");
-      SymmetryFunction &s = elements[ie].sf[is_];
-      s.Gmin = to_double(t[2], fscaling, lineno, "minimum");
-      s.Gmax = to_double(t[3], fscaling, lineno, "maximum");
-      s.Gmean = to_double(t[4], fscaling, lineno, "mean");
-      s.Gsigma = t.size() > 5 ? to_double(t[5], fscaling, lineno, "sigma") : 0.0;
-      s.scaling = scalingType;
-      s.Smin = Smin;
-      s.Smax = Smax;
-      if (scalingType == ST_SCALE || scalingType == ST_SCALECENTER) {
-        if (s.Gmax == s.Gmin)
-          throw ModelError(where(fscaling, lineno) + ": min == max for element " + elements[ie].symbol +
-                           " symmetry function " + std::to_string(is_ + 1) + "; cannot scale");
-        s.scalingFactor = (Smax - Smin) / (s.Gmax - s.Gmin);
-      } else if (scalingType == ST_SCALESIGMA) {
-        if (s.Gsigma == 0.0)
-          throw ModelError(where(fscaling, lineno) + ": sigma is missing or zero for element " +
-                           elements[ie].symbol + " symmetry function " + std::to_string(is_ + 1) +
-                           " (needed by scale_symmetry_functions_sigma)");
-        s.scalingFactor = (Smax - Smin) / s.Gsigma;
-      } else {
-        s.scalingFactor = 1.0;
-      }
-      ++is_;
-    }
-    while (ie < elements.size() && is_ >= elements[ie].sf.size()) {
+  std::vector<ElementModel> &elements = m.elements;
+  auto skip_full = [&](size_t &ie, size_t &is) {
+    while (ie < elements.size() && is >= elements[ie].sf.size()) {
       ++ie;
-      is_ = 0;
+      is = 0;
     }
-    if (ie < elements.size())
-      throw ModelError(fscaling + ": too few rows: no scaling data for element " + elements[ie].symbol +
-                       " symmetry function " + std::to_string(is_ + 1) + " (expected " +
-                       std::to_string(elements[ie].sf.size()) + " rows for this element)");
+  };
+  std::istringstream in(text);
+  std::string raw;
+  int lineno = 0;
+  size_t ie = 0, is = 0;
+  while (std::getline(in, raw)) {
+    ++lineno;
+    std::vector<std::string> t = split_ws(raw);
+    if (t.empty() || t[0][0] == '#') continue;
+    skip_full(ie, is);
+    if (ie >= elements.size()) {
+      size_t ntot = 0;
+      for (auto &em : elements) ntot += em.sf.size();
+      throw ModelError(where(fscaling, lineno) + ": more rows than symmetry functions in " + fnn + " (" +
+                       std::to_string(ntot) + ")");
+    }
+    if (t.size() < 5)
+      throw ModelError(where(fscaling, lineno) + ": expected 'element-index sf-index min max mean [sigma]', found " +
+                       std::to_string(t.size()) + " columns");
+    long e_idx = to_long(t[0], fscaling, lineno, "element index");
+    long s_idx = to_long(t[1], fscaling, lineno, "symmetry function index");
+    if (e_idx != (long) ie + 1 || s_idx != (long) is + 1)
+      throw ModelError(where(fscaling, lineno) + ": expected element " + std::to_string(ie + 1) + " (" +
+                       elements[ie].symbol + ") symmetry function " + std::to_string(is + 1) + ", found " + t[0] +
+                       " " + t[1] + " (element " + elements[ie].symbol + " has " +
+                       std::to_string(elements[ie].sf.size()) + " symmetry functions in " + fnn + ")");
+    setScaling(elements[ie].sf[is], t, fscaling, lineno, ie, is);
+    ++is;
   }
+  skip_full(ie, is);
+  if (ie < elements.size())
+    throw ModelError(fscaling + ": too few rows: no scaling data for element " + elements[ie].symbol +
+                     " symmetry function " + std::to_string(is + 1) + " (expected " +
+                     std::to_string(elements[ie].sf.size()) + " rows for this element)");
+}
 
-  // --- networks -------------------------------------------------------------
-  normalizeNeurons = st.has("normalize_nodes");
+// Layer sizes and activations (global_*_short, element_nodes_short).
+void ModelSetup::setupNeuralNetwork()
+{
+  m.normalizeNeurons = st.has("normalize_nodes");
   if (st.has("element_hidden_layers_short") || st.has("element_activation_short"))
-    warnings.push_back("element_hidden_layers_short / element_activation_short are ignored, as by n2p2");
+    m.warnings.push_back("element_hidden_layers_short / element_activation_short are ignored, as by n2p2");
   const Entry &ehl = st.single("global_hidden_layers_short");
   long nhidden = to_long(first_value(ehl.value, fnn, ehl.line, "global_hidden_layers_short"), fnn, ehl.line,
                          "global_hidden_layers_short");
@@ -546,34 +581,39 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
   if ((long) ta.size() < nhidden)
     throw ModelError(where(fnn, eact.line) + ": global_activation_short lists " + std::to_string(ta.size()) +
                      " activations for " + std::to_string(nhidden) + " hidden layers (+ output)");
-  std::vector<int> hidden_nodes(nhidden), hidden_act(nhidden);
+  std::vector<int> hidden_nodes(nhidden);
+  hiddenAct.assign(nhidden, 0);
   for (long l = 0; l < nhidden; ++l) {
     long n = to_long(tn[l], fnn, enodes.line, "number of nodes");
     if (n <= 0) throw ModelError(where(fnn, enodes.line) + ": layer sizes must be positive");
     hidden_nodes[l] = (int) n;
-    hidden_act[l] = parse_activation(ta[l], fnn, eact.line);
+    hiddenAct[l] = parse_activation(ta[l], fnn, eact.line);
   }
   if ((long) ta.size() > nhidden) {
     parse_activation(ta[nhidden], fnn, eact.line);
     if (ta[nhidden] != "l")
-      warnings.push_back("output activation '" + ta[nhidden] + "' is ignored: n2p2 always uses a linear output");
+      m.warnings.push_back("output activation '" + ta[nhidden] + "' is ignored: n2p2 always uses a linear output");
   }
-  std::vector<std::vector<int>> nodes(nelem, hidden_nodes);
+  nodes.assign(m.elements.size(), hidden_nodes);
   for (const Entry *e : st.all("element_nodes_short")) {
     std::vector<std::string> t = split_ws(e->value);
     if (t.size() < 3) throw ModelError(where(fnn, e->line) + ": expected 'element_nodes_short <element> <layer> <nodes>'");
-    int ie = elem_of(t[0], e->line);
+    int ie = elementOf(t[0], e->line);
     long l = to_long(t[1], fnn, e->line, "layer");
     long n = to_long(t[2], fnn, e->line, "number of nodes");
     if (l < 1 || l > nhidden)
-      throw ModelError(where(fnn, e->line) + ": element_nodes_short layer " + t[1] +
-                       " is not a hidden layer (1 to " + std::to_string(nhidden) + ")");
+      throw ModelError(where(fnn, e->line) + ": element_nodes_short layer " + t[1] + " is not a hidden layer (1 to " +
+                       std::to_string(nhidden) + ")");
     if (n <= 0) throw ModelError(where(fnn, e->line) + ": layer sizes must be positive");
     nodes[ie][l - 1] = (int) n;
   }
+}
 
-  for (int ie = 0; ie < nelem; ++ie) {
-    ElementModel &em = elements[ie];
+// Allocate each element's layers and read weights.NNN.data.
+void ModelSetup::setupNeuralNetworkWeights(const FileReader &reader)
+{
+  for (size_t ie = 0; ie < m.elements.size(); ++ie) {
+    ElementModel &em = m.elements[ie];
     std::vector<int> sizes;
     sizes.push_back((int) em.sf.size());
     for (int n : nodes[ie]) sizes.push_back(n);
@@ -587,7 +627,7 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
       DenseLayer L;
       L.nin = sizes[l - 1];
       L.nout = sizes[l];
-      L.activation = (l + 1 == sizes.size()) ? AF_IDENTITY : hidden_act[l - 1];
+      L.activation = (l + 1 == sizes.size()) ? AF_IDENTITY : hiddenAct[l - 1];
       L.W.assign((size_t) L.nin * L.nout, 0.0);
       L.b.assign(L.nout, 0.0);
       nweights += (size_t) L.nin * L.nout + L.nout;
@@ -596,72 +636,95 @@ void Model::load(const std::string &dir_in, const FileReader &reader)
     }
     char name[64];
     std::snprintf(name, sizeof(name), "weights.%03d.data", em.Z);
-    const std::string fw = directory + name;
-    std::istringstream is(reader(fw));
-    std::string raw;
-    int lineno = 0;
-    size_t count = 0;
-    size_t layer = 0, pos = 0;  // position within the current layer's block
-    while (std::getline(is, raw)) {
-      ++lineno;
-      std::vector<std::string> t = split_ws(raw);
-      if (t.empty() || t[0][0] == '#') continue;
-      double v = to_double(t[0], fw, lineno, "weight");
-      if (count >= nweights) {
-        ++count;
-        continue;
-      }
-      DenseLayer &L = em.layers[layer];
-      size_t nw = (size_t) L.nin * L.nout;
-      // n2p2 NeuralNetwork::setConnections order: for each layer, weights
-      // (previous-layer neuron j outer, neuron k inner), then biases.
-      if (pos < nw) {
-        size_t j = pos / L.nout, k = pos % L.nout;
-        if (t.size() >= 7 && t[1] == "a") {
-          long ls = to_long(t[3], fw, lineno, "l_s"), ns = to_long(t[4], fw, lineno, "n_s");
-          long le = to_long(t[5], fw, lineno, "l_e"), ne = to_long(t[6], fw, lineno, "n_e");
-          if (ls != (long) layer || ns != (long) j + 1 || le != (long) layer + 1 || ne != (long) k + 1)
-            throw ModelError(where(fw, lineno) + ": weight connects layer " + t[3] + " neuron " + t[4] +
-                             " to layer " + t[5] + " neuron " + t[6] + ", but the network " + shape +
-                             " defined by " + fnn + " expects layer " + std::to_string(layer) + " neuron " +
-                             std::to_string(j + 1) + " to layer " + std::to_string(layer + 1) + " neuron " +
-                             std::to_string(k + 1) + " here (wrong layer sizes?)");
-        } else if (t.size() >= 5 && t[1] == "b") {
-          throw ModelError(where(fw, lineno) + ": found a bias where the network " + shape + " defined by " +
-                           fnn + " expects a weight of layer " + std::to_string(layer + 1) +
-                           " (wrong layer sizes?)");
-        }
-        L.W[k * (size_t) L.nin + j] = v;
-      } else {
-        size_t k = pos - nw;
-        if (t.size() >= 5 && t[1] == "b") {
-          long le = to_long(t[3], fw, lineno, "l_e"), ne = to_long(t[4], fw, lineno, "n_e");
-          if (le != (long) layer + 1 || ne != (long) k + 1)
-            throw ModelError(where(fw, lineno) + ": bias of layer " + t[3] + " neuron " + t[4] +
-                             ", but the network " + shape + " defined by " + fnn + " expects layer " +
-                             std::to_string(layer + 1) + " neuron " + std::to_string(k + 1) +
-                             " here (wrong layer sizes?)");
-        } else if (t.size() >= 7 && t[1] == "a") {
-          throw ModelError(where(fw, lineno) + ": found a weight where the network " + shape + " defined by " +
-                           fnn + " expects a bias of layer " + std::to_string(layer + 1) +
-                           " (wrong layer sizes?)");
-        }
-        L.b[k] = v;
-      }
-      ++count;
-      ++pos;
-      if (pos == nw + (size_t) L.nout) {
-        ++layer;
-        pos = 0;
-      }
-    }
-    if (count != nweights)
-      throw ModelError(fw + ": contains " + std::to_string(count) + " weights and biases, but the network " +
-                       shape + " of element " + em.symbol + " defined by " + fnn + " needs " +
-                       std::to_string(nweights) + " (wrong layer sizes?)");
+    const std::string fw = m.directory + name;
+    readWeights(em, reader(fw), fw, shape, nweights);
   }
+}
 
-  for (auto &em : elements) {
+// n2p2 NeuralNetwork::setConnections order: for each layer, weights
+// (previous-layer neuron j outer, neuron k inner), then biases.
+void ModelSetup::readWeights(ElementModel &em, const std::string &text, const std::string &fw,
+                             const std::string &shape, size_t nweights) const
+{
+  const std::string net = ", but the network " + shape + " defined by " + fnn;
+  std::istringstream is(text);
+  std::string raw;
+  int lineno = 0;
+  size_t count = 0, layer = 0, pos = 0;  // pos: position within the current layer's block
+  while (std::getline(is, raw)) {
+    ++lineno;
+    std::vector<std::string> t = split_ws(raw);
+    if (t.empty() || t[0][0] == '#') continue;
+    double v = to_double(t[0], fw, lineno, "weight");
+    if (count++ >= nweights) continue;
+    DenseLayer &L = em.layers[layer];
+    size_t nw = (size_t) L.nin * L.nout;
+    bool weight = t.size() >= 7 && t[1] == "a", bias = t.size() >= 5 && t[1] == "b";
+    if (pos < nw) {
+      size_t j = pos / L.nout, k = pos % L.nout;
+      if (weight) {
+        long ls = to_long(t[3], fw, lineno, "l_s"), ns = to_long(t[4], fw, lineno, "n_s");
+        long le = to_long(t[5], fw, lineno, "l_e"), ne = to_long(t[6], fw, lineno, "n_e");
+        if (ls != (long) layer || ns != (long) j + 1 || le != (long) layer + 1 || ne != (long) k + 1)
+          throw ModelError(where(fw, lineno) + ": weight connects layer " + t[3] + " neuron " + t[4] + " to layer " +
+                           t[5] + " neuron " + t[6] + net + " expects layer " + std::to_string(layer) + " neuron " +
+                           std::to_string(j + 1) + " to layer " + std::to_string(layer + 1) + " neuron " +
+                           std::to_string(k + 1) + " here (wrong layer sizes?)");
+      } else if (bias) {
+        throw ModelError(where(fw, lineno) + ": found a bias where the network " + shape + " defined by " + fnn +
+                         " expects a weight of layer " + std::to_string(layer + 1) + " (wrong layer sizes?)");
+      }
+      L.W[k * (size_t) L.nin + j] = v;
+    } else {
+      size_t k = pos - nw;
+      if (bias) {
+        long le = to_long(t[3], fw, lineno, "l_e"), ne = to_long(t[4], fw, lineno, "n_e");
+        if (le != (long) layer + 1 || ne != (long) k + 1)
+          throw ModelError(where(fw, lineno) + ": bias of layer " + t[3] + " neuron " + t[4] + net +
+                           " expects layer " + std::to_string(layer + 1) + " neuron " + std::to_string(k + 1) +
+                           " here (wrong layer sizes?)");
+      } else if (weight) {
+        throw ModelError(where(fw, lineno) + ": found a weight where the network " + shape + " defined by " + fnn +
+                         " expects a bias of layer " + std::to_string(layer + 1) + " (wrong layer sizes?)");
+      }
+      L.b[k] = v;
+    }
+    if (++pos == nw + (size_t) L.nout) {
+      ++layer;
+      pos = 0;
+    }
+  }
+  if (count != nweights)
+    throw ModelError(fw + ": contains " + std::to_string(count) + " weights and biases, but the network " + shape +
+                     " of element " + em.symbol + " defined by " + fnn + " needs " + std::to_string(nweights) +
+                     " (wrong layer sizes?)");
+}
+
+}  // namespace
+
+void Model::load(const std::string &dir_in, const FileReader &reader)
+{
+  directory = dir_in;
+  if (!directory.empty() && directory.back() != '/') directory += '/';
+  const std::string fnn = directory + "input.nn";
+  const std::string fscaling = directory + "scaling.data";
+
+  Settings st;
+  st.parse(reader(fnn), fnn);
+  elements.clear();
+  warnings.clear();
+
+  ModelSetup setup(*this, st, fnn);
+  setup.checkPotentialType();
+  setup.setupElementMap();
+  setup.setupNormalization();
+  setup.setupElements();
+  setup.setupCutoff();
+  setup.setupSymmetryFunctions();
+  setup.setupSymmetryFunctionScaling(reader(fscaling), fscaling);
+  setup.setupNeuralNetwork();
+  setup.setupNeuralNetworkWeights(reader);
+  for (auto &em : elements) {  // n2p2 Mode::setupSymmetryFunctionGroups
     setup_groups(em);
     maxCutoff = std::max(maxCutoff, em.rcMax);
   }
