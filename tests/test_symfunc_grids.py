@@ -96,3 +96,15 @@ def test_named_sets():
         named_candidates("si-boron", ["Cu", "Zr"])
     with pytest.raises(ToolkitError, match="unknown candidate set"):
         named_candidates("boron")
+
+
+def test_example_configs_of_the_two_systems_load():
+    from pathlib import Path
+
+    from toolkit.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    si, cuzr = load_config(root / "si_boron.yaml"), load_config(root / "cuzr.yaml")
+    assert si.symfuncs.candidates == "si-boron" and si.data.generate.system == "si"
+    assert cuzr.symfuncs.candidates == "cuzr" and cuzr.data.generate.composition == "Cu64Zr36"
+    assert si.selection.cost_model == cuzr.selection.cost_model == "terms"
