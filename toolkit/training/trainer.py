@@ -238,6 +238,83 @@ def _progress(enabled: bool, label: str, total: int):
     return prog, task
 
 
+@dataclass
+class _EarlyStopping:
+    """The best objective so far, its epoch and weights, and the epochs since it improved (checkpointed)."""
+
+    best_state: dict
+    best_obj: float = math.inf
+    best_epoch: int = 0
+    bad: int = 0
+
+    def update(self, obj: float, epoch: int, networks: nn.ModuleDict, min_delta: float) -> None:
+        if not math.isfinite(self.best_obj) or obj < self.best_obj - min_delta * abs(self.best_obj):
+            self.best_obj, self.best_epoch, self.bad = obj, epoch, 0
+            self.best_state = copy.deepcopy(networks.state_dict())
+        else:
+            self.bad += 1
+
+
+def _resume_state(ckpt_path: Path | None, label: str) -> dict | None:
+    """The checkpoint of a run with this ``label``, or None."""
+    if ckpt_path is None or not ckpt_path.is_file():
+        return None
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    return state if state.get("label") == label else None
+
+
+def _optimizer(networks: nn.ModuleDict, settings: TrainSettings, lr: float, n_batches: int):
+    """(optimiser, scheduler or None): full-batch L-BFGS (strong Wolfe), or AdamW with cosine warm restarts."""
+    if settings.optimizer == "lbfgs":
+        return torch.optim.LBFGS(networks.parameters(), lr=lr, max_iter=settings.lbfgs_steps, history_size=50,
+                                 line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15), None
+    opt = make_optimizer(networks, lr, settings.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        opt, T_0=max(1, settings.restart_period * n_batches), T_mult=max(1, int(settings.restart_mult)),
+        eta_min=lr * settings.lr_min_factor)
+    return opt, sched
+
+
+def _train_epoch(networks, data: FeatureData, settings: TrainSettings, opt, sched, perm: torch.Tensor, bs: int,
+                 n_batches: int, step_lbfgs, penalty, mask, forward) -> float:
+    """One epoch (one L-BFGS step, or ``n_batches`` minibatch steps each followed by the proximal step and the mask);
+    returns the mean training loss."""
+    forces = settings.force_weight > 0
+    if step_lbfgs is not None:
+        tot = opt.step(step_lbfgs) * n_batches
+        apply_mask_(networks, mask)
+        return float(tot) / n_batches
+    tot = 0.0
+    for k in range(n_batches):
+        b = data.batch(perm[k * bs:(k + 1) * bs], forces=forces)
+        opt.zero_grad(set_to_none=True)
+        loss, _, _ = batch_loss(networks, b, settings.force_weight, forward)
+        loss.backward()
+        opt.step()
+        if penalty is not None:
+            penalty.prox_(networks, opt)
+        apply_mask_(networks, mask)
+        sched.step()
+        tot += loss.detach()
+    return float(tot) / n_batches
+
+
+def _validation_row(networks, data: FeatureData, val_idx, settings: TrainSettings, penalty, epoch: int,
+                    lr: float, train_loss: float) -> dict:
+    """The history row of an epoch: losses, validation RMSEs, penalty and the early-stopping objective."""
+    forces = settings.force_weight > 0
+    ev = evaluate(networks, data, val_idx, forces=forces, batch_size=settings.eval_batch_size)
+    val_loss = ev["e_mse"] + (settings.force_weight * ev["f_mse"] if forces else 0.0)
+    pen = float(penalty.value(networks)) if penalty is not None else 0.0
+    row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
+           "val_rmse_energy": ev["rmse_energy"], "penalty": pen, "objective": val_loss + pen}
+    if forces:
+        row["val_rmse_forces"] = ev["rmse_forces"]
+    if penalty is not None:
+        row["n_active"] = int(sum(int(v.sum()) for v in penalty.active(networks).values()))
+    return row
+
+
 def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settings: TrainSettings,
           penalty=None, mask: dict[str, torch.Tensor] | None = None, checkpoint: str | Path | None = None,
           label: str = "train", log: Callable[[dict], None] | None = None) -> TrainResult:
@@ -248,122 +325,75 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
     columns are zeroed and stay exactly zero); ``checkpoint``: file to write and resume from.
     """
     t0 = time.perf_counter()
-    train_idx = np.asarray(train_idx)
-    val_idx = np.asarray(val_idx)
+    train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise ToolkitError("training needs non-empty training and validation splits")
+    if settings.optimizer not in ("adam", "lbfgs"):
+        raise ToolkitError(f"unknown optimizer {settings.optimizer!r} (adam or lbfgs)")
+    lbfgs = settings.optimizer == "lbfgs"
+    if lbfgs and penalty is not None:
+        raise ToolkitError("the group-lasso stages need optimizer adam (proximal steps); lbfgs is for refits")
     forces = settings.force_weight > 0
     apply_mask_(networks, mask)
     ckpt_path = Path(checkpoint) if checkpoint else None
-    result = TrainResult()
-    state = None
-    if ckpt_path is not None and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state.get("label") != label:
-            state = None
-    lbfgs = settings.optimizer == "lbfgs"
-    if settings.optimizer not in ("adam", "lbfgs"):
-        raise ToolkitError(f"unknown optimizer {settings.optimizer!r} (adam or lbfgs)")
-    if lbfgs and penalty is not None:
-        raise ToolkitError("the group-lasso stages need optimizer adam (proximal steps); lbfgs is for refits")
-    lr = settings.lr
-    if state is not None:
-        lr = state["lr"]
-    elif lr is None:
+    state = _resume_state(ckpt_path, label)
+    lr = state["lr"] if state is not None else settings.lr
+    if lr is None:
         lr = 1.0 if lbfgs else find_lr(networks, data, train_idx, settings, mask=mask)
-    result.lr = lr
+    result = TrainResult(lr=lr)
     bs = min(settings.batch_size, len(train_idx))
     n_batches = max(1, len(train_idx) // bs)   # drop the incomplete last batch: constant batch shape
-    if lbfgs:
-        opt = torch.optim.LBFGS(networks.parameters(), lr=lr, max_iter=settings.lbfgs_steps, history_size=50,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
-        sched = None
-    else:
-        opt = make_optimizer(networks, lr, settings.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            opt, T_0=max(1, settings.restart_period * n_batches), T_mult=max(1, int(settings.restart_mult)),
-            eta_min=lr * settings.lr_min_factor)
-    best_state = copy.deepcopy(networks.state_dict())
-    best_obj, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
+    opt, sched = _optimizer(networks, settings, lr, n_batches)
+    stop, start_epoch = _EarlyStopping(copy.deepcopy(networks.state_dict())), 0
     if state is not None:
         networks.load_state_dict(state["networks"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
-        best_state, best_obj, best_epoch, bad = state["best_state"], state["best_obj"], state["best_epoch"], state["bad"]
-        start_epoch = state["epoch"]
-        result.history = state["history"]
+        stop = _EarlyStopping(state["best_state"], state["best_obj"], state["best_epoch"], state["bad"])
+        start_epoch, result.history = state["epoch"], state["history"]
         if state.get("done"):
-            networks.load_state_dict(best_state)
-            result.best_epoch, result.best_objective = best_epoch, best_obj
+            networks.load_state_dict(stop.best_state)
+            result.best_epoch, result.best_objective = stop.best_epoch, stop.best_obj
             result.stopped_early = state.get("stopped_early", False)
             return result
-
-    forward = None
-    if settings.compile and not forces:
-        forward = _compiled_forward(networks)
 
     def save(epoch, done=False, stopped=False):
         if ckpt_path is None:
             return
         payload = {"label": label, "lr": lr, "networks": networks.state_dict(), "optimizer": opt.state_dict(),
-                   "scheduler": sched.state_dict() if sched is not None else None, "best_state": best_state, "best_obj": best_obj,
-                   "best_epoch": best_epoch, "bad": bad, "epoch": epoch, "history": result.history,
-                   "done": done, "stopped_early": stopped}
+                   "scheduler": sched.state_dict() if sched is not None else None, "best_state": stop.best_state,
+                   "best_obj": stop.best_obj, "best_epoch": stop.best_epoch, "bad": stop.bad, "epoch": epoch,
+                   "history": result.history, "done": done, "stopped_early": stopped}
         with atomic_path(ckpt_path) as tmp:
             torch.save(payload, tmp)
 
+    forward = _compiled_forward(networks) if settings.compile and not forces else None
     train_t = torch.as_tensor(train_idx)
     step_lbfgs = _lbfgs_closure(networks, data, train_idx, settings, mask, forces) if lbfgs else None
     prog, task = _progress(settings.progress, label, settings.epochs)
     if prog:
         prog.update(task, completed=start_epoch)
-    stopped = False
-    epoch = start_epoch
+    stopped, epoch = False, start_epoch
     try:
         for epoch in range(start_epoch, settings.epochs):
             gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
             perm = train_t[torch.randperm(len(train_idx), generator=gen)]
-            tot = 0.0
-            if lbfgs:
-                tot = opt.step(step_lbfgs) * n_batches
-                apply_mask_(networks, mask)
-            for k in range(0 if lbfgs else n_batches):
-                b = data.batch(perm[k * bs:(k + 1) * bs], forces=forces)
-                opt.zero_grad(set_to_none=True)
-                loss, _, _ = batch_loss(networks, b, settings.force_weight, forward)
-                loss.backward()
-                opt.step()
-                if penalty is not None:
-                    penalty.prox_(networks, opt)
-                apply_mask_(networks, mask)
-                sched.step()
-                tot += loss.detach()
-            train_loss = float(tot) / n_batches
-            ev = evaluate(networks, data, val_idx, forces=forces, batch_size=settings.eval_batch_size)
-            val_loss = ev["e_mse"] + (settings.force_weight * ev["f_mse"] if forces else 0.0)
-            pen = float(penalty.value(networks)) if penalty is not None else 0.0
-            obj = val_loss + pen
-            row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,
-                   "val_loss": val_loss, "val_rmse_energy": ev["rmse_energy"], "penalty": pen, "objective": obj}
-            if forces:
-                row["val_rmse_forces"] = ev["rmse_forces"]
-            if penalty is not None:
-                row["n_active"] = int(sum(int(v.sum()) for v in penalty.active(networks).values()))
+            train_loss = _train_epoch(networks, data, settings, opt, sched, perm, bs, n_batches, step_lbfgs, penalty,
+                                      mask, forward)
+            row = _validation_row(networks, data, val_idx, settings, penalty, epoch + 1, opt.param_groups[0]["lr"],
+                                  train_loss)
             result.history.append(row)
             if log:
                 log(row)
+            obj = row["objective"]
             if not math.isfinite(obj):
                 raise ToolkitError(f"{label}: the loss diverged at epoch {epoch + 1} (lr {lr:.3g}); lower the "
                                    f"learning rate")
-            if not math.isfinite(best_obj) or obj < best_obj - settings.min_delta * abs(best_obj):
-                best_obj, best_epoch, bad = obj, epoch + 1, 0
-                best_state = copy.deepcopy(networks.state_dict())
-            else:
-                bad += 1
+            stop.update(obj, epoch + 1, networks, settings.min_delta)
             if prog:
-                prog.update(task, advance=1, info=f"val RMSE {ev['rmse_energy']:.3e}  obj {obj:.3e}")
-            if bad >= settings.patience:
+                prog.update(task, advance=1, info=f"val RMSE {row['val_rmse_energy']:.3e}  obj {obj:.3e}")
+            if stop.bad >= settings.patience:
                 stopped = True
                 break
             if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
@@ -371,8 +401,8 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
     finally:
         if prog:
             prog.stop()
-    networks.load_state_dict(best_state)
-    result.best_epoch, result.best_objective, result.stopped_early = best_epoch, best_obj, stopped
+    networks.load_state_dict(stop.best_state)
+    result.best_epoch, result.best_objective, result.stopped_early = stop.best_epoch, stop.best_obj, stopped
     result.seconds = time.perf_counter() - t0
     save(epoch + 1, done=True, stopped=stopped)
     return result
