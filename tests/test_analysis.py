@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from toolkit.errors import ToolkitError
 from toolkit.fileio import write_json
 from toolkit.lammps.analysis import analyze
 from toolkit.lammps.arrhenius import fit_arrhenius
@@ -149,6 +150,69 @@ def test_analyze_synthetic_quench_recovers_activation_energy(tmp_path):
     assert table.loc[0, "Ea"] == pytest.approx(fit.Ea)
     peaks = pd.read_csv(tmp_path / "report" / "rdf_peaks.csv")
     assert np.allclose(peaks["r_peak"], 4.2 / np.sqrt(2), atol=0.03)
+
+
+def _synthetic_quench(md, temps=(1250.0, 1000.0), runs=2, structure=None, guard=None):
+    dt = 0.002
+    meta = {"protocol": {"system": "al-eam", "temperatures": list(temps), "timestep": dt},
+            "potential": {"label": "synthetic"}}
+    if guard is not None:
+        meta["guard"] = guard
+    write_json(md / "quench.json", meta)
+    s = structure if structure is not None else _fcc(4.2, 4)
+    for run in range(runs):
+        for k, T in enumerate(temps):
+            d = md / f"run_{run:03d}" / f"T_{T:g}"
+            d.mkdir(parents=True)
+            _write_msd(d / "msd.dat", np.arange(101) * 50, random_walk_msd(20_000, 100, 0.5, dt * 50, seed=run + k))
+            write_dump(d / "traj.lammpstrj", [s], {"Al": 1})
+            write_json(d / "done.json", {"temperature": T, "mean_temperature": T})
+
+
+def test_analyze_refuses_a_collapsed_structure_instead_of_fitting_it(tmp_path):
+    """The issue's case: a collapsed liquid (pairs at 0.06 A) gave an RDF 'first peak' at 0.02 A without a word."""
+    s = _fcc(4.2, 4)
+    pos = s.positions.copy()
+    pos[1] = pos[0] + [0.06, 0.0, 0.0]  # two atoms 0.06 A apart
+    collapsed = Structure(positions=pos, elements=s.elements, cell=s.cell)
+    _synthetic_quench(tmp_path / "MD", structure=collapsed)
+    with pytest.raises(ToolkitError, match=r"refusing to analyse T = 1250: its g\(r\) has pairs at r < 0\.0[0-9].*limit 1\.8"):
+        analyze(tmp_path / "MD", out_dir=tmp_path / "report")
+    # a quench whose guard allowed 2.1 A refuses a structure with pairs at 2.05 A (and the fcc at 2.97 A passes)
+    pos = s.positions.copy()
+    pos[1] = pos[0] + [2.05, 0.0, 0.0]
+    near = Structure(positions=pos, elements=s.elements, cell=s.cell)
+    _synthetic_quench(tmp_path / "MD2", structure=near, guard={"min_distance": 2.1})
+    with pytest.raises(ToolkitError, match=r"pairs at r < 2\.0[5-9].*limit 2\.1"):
+        analyze(tmp_path / "MD2", out_dir=tmp_path / "report2")
+    _synthetic_quench(tmp_path / "MD3", guard={"min_distance": 2.1})
+    res = analyze(tmp_path / "MD3", out_dir=tmp_path / "report3")
+    assert res["rdf_peaks"]["r_min"].min() == pytest.approx(4.2 / np.sqrt(2), abs=0.05)
+
+
+def test_analyze_refuses_failed_runs_unless_allowed(tmp_path):
+    md = tmp_path / "MD"
+    _synthetic_quench(md, runs=3)
+    reason = "shortest pair distance 0.06 Angstrom at step 400 is below the limit 1.81 Angstrom"
+    failed = md / "run_001" / "T_1000"
+    (failed / "done.json").unlink()
+    write_json(failed / "failed.json", {"status": "FAILED", "reason": reason})
+    with pytest.raises(ToolkitError, match="refusing to analyse runs that left the data's range: run_001 FAILED at "
+                       "T_1000: shortest pair distance 0.06"):
+        analyze(md, out_dir=tmp_path / "r1")
+    from toolkit.cli import main
+
+    assert main(["analyze", str(md), "-o", str(tmp_path / "r0")]) == 1
+    with pytest.warns(UserWarning, match="leaving out 1 FAILED run"):
+        res = analyze(md, out_dir=tmp_path / "r2", allow_failed=True)
+    assert set(res["diffusion_runs"]["run"]) == {0, 2}  # run 1 left out at every temperature
+    assert (res["diffusion"]["n_runs"] == 2).all()
+    assert res["excluded_runs"] == {"synthetic": {"run_001": f"T_1000: {reason}"}}
+    for run in ("run_000", "run_002"):
+        (md / run / "T_1000" / "done.json").unlink()
+        write_json(md / run / "T_1000" / "failed.json", {"status": "FAILED", "reason": "lost atoms"})
+    with pytest.raises(ToolkitError, match="every run FAILED"):
+        analyze(md, out_dir=tmp_path / "r3", allow_failed=True)
 
 
 def test_trajectory_msd_unwraps_and_averages_origins(tmp_path):

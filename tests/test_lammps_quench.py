@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,14 +133,19 @@ def test_lammps_error_names_run_and_log_line(tmp_path):
     assert "log.lammps, line" in msg and "ERROR" in msg and "no_such_style" in msg
 
 
-def test_exploding_potential_is_reported(tmp_path):
-    # a 10x too large timestep makes the LJ liquid explode: LAMMPS loses atoms
-    with pytest.raises(LammpsError) as err:
-        quench("reference", tmp_path / "boom", "lj", runs=1, show_progress=False,
-               **{**TINY, "melt_time": 5.0}, timestep=0.05)
-    msg = str(err.value)
-    assert "run_000" in msg and "melt" in msg and "log.lammps, line" in msg
-    assert "Lost atoms" in msg and "exploded" in msg
+def test_exploding_potential_is_marked_failed(tmp_path):
+    # a 10x too large timestep makes the LJ liquid explode: the guard stops the run and marks it FAILED
+    out = quench("reference", tmp_path / "boom", "lj", runs=1, show_progress=False,
+                 **{**TINY, "melt_time": 5.0}, timestep=0.05)
+    meta = read_json(out / "quench.json")
+    status = meta["run_status"]["run_000"]
+    assert status["status"] == "FAILED" and status["step"] == "melt" and meta["failed_runs"] == ["run_000"]
+    assert re.search(r"shortest pair distance|drift|temperature|lost atoms|exploded", status["reason"])
+    failed = read_json(out / "run_000" / "melt" / "failed.json")
+    assert failed["status"] == "FAILED" and failed["reason"] == status["reason"]
+    assert not (out / "run_000" / "T_1.5").exists()  # later temperatures are not run
+    with pytest.raises(ToolkitError, match="refusing to analyse.*run_000 FAILED at melt"):
+        analyze(out, out_dir=tmp_path / "report")
 
 
 def test_nan_in_thermo_output_is_reported(tmp_path):
@@ -177,9 +184,12 @@ def test_hdnnp_quench_bench_and_model_export(tmp_path):
                  melt_time=0.1, equilibration=0.05, measurement=0.2, msd_every=0.01, traj_every=0.05,
                  show_progress=False)
     pair = (out / "pair.in").read_text()
-    assert f'pair_style hdnnp 6.8 dir "{AL_NN.resolve()}/" showew no showewsum 0 resetew no maxew 1000000' in pair
+    # n2p2's keywords: warnings summed every ${guard_every} steps, the run stops above ${maxew}
+    assert (f'pair_style hdnnp 6.8 dir "{AL_NN.resolve()}/" showew no showewsum ${{guard_every}} resetew no '
+            'maxew ${maxew}') in pair
     assert "pair_coeff * * Al" in pair
-    assert (out / "run_000" / "T_1000" / "done.json").exists()
+    done = read_json(out / "run_000" / "T_1000" / "done.json")
+    assert done["status"] == "PASSED" and done["extrapolation_warnings"] >= 0 and done["min_pair_distance"] > 2.0
     meta = read_json(out / "quench.json")
     assert meta["potential"]["kind"] == "hdnnp" and meta["potential"]["cutoff"] == 6.8
 
@@ -197,3 +207,50 @@ def test_hdnnp_quench_bench_and_model_export(tmp_path):
     assert system.name == "al-eam" and spec.kind == "hdnnp" and spec.cutoff == 6.8
     assert (tmp_path / "md" / "potential" / "input.nn").exists()
     assert spec.label == "model"
+
+
+def _negated_copy(src: Path, dst: Path) -> Path:
+    """A deliberately bad potential: AL_NN with its output layer negated (repulsion becomes attraction)."""
+    shutil.copytree(src, dst)
+    w = dst / "weights.013.data"
+    lines = []
+    for line in w.read_text().splitlines():
+        tok = line.split()
+        if tok and not line.startswith("#") and ((tok[1] == "a" and tok[5] == "3") or (tok[1] == "b" and tok[3] == "3")):
+            line = f"{-float(tok[0]): .16E} " + " ".join(tok[1:])
+        lines.append(line)
+    w.write_text("\n".join(lines) + "\n")
+    return dst
+
+
+BAD_ARGS = ["--system", "al", "--runs", "1", "--temperatures", "1250", "--melt-time", "1", "--equilibration",
+            "0.2", "--measurement", "0.4", "--msd-every", "0.01", "--traj-every", "0.1", "--quiet"]
+
+
+@needs_al_nn
+@pytest.mark.slow
+def test_bad_potential_is_stopped_and_marked_failed_with_the_reason(tmp_path, capsys):
+    _preamble_or_skip()
+    from toolkit.cli import main
+
+    bad = _negated_copy(AL_NN, tmp_path / "negated")
+    # collapse: pairs closer than the data's shortest distance (2.01 A in the study's data, less 10 %)
+    rc = main(["quench", str(bad), "-o", str(tmp_path / "q1"), *BAD_ARGS, "--max-ew-rate", "1e6",
+               "--min-distance", "1.81"])
+    assert rc == 3
+    out, err = capsys.readouterr()
+    assert "run_000: FAILED" in out and "below the limit 1.81 Angstrom" in out and "1 of 1 runs FAILED" in err
+    failed = read_json(tmp_path / "q1" / "run_000" / "melt" / "failed.json")
+    assert failed["status"] == "FAILED" and failed["min_pair_distance"] < 1.81
+    assert failed["extrapolation_warnings"] > 0  # counted, not hidden
+
+    # far outside the data: extrapolation warnings above the limit stop the first temperature step
+    rc = main(["quench", str(AL_NN), "-o", str(tmp_path / "q2"), *BAD_ARGS, "--min-distance", "0.5",
+               "--max-drift", "1e9"])
+    assert rc == 3
+    meta = read_json(tmp_path / "q2" / "quench.json")
+    st = meta["run_status"]["run_000"]
+    assert st["status"] == "FAILED" and st["step"] == "T_1250", st
+    assert re.match(r"extrapolation warnings \(\d+ counted\) exceed maxew 771 \(0.01 per atom and step\)", st["reason"])
+    melt = read_json(tmp_path / "q2" / "run_000" / "melt" / "done.json")  # the melt only counts them
+    assert melt["status"] == "PASSED" and melt["extrapolation_warnings"] > 1000

@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--per-element", action="store_true",
                    help="also partial RDFs, per-element D and Arrhenius fits, bond-angle distributions "
                         "(REPORT/species/, with --reference also species/comparison_*.csv)")
+    p.add_argument("--allow-failed", action="store_true",
+                   help="analyse the runs that passed and leave out runs the quench's guard marked FAILED "
+                   "(default: refuse, exit status 1)")
     p.set_defaults(func=_run)
 
 
@@ -31,7 +34,7 @@ def _run(args) -> int:
 
     res = analyze(args.md_dir, reference_dir=args.reference, out_dir=args.out, fit_start=args.fit_start,
                   fit_end=args.fit_end, rdf_cutoff=args.rdf_cutoff, rdf_bins=args.rdf_bins,
-                  msd_source=args.msd_source)
+                  msd_source=args.msd_source, allow_failed=args.allow_failed)
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -42,6 +45,8 @@ def _run(args) -> int:
             print(res["comparison"].to_string(index=False))
     if args.per_element:
         _per_element(args, res["out_dir"])
+    for run, why in {k: v for ex in res["excluded_runs"].values() for k, v in ex.items()}.items():
+        print(f"left out: {run} FAILED at {why}")
     print(res["out_dir"])
     return 0
 

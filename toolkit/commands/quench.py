@@ -13,7 +13,10 @@ def register(subparsers) -> None:
         help="melt a crystal and quench the liquid in temperature steps (MSD, trajectories), R runs",
         description="Melt-and-quench protocol in LAMMPS with an HDNNP (n2p2 directory or model.pt) or the "
         "system's reference potential ('reference'). Rerunning the same command resumes an interrupted "
-        "quench; finished temperature steps are not rerun. Times are in ps (tau for lj).",
+        "quench; finished temperature steps are not rerun. Times are in ps (tau for lj). Every step is guarded: "
+        "a run whose pairs come closer than the data's shortest distance (less a margin), whose extrapolation "
+        "warnings exceed the limit, whose conserved energy drifts or which loses atoms is stopped and marked "
+        "FAILED with the reason (quench.json run_status, run_*/*/failed.json); exit status 3 if any run FAILED.",
     )
     p.add_argument("potential", help="n2p2 directory, model.pt, or 'reference'")
     p.add_argument("-o", "--out", required=True, help="output folder (MD/)")
@@ -35,10 +38,33 @@ def register(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
     p.add_argument("--label", default=None, help="name of the potential in tables and plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("guard rails")
+    g.add_argument("--data", default=None,
+                   help="the training data (n2p2 input.data): its shortest interatomic distance sets the distance limit")
+    g.add_argument("--min-distance", type=float, default=None,
+                   help="stop a run with a pair closer than this (A, sigma for lj); default: the data's shortest "
+                   "distance x (1 - margin), without --data a fallback (al 1.8 A, si 1.7 A, lj 0.7 sigma)")
+    g.add_argument("--distance-margin", type=float, default=0.1,
+                   help="fraction below the data's shortest distance still allowed (0.1)")
+    g.add_argument("--max-ew-rate", type=float, default=0.01,
+                   help="extrapolation warnings allowed per atom and timestep in a temperature step (0.01)")
+    g.add_argument("--max-drift", type=float, default=0.1,
+                   help="conserved-energy drift allowed per atom, in kB T (0.1)")
     p.set_defaults(func=_run)
 
 
+def _guard(args) -> dict:
+    from ..lammps.guard import data_min_distance
+
+    d_min = data_min_distance(args.data) if args.data is not None and args.min_distance is None else None
+    return {"min_distance": args.min_distance, "data_min_distance": d_min, "distance_margin": args.distance_margin,
+            "max_ew_rate": args.max_ew_rate, "max_drift_kT": args.max_drift}
+
+
 def _run(args) -> int:
+    import sys
+
+    from ..fileio import read_json
     from ..lammps.quench import quench
 
     out = quench(
@@ -47,7 +73,17 @@ def _run(args) -> int:
         melt_time=args.melt_time, equilibration=args.equilibration, measurement=args.measurement,
         msd_every=args.msd_every, traj_every=args.traj_every, timestep=args.timestep,
         cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
-        jobs=args.jobs, label=args.label, show_progress=not args.quiet,
+        jobs=args.jobs, label=args.label, show_progress=not args.quiet, guard=_guard(args),
     )
+    meta = read_json(out / "quench.json")
+    for run, st in meta.get("run_status", {}).items():
+        d = st.get("min_pair_distance")
+        line = (f"{run}: {st['status']}, shortest pair distance {d:.3f}" if d is not None else f"{run}: {st['status']}")
+        print(f"{line}, {st.get('extrapolation_warnings', 0)} extrapolation warnings"
+              + (f"; {st['step']}: {st['reason']}" if st["status"] == "FAILED" else ""))
     print(out)
+    if meta.get("failed_runs"):
+        print(f"error: {len(meta['failed_runs'])} of {meta['runs']} runs FAILED ({', '.join(meta['failed_runs'])}); "
+              f"see {out / 'quench.json'} run_status", file=sys.stderr)
+        return 3
     return 0

@@ -16,6 +16,14 @@ msd.png              MSD(t) per temperature (run mean)
 analysis.json        all the above numbers, units, fit settings, provenance
 ===================  ==========================================================
 
+Guard rails: a run that left the data's range is not analysed. :func:`analyze`
+refuses (``ToolkitError``) a quench directory with a FAILED run (``failed.json``
+from the guard of :func:`toolkit.lammps.quench.quench`), or whose g(r) has
+pairs closer than the quench's distance limit (``quench.json`` ``guard``; for
+directories from before the guard the system's fallback), instead of fitting a
+D to it. With ``allow_failed=True`` (``--allow-failed``) the FAILED runs are
+left out, named in ``analysis.json`` ``excluded_runs`` and warned about.
+
 Units are the system's: D in Angstrom^2/ps (1e-4 cm^2/s) for Al/Si, sigma^2/tau
 for LJ; Ea in eV (epsilon for LJ); T in K (epsilon/kB); r in Angstrom (sigma).
 """
@@ -34,6 +42,7 @@ from ..provenance import provenance
 from .arrhenius import fit_arrhenius
 from .msd import fit_diffusion, msd_multi_origin, read_msd, read_unwrapped
 from .quench import step_name
+from .guard import FALLBACK_MIN_DISTANCE
 from .rdf import compute_rdf, first_peak
 from .systems import get_system
 
@@ -45,11 +54,32 @@ def _load_quench(md_dir: Path) -> dict:
     return read_json(meta)
 
 
-def _finished_steps(md_dir: Path, temperatures) -> dict[float, list[Path]]:
-    """Finished step directories per temperature (those with done.json)."""
+def failed_runs(md_dir: str | os.PathLike) -> dict[str, str]:
+    """Runs of a quench directory the guard marked FAILED: ``{"run_000": "T_1250: reason"}``."""
+    out = {}
+    for path in sorted(Path(md_dir).glob("run_*/*/failed.json")):
+        try:
+            rec = read_json(path)
+        except (OSError, ValueError):
+            rec = {}
+        out[path.parent.parent.name] = f"{path.parent.name}: {rec.get('reason', 'FAILED')}"
+    return out
+
+
+def distance_limit(meta: dict) -> float | None:
+    """The shortest pair distance a quench allowed (its guard's, else the system's fallback)."""
+    guard = meta.get("guard") or {}
+    if guard.get("min_distance") is not None:
+        return float(guard["min_distance"])
+    return FALLBACK_MIN_DISTANCE.get(meta["protocol"]["system"])
+
+
+def _finished_steps(md_dir: Path, temperatures, exclude=()) -> dict[float, list[Path]]:
+    """Finished step directories per temperature (those with done.json), without the runs in ``exclude``."""
     out: dict[float, list[Path]] = {}
     for t in temperatures:
-        dirs = sorted(d for d in md_dir.glob(f"run_*/{step_name(t)}") if (d / "done.json").exists())
+        dirs = sorted(d for d in md_dir.glob(f"run_*/{step_name(t)}")
+                      if (d / "done.json").exists() and d.parent.name not in exclude)
         if dirs:
             out[float(t)] = dirs
     return out
@@ -66,7 +96,7 @@ def _msd_of_step(step_dir: Path, timestep: float, source: str) -> tuple[np.ndarr
 
 
 def diffusion_table(md_dir: str | os.PathLike, fit_start: float = 0.2, fit_end: float = 1.0, label: str | None = None,
-                    msd_source: str = "lammps"):
+                    msd_source: str = "lammps", exclude=()):
     """``(runs, summary)`` DataFrames of D for a quench directory (see module docstring).
 
     ``msd_source``: ``"lammps"`` (``msd.dat`` of ``compute msd``, single time
@@ -80,7 +110,7 @@ def diffusion_table(md_dir: str | os.PathLike, fit_start: float = 0.2, fit_end: 
     proto = meta["protocol"]
     label = label or meta["potential"]["label"]
     rows = []
-    for t, dirs in _finished_steps(md_dir, proto["temperatures"]).items():
+    for t, dirs in _finished_steps(md_dir, proto["temperatures"], exclude).items():
         for d in dirs:
             tt, msd = _msd_of_step(d, proto["timestep"], msd_source)
             fit = fit_diffusion(tt, msd, fit_start=fit_start, fit_end=fit_end)
@@ -105,8 +135,12 @@ def diffusion_table(md_dir: str | os.PathLike, fit_start: float = 0.2, fit_end: 
     return runs, summary
 
 
-def rdf_table(md_dir: str | os.PathLike, cutoff: float | None = None, bins: int = 200, label: str | None = None):
-    """``(rdf, peaks)`` DataFrames: g(r) per temperature averaged over frames and runs, and first peaks."""
+def rdf_table(md_dir: str | os.PathLike, cutoff: float | None = None, bins: int = 200, label: str | None = None,
+              exclude=()):
+    """``(rdf, peaks)`` DataFrames: g(r) per temperature averaged over frames and runs, and first peaks.
+
+    ``peaks`` also holds ``r_min``, the lower edge of the first bin of g(r) with pairs, and ``bin_width``.
+    """
     import pandas as pd
 
     md_dir = Path(md_dir)
@@ -116,11 +150,15 @@ def rdf_table(md_dir: str | os.PathLike, cutoff: float | None = None, bins: int 
     label = label or meta["potential"]["label"]
     cutoff = cutoff or system.rdf_cutoff
     rdf_rows, peaks = [], []
-    for t, dirs in _finished_steps(md_dir, proto["temperatures"]).items():
+    for t, dirs in _finished_steps(md_dir, proto["temperatures"], exclude).items():
         r, g, n = compute_rdf([d / "traj.lammpstrj" for d in dirs], cutoff=cutoff, bins=bins)
         rp, gp = first_peak(r, g)
+        dr = float(r[1] - r[0]) if len(r) > 1 else 0.0
+        occupied = np.flatnonzero(g > 0)
+        r_min = float(r[occupied[0]] - dr / 2) if len(occupied) else float("nan")
         rdf_rows.append(pd.DataFrame({"source": label, "temperature": t, "r": r, "g": g}))
-        peaks.append({"source": label, "temperature": t, "r_peak": rp, "g_peak": gp, "n_frames": n, "n_runs": len(dirs)})
+        peaks.append({"source": label, "temperature": t, "r_peak": rp, "g_peak": gp, "r_min": r_min,
+                      "bin_width": dr, "n_frames": n, "n_runs": len(dirs)})
     return pd.concat(rdf_rows, ignore_index=True), pd.DataFrame(peaks)
 
 
@@ -136,7 +174,8 @@ def _savefig(fig, path: Path) -> None:
 
 def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None = None,
             out_dir: str | os.PathLike | None = None, fit_start: float = 0.2, fit_end: float = 1.0,
-            rdf_cutoff: float | None = None, rdf_bins: int = 200, msd_source: str = "lammps") -> dict:
+            rdf_cutoff: float | None = None, rdf_bins: int = 200, msd_source: str = "lammps",
+            allow_failed: bool = False) -> dict:
     """Analyse a quench directory (and the reference's); returns a dict of DataFrames and fits.
 
     Parameters
@@ -149,6 +188,11 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
     rdf_bins : number of g(r) bins.
     msd_source : ``"lammps"`` (``compute msd``, the default) or ``"trajectory"``
         (multiple time origins from the trajectory; see :func:`diffusion_table`).
+    allow_failed : analyse the runs that passed the guard and leave FAILED runs
+        out (default: refuse a directory with a FAILED run).
+
+    Raises :class:`ToolkitError` for a run that left the data's range (see the
+    module docstring).
 
     Keys of the result: ``diffusion_runs``, ``diffusion``, ``arrhenius``,
     ``rdf``, ``rdf_peaks``, ``comparison`` (``None`` without a reference),
@@ -178,9 +222,10 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
             lab = f"{lab} ({d.name})"
         labels.append(lab)
 
+    excluded = {lab: _check_runs(d, m, allow_failed) for (d, m), lab in zip(sources, labels)}
     runs, summaries, fits, rdfs, peaks = [], [], [], [], []
     for (d, m), lab in zip(sources, labels):
-        r, s = diffusion_table(d, fit_start, fit_end, label=lab, msd_source=msd_source)
+        r, s = diffusion_table(d, fit_start, fit_end, label=lab, msd_source=msd_source, exclude=excluded[lab])
         runs.append(r)
         summaries.append(s)
         try:
@@ -189,7 +234,8 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
             fits.append({"source": lab, **fit.as_dict()})
         except ToolkitError as exc:
             warnings.warn(f"{d}: no Arrhenius fit: {exc}", stacklevel=2)
-        g, p = rdf_table(d, cutoff=rdf_cutoff, bins=rdf_bins, label=lab)
+        g, p = rdf_table(d, cutoff=rdf_cutoff, bins=rdf_bins, label=lab, exclude=excluded[lab])
+        _check_rdf_range(d, m, p)
         rdfs.append(g)
         peaks.append(p)
     diffusion_runs = pd.concat(runs, ignore_index=True)
@@ -235,12 +281,46 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
                          "fit_start": fit_start, "fit_end": fit_end, "rdf_cutoff": rdf_cutoff, "rdf_bins": rdf_bins,
                          "msd_source": msd_source,
                          "fit_window": f"[{fit_start:g}, {fit_end:g}] x measurement time (Einstein: MSD = 6 D t + b)"})
-    record.update({"units": units, "diffusion": diffusion.to_dict("records"), "arrhenius": arrhenius.to_dict("records"),
+    record.update({"excluded_runs": excluded, "distance_limits": {lab: distance_limit(m) for (d, m), lab
+                                                                  in zip(sources, labels)},
+                   "units": units, "diffusion": diffusion.to_dict("records"), "arrhenius": arrhenius.to_dict("records"),
                    "rdf_peaks": rdf_peaks.to_dict("records"),
                    "comparison": comparison.to_dict("records") if comparison is not None else None})
     write_json(out_dir / "analysis.json", record)
     return {"diffusion_runs": diffusion_runs, "diffusion": diffusion, "arrhenius": arrhenius, "rdf": rdf,
-            "rdf_peaks": rdf_peaks, "comparison": comparison, "units": units, "out_dir": out_dir}
+            "rdf_peaks": rdf_peaks, "comparison": comparison, "units": units, "out_dir": out_dir,
+            "excluded_runs": excluded}
+
+
+def _check_runs(md_dir: Path, meta: dict, allow_failed: bool) -> dict[str, str]:
+    """The FAILED runs of a quench directory; raises unless ``allow_failed`` (and always if none passed)."""
+    failed = failed_runs(md_dir)
+    if not failed:
+        return {}
+    listing = "; ".join(f"{run} FAILED at {why}" for run, why in failed.items())
+    n_runs = len(list(md_dir.glob("run_*")))
+    if not allow_failed:
+        raise ToolkitError(f"{md_dir}: refusing to analyse runs that left the data's range: {listing} "
+                           "(fix the potential; --allow-failed analyses only the runs that passed)")
+    if len(failed) >= n_runs:
+        raise ToolkitError(f"{md_dir}: every run FAILED, nothing to analyse: {listing}")
+    warnings.warn(f"{md_dir}: leaving out {len(failed)} FAILED run(s): {listing}", stacklevel=3)
+    return failed
+
+
+def _check_rdf_range(md_dir: Path, meta: dict, peaks) -> None:
+    """Refuse g(r) with pairs closer than the quench's distance limit (a structure that left the data's range)."""
+    limit = distance_limit(meta)
+    if limit is None or not len(peaks):
+        return
+    bad = peaks[peaks["r_min"] + peaks["bin_width"] <= limit]
+    if len(bad):
+        row = bad.iloc[0]
+        raise ToolkitError(
+            f"{md_dir}: refusing to analyse T = {row.temperature:g}: its g(r) has pairs at r < "
+            f"{row.r_min + row.bin_width:.3g} "
+            f"(first-peak fit would say r = {row.r_peak:.3g}), closer than the limit {limit:.3g} of the data's range; "
+            "the structure collapsed (rerun the quench: its guard rails stop and mark such runs FAILED)")
 
 
 _STYLES = [dict(color="C0", marker="o", ls="-"), dict(color="k", marker="s", ls="--"), dict(color="C3", marker="^", ls=":")]

@@ -23,9 +23,19 @@ Layout of ``OUT/``::
 
     quench.json            settings, potential, versions
     pair.in                the potential's LAMMPS commands (included by every step)
-    run_000/melt/          in.lammps, log.lammps, final.data, done.json
-    run_000/T_1250/        in.lammps, log.lammps, msd.dat, traj.lammpstrj, final.data, done.json
+    run_000/melt/          in.lammps, log.lammps, guard.dat, final.data, done.json
+    run_000/T_1250/        in.lammps, log.lammps, guard.dat, msd.dat, traj.lammpstrj, final.data, done.json
     ...
+
+Guard rails (:mod:`toolkit.lammps.guard`): every step is watched inside
+LAMMPS (shortest pair distance, extrapolation warnings of ``pair_style
+hdnnp``, conserved-energy drift, temperature, lost atoms). A step that leaves
+its limits stops; it gets ``failed.json`` (``status: FAILED`` and the reason)
+instead of ``done.json``, the run's later temperatures are not run, the other
+runs go on. ``done.json`` of a step that passed records what the guard saw
+(``min_pair_distance``, ``extrapolation_warnings``, ``ew_per_atom_step``,
+``max_energy_drift_per_atom``); ``quench.json`` lists every run's status
+under ``run_status``.
 
 Each step is its own LAMMPS run that starts from the previous step's
 ``final.data``; ``done.json`` is written (atomically) only after a step
@@ -49,14 +59,11 @@ from ..fileio import write_json
 from ..steps import Step, check_resume, settings_key
 from ..provenance import provenance
 from .generate import derive_seed, type_lines
+from .guard import EXPLOSION_FACTOR, GuardSettings, failure_reason, guard_settings, guarded_pair_lines, step_metrics, step_variables
 from .potentials import PotentialSpec, resolve_potential
 from .progress import progress_bar
 from .runner import lammps_command, lammps_version, run_lammps, run_parallel, write_input, write_snippet
 from .systems import System, get_system
-
-#: A thermo temperature above this multiple of the target counts as an explosion.
-EXPLOSION_FACTOR = 10.0
-
 
 def step_name(temperature: float) -> str:
     """Directory name of a temperature step (``T_1250``, ``T_0.7``)."""
@@ -113,8 +120,10 @@ class _Runner:
     """Runs the steps of one independent run, skipping finished ones."""
 
     def __init__(self, out_dir: Path, proto: dict, spec: PotentialSpec, system: System, lmp, seed: int,
-                 on_progress=None):
+                 on_progress=None, guard: GuardSettings | None = None):
         self.out_dir, self.proto, self.spec, self.system, self.lmp = out_dir, proto, spec, system, lmp
+        self.guard = guard or guard_settings(system.name)
+        self.units = {"length": system.length_unit, "energy": system.energy_unit}
         self.seed = seed
         self.on_progress = on_progress or (lambda run, done, frac: None)
         self.dt = proto["timestep"]
@@ -132,6 +141,8 @@ class _Runner:
         }
         if len(self.system.elements) > 1:  # an alloy: random sites of the lattice become types 2, 3, ...
             melt_vars.update(ntypes=len(self.system.elements), types_file="types.in")
+        melt_vars.update(step_variables(self.guard, p["n_atoms"], melt_vars["melt_steps"], p["melt_temperature"],
+                                        self.system.kB, melt_vars["thermo_every"], stop_on_warnings=False))
         steps = [("melt", None, melt_vars)]
         previous = "melt"
         meas = _steps(p["measurement"], dt)
@@ -147,10 +158,13 @@ class _Runner:
                 "tdamp": p["tdamp"], "equil_steps": _steps(p["equilibration"], dt), "meas_steps": meas,
                 "msd_every": msd_every, "traj_every": traj_every, "thermo_every": every,
             }))
+            steps[-1][2].update(step_variables(self.guard, p["n_atoms"], _steps(p["equilibration"], dt) + meas, t,
+                                               self.system.kB, every))
             previous = name
         return steps
 
     def run(self, run: int) -> list[dict]:
+        """Run (or resume) the steps of one run; stops at the first FAILED step (its record ends the list)."""
         run_dir = self.out_dir / f"run_{run:03d}"
         plan = self.plan(run)
         records = []
@@ -158,40 +172,70 @@ class _Runner:
         for i, (name, temperature, variables) in enumerate(plan):
             step_dir = run_dir / name
             step = Step(step_dir, [upstream, variables])
-            record = step.record()
-            if record is not None:
-                records.append(record)
-                upstream = step.key
-                self.on_progress(run, i + 1, 0.0)
-                continue
-            # unfinished (or stale): everything downstream must be redone
-            for later, _, _ in plan[i:]:
-                if (run_dir / later).exists():
-                    shutil.rmtree(run_dir / later)
-            step_dir.mkdir(parents=True)
-            if variables.get("types_file"):
-                write_snippet(step_dir / "types.in", type_lines(self.system, self.proto["n_atoms"], variables["seed"]),
-                              comment=f"{self.system.composition_label}: masses and random sites")
-            template = "quench_melt.in" if temperature is None else "quench.in"
-            total_steps = variables.get("melt_steps", 0) + variables.get("equil_steps", 0) + variables.get("meas_steps", 0)
-            label = f"{self.spec.label} run {run} {name}"
-            write_input(template, step_dir, variables, header=f"hdnnp quench: {label}")
-            target = variables.get("temperature", variables.get("t_melt"))
-            result = run_lammps("in.lammps", step_dir, lmp=self.lmp, name=label,
-                                max_temperature=EXPLOSION_FACTOR * target,
-                                progress=lambda s, i=i: self.on_progress(run, i, min(1.0, s / total_steps)))
-            for needed in ["final.data"] + ([] if temperature is None else ["msd.dat", "traj.lammpstrj"]):
-                if not (step_dir / needed).exists():
-                    raise LammpsError(f"LAMMPS run {label} ({step_dir}) finished without writing {needed}")
-            thermo = result.thermo[-1] if result.thermo else None
-            record = step.finish(
-                run=run, step=name, temperature=temperature, seed=variables.get("seed"), steps=total_steps,
-                wall_time_s=result.wall_time, timesteps_per_s=result.performance,
-                mean_temperature=float(thermo["Temp"].mean()) if thermo is not None and "Temp" in thermo else None)
-            records.append(record)
+            failed = Step(step_dir, [upstream, variables], marker="failed.json")
+            finished = step.record() or failed.record()
+            if finished is None:
+                # unfinished (or stale): everything downstream must be redone
+                for later, _, _ in plan[i:]:
+                    if (run_dir / later).exists():
+                        shutil.rmtree(run_dir / later)
+                finished = self._run_step(run, i, name, temperature, variables, step, failed)
+            records.append(finished)
             upstream = step.key
             self.on_progress(run, i + 1, 0.0)
+            if finished.get("status") == "FAILED":
+                self.on_progress(run, len(plan), 0.0)
+                break
         return records
+
+    def _run_step(self, run: int, i: int, name: str, temperature, variables: dict, step: Step, failed: Step) -> dict:
+        """Run one step; a stop by the guard rails gives a FAILED record (``failed``'s marker, ``failed.json``)
+        instead of an error."""
+        step_dir = step.dir
+        step_dir.mkdir(parents=True)
+        if variables.get("types_file"):
+            write_snippet(step_dir / "types.in", type_lines(self.system, self.proto["n_atoms"], variables["seed"]),
+                          comment=f"{self.system.composition_label}: masses and random sites")
+        template = "quench_melt.in" if temperature is None else "quench.in"
+        total_steps = variables.get("melt_steps", 0) + variables.get("equil_steps", 0) + variables.get("meas_steps", 0)
+        label = f"{self.spec.label} run {run} {name}"
+        write_input(template, step_dir, variables, header=f"hdnnp quench: {label}")
+        target = variables.get("temperature", variables.get("t_melt"))
+        record = {"run": run, "step": name, "temperature": temperature, "seed": variables.get("seed"),
+                  "steps": total_steps}
+        try:
+            result = run_lammps("in.lammps", step_dir, lmp=self.lmp, name=label,
+                                max_temperature=EXPLOSION_FACTOR * target,
+                                progress=lambda s: self.on_progress(run, i, min(1.0, s / total_steps)))
+        except LammpsError as exc:
+            reason = failure_reason(step_dir / "log.lammps", variables, self.guard, self.units, str(exc))
+            if reason is None:
+                raise
+            record.update({"status": "FAILED", "reason": reason, "log": str(step_dir / "log.lammps"),
+                           **step_metrics(step_dir, self.proto["n_atoms"], total_steps)})
+            return failed.finish(**record)
+        for needed in ["final.data"] + ([] if temperature is None else ["msd.dat", "traj.lammpstrj"]):
+            if not (step_dir / needed).exists():
+                raise LammpsError(f"LAMMPS run {label} ({step_dir}) finished without writing {needed}")
+        thermo = result.thermo[-1] if result.thermo else None
+        record.update({
+            "status": "PASSED", "wall_time_s": result.wall_time, "timesteps_per_s": result.performance,
+            "mean_temperature": float(thermo["Temp"].mean()) if thermo is not None and "Temp" in thermo else None,
+            **step_metrics(step_dir, self.proto["n_atoms"], total_steps),
+        })
+        return step.finish(**record)
+
+
+def run_status(records: Sequence[dict], n_steps: int) -> dict:
+    """A run's verdict from its step records: PASSED (every step passed), FAILED (with step and reason) or INCOMPLETE."""
+    failed = [r for r in records if r.get("status") == "FAILED"]
+    passed = [r for r in records if r.get("status", "PASSED") == "PASSED"]
+    dists = [r["min_pair_distance"] for r in records if r.get("min_pair_distance") is not None]
+    out = {"extrapolation_warnings": int(sum(r.get("extrapolation_warnings") or 0 for r in records)),
+           "min_pair_distance": min(dists) if dists else None}
+    if failed:
+        return {"status": "FAILED", "step": failed[0]["step"], "reason": failed[0]["reason"], **out}
+    return {"status": "PASSED" if len(passed) == n_steps else "INCOMPLETE", **out}
 
 
 def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str | System | None = None,
@@ -201,7 +245,7 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
            equilibration: float | None = None, measurement: float | None = None,
            msd_every: float | None = None, traj_every: float | None = None, timestep: float | None = None,
            cells: Sequence[int] | None = None, jobs: int = 1, label: str | None = None,
-           show_progress: bool = True) -> Path:
+           show_progress: bool = True, guard: GuardSettings | dict | None = None) -> Path:
     """Run (or resume) the melt-and-quench protocol; returns ``out_dir``.
 
     Parameters
@@ -221,6 +265,14 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     cells : unit cells of the starting crystal (default: 256 atoms, Si 216).
     jobs : independent runs executed at the same time.
     label : name of the potential in tables and plots.
+    guard : limits of the guard rails: a :class:`~toolkit.lammps.guard.GuardSettings`
+        or the keyword arguments of :func:`toolkit.lammps.guard.guard_settings`
+        (e.g. ``{"data_min_distance": 2.01}``); default: the system's fallback
+        shortest distance, 0.01 extrapolation warnings per atom and step, a
+        drift of 0.1 kB T per atom.
+
+    A run that leaves the guard's limits is FAILED (``failed.json`` with the
+    reason; ``quench.json`` ``run_status``); it does not raise.
 
     Raises :class:`~toolkit.errors.LammpsError` naming the run directory and the
     LAMMPS log line if LAMMPS fails or the potential explodes.
@@ -231,14 +283,17 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     spec, sys_ = resolve_potential(potential, sys_, work_dir=out_dir, lmp=lmp, label=label)
     proto = protocol_settings(sys_, temperatures, density, melt_temperature, melt_time, equilibration,
                               measurement, msd_every, traj_every, timestep, cells)
+    if not isinstance(guard, GuardSettings):
+        guard = guard_settings(sys_.name, **(guard or {}))
     cmd = lammps_command(lmp)
     meta_path = out_dir / "quench.json"
     settings = {**proto, "seed": seed}
     check_resume(meta_path, settings, "a quench")
-    write_snippet(out_dir / "pair.in", spec.pair_lines, comment=f"potential: {spec.label}")
+    write_snippet(out_dir / "pair.in", guarded_pair_lines(spec.pair_lines), comment=f"potential: {spec.label}")
     record = provenance({"protocol": proto, "runs": runs, "potential": spec.as_dict(), "lammps_command": cmd,
-                         "jobs": jobs}, seed=seed)
-    record.update({"protocol": proto, "potential": spec.as_dict(), "runs": runs, "seed": seed, "settings": settings})
+                         "jobs": jobs, "guard": guard.as_dict()}, seed=seed)
+    record.update({"protocol": proto, "potential": spec.as_dict(), "runs": runs, "seed": seed, "settings": settings,
+                   "guard": guard.as_dict()})
     record["versions"]["lammps_executable"] = lammps_version(cmd)
     write_json(meta_path, record)
 
@@ -255,9 +310,11 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
                 bar.update(task, completed=sum(status.values()),
                            status=f"run {run} step {min(done + 1, n_steps)}/{n_steps}")
 
-        runner = _Runner(out_dir, proto, spec, sys_, cmd, seed, on_progress)
+        runner = _Runner(out_dir, proto, spec, sys_, cmd, seed, on_progress, guard)
         all_records = dict(enumerate(run_parallel(runner.run, list(range(runs)), jobs)))
     record["wall_time_s"] = time.perf_counter() - t0
     record["steps"] = [rec for r in sorted(all_records) for rec in all_records[r]]
+    record["run_status"] = {f"run_{r:03d}": run_status(all_records[r], n_steps) for r in sorted(all_records)}
+    record["failed_runs"] = sorted(k for k, v in record["run_status"].items() if v["status"] == "FAILED")
     write_json(meta_path, record)
     return out_dir
