@@ -285,7 +285,8 @@ data: {{structures: input.data}}
 symfuncs: {{rc: 2.0, rc_angular: 1.4}}
 model: {{hidden: [4, 4]}}
 training: {{epochs: 4, batch_size: 4, lr: 0.01, progress: false, split: [0.5, 0.25, 0.25]}}
-selection: {{n_lambdas: 3, lambda_ratio: 0.01, repeats: 2, fakes: 2, rdf_structures: 4, max_features: 30}}
+selection: {{n_lambdas: 3, lambda_ratio: 0.01, repeats: 2, fakes: 2, rdf_structures: 4, max_features: 30,
+            md_check: false}}
 """)
     out = tmp_path / "run"
     assert main(["select", str(cfg), "-o", str(out), "--quiet"]) == 0
@@ -357,7 +358,7 @@ symfuncs: {rc: 2.0, rc_angular: 1.4, n_centered: 3, n_shifted: 3}
 model: {hidden: [4]}
 training: {epochs: 3, batch_size: 4, lr: 0.01, progress: false, split: [0.5, 0.25, 0.25], force_weight: 1.0}
 selection: {lambdas: [1.0, 1000.0], repeats: 1, repeat_epochs: 2, fakes: 2, parallel_fakes: true,
-            refit_optimizer: lbfgs, refit_epochs: 1, rdf_structures: 4, max_features: 30}
+            refit_optimizer: lbfgs, refit_epochs: 1, rdf_structures: 4, max_features: 30, md_check: false}
 """)
     out = tmp_path / "run"
     assert main(["select", str(cfg), "-o", str(out), "--quiet"]) == 0

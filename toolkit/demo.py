@@ -209,7 +209,9 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                       "angular_cost": float(sizes.angular_cost),
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
-                      "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"]},
+                      "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"],
+                      "md_check": sizes.md_check, "md_check_distance_margin": float(sizes.guard_distance_margin),
+                      "md_check_max_ew_rate": float(sizes.guard_max_ew_rate)},
     }
 
 
@@ -237,6 +239,19 @@ def _quench_kwargs(s: DemoSizes, name: str) -> dict:
             "msd_every": float(min(0.1, meas / 20))}
 
 
+_DATA_MIN: dict = {}
+
+
+def _data_min_distance(path: Path, probe: float) -> float:
+    """The data's shortest interatomic distance (the MD guard's limit), computed once per file."""
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _DATA_MIN:
+        from .lammps.guard import data_min_distance
+
+        _DATA_MIN[key] = data_min_distance(path, probe)
+    return _DATA_MIN[key]
+
+
 def _quench_step(d: _Demo, name: str, upstream: list, echo, show_progress) -> _Step:
     """The quench of one potential as a sub-step ``md/<name>`` with its own marker."""
     s = d.sizes
@@ -251,8 +266,13 @@ def _quench_step(d: _Demo, name: str, upstream: list, echo, show_progress) -> _S
     pot = "reference" if name == "reference" else d.out / "potentials" / name
     echo(f"      {runs} run(s) x T = {', '.join(f'{t:g}' for t in kw['temperatures'])}: melt {kw['melt_time']:g} tau, "
          f"then {kw['equilibration']:g} tau equilibration + {kw['measurement']:g} tau measurement per T")
+    guard = {"data_min_distance": _data_min_distance(d.out / "data" / "input.data", s.rc),
+             "distance_margin": s.guard_distance_margin, "max_ew_rate": s.guard_max_ew_rate}
     quench(pot, st.dir, system=s.system, runs=runs, seed=d.seed, lmp=d.lmp, jobs=s.jobs,
-           label=name if name != "reference" else "lj/cut", show_progress=show_progress, **kw)
+           label=name if name != "reference" else "lj/cut", show_progress=show_progress, guard=guard, **kw)
+    for run, status in read_json(st.dir / "quench.json").get("run_status", {}).items():
+        if status["status"] == "FAILED":
+            echo(f"      {run} FAILED at {status['step']}: {status['reason']}")
     st.finish([st.dir / "quench.json"])
     return st
 

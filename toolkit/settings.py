@@ -490,6 +490,19 @@ class SelectionSettings(_Section):
     parallel_fakes: bool = option(False, "run the fake-feature path in a second thread, alongside the main path "
                                   "(uses one more core)", results=False)
     rdf_structures: int = option(50, "structures sampled for g(r)", gt=0)
+    md_check: bool | str = option("auto", "run the choice rule's top sets in a short hot MD and choose the first "
+                                  "that stays in the data's range (auto: when LAMMPS, the pair_style hdnnp plugin "
+                                  "and a built-in system for the element are there; false: off; true: required)",
+                                  check=(lambda v: v in (True, False, "auto"), "true, false or auto"))
+    md_check_candidates: int = option(3, "MD check: distinct sets tried at most, in the choice rule's order", gt=0)
+    md_check_temperature: float | None = option(None, "MD check temperature (default: the system's highest quench "
+                                                "temperature)", gt=0)
+    md_check_measurement: float | None = option(None, "MD check time at that temperature (default Al 4 ps, LJ 10 "
+                                                "tau, Si 3 ps)", gt=0)
+    md_check_distance_margin: float = option(0.1, "MD check: pairs closer than the data's shortest distance x "
+                                             "(1 - margin) fail", ge=0, check=(lambda v: v < 1, "< 1"))
+    md_check_max_ew_rate: float = option(0.01, "MD check: extrapolation warnings allowed per atom and step at the "
+                                         "hot temperature", ge=0)
 
     def lambda_values(self) -> list[float] | None:
         """The lambdas of the path (a range expanded); None: the grid comes from the data."""
@@ -665,6 +678,14 @@ class DemoSizes(_Section):
     msd_source: str = option("trajectory", "MSD from all time origins of the trajectory, or LAMMPS's msd.dat",
                              choices=("trajectory", "lammps"))
     jobs: int = option(2, "LAMMPS runs (and the fake-feature path) at the same time", ge=1)
+    # MD guard rails of every quench run (toolkit/lammps/guard.py) and the MD check of the selection's top
+    # sets (selection.md_check): a pair closer than the data's shortest distance x (1 - margin), or more
+    # extrapolation warnings per atom and step than the rate, stops a run and FAILs it
+    md_check: bool | str = option("auto", "MD check of the selection's top sets (selection.md_check)",
+                                  check=(lambda v: v in (True, False, "auto"), "true, false or auto"))
+    guard_distance_margin: float = option(0.1, "MD guard: fraction below the data's shortest distance allowed",
+                                          ge=0, check=(lambda v: v < 1, "< 1"))
+    guard_max_ew_rate: float = option(0.01, "MD guard: extrapolation warnings allowed per atom and step", ge=0)
     # 7. speed (timesteps/s from LAMMPS's Performance line; the full potential needs few steps)
     bench_steps: int = option(1000, "benchmark timesteps of lj/cut and the selected potential", gt=0)
     bench_full_steps: int = option(40, "benchmark timesteps of the full potential", gt=0)

@@ -218,8 +218,10 @@ def failure_reason(log: str | os.PathLike, variables: dict, guard: GuardSettings
             return (f"temperature {value:.4g} at step {step} exceeds {variables['max_temp']:.4g} "
                     f"({EXPLOSION_FACTOR:g} x the target): the potential exploded")
     if _TOO_MANY_EW in text:
-        ew = extrapolation_warnings(log)
-        return (f"extrapolation warnings ({ew} counted) exceed maxew {variables['maxew']} "
+        # the toolkit's plugin names the count; n2p2's pair style does not (then: the summaries so far)
+        m = re.search(_TOO_MANY_EW + r": (\d+)", text)
+        ew = int(m.group(1)) if m else extrapolation_warnings(log)
+        return (f"extrapolation warnings ({ew}) exceed maxew {variables['maxew']} "
                 f"({guard.max_ew_rate:g} per atom and step): symmetry functions left the data's range")
     if "Lost atoms" in text:
         return "lost atoms: the potential exploded"

@@ -151,6 +151,7 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
                                               lambda m: echo(f"[fakes] {m}"), metric, costs))
     agl.fit(exp, full_networks=_full_model(exp, st, out / "full", prov, save=True))
     write_path_csv(out / "path.csv", agl.path_)
+    md_record = _md_check(cfg, exp, structures_path, agl, out, echo, metric)
     chosen = agl.chosen_
     keep_agl = {e: list(chosen["selected_idx"][e]) for e in exp.elements}
     n_per = {e: len(keep_agl[e]) for e in exp.elements}
@@ -165,6 +166,7 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
               "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_, metric),
               "tolerance": sel.tolerance, "max_features": sel.max_features, "chosen_step": chosen["step"],
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
+    result["md_check"] = md_record
     for k, keep in sets.items():
         result["sets"][k] = {"n": sum(len(v) for v in keep.values()), "indices": keep,
                              "functions": [exp.data.names[e][i] for e in exp.elements for i in keep[e]],
@@ -202,6 +204,43 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     write_json(out / "selected.json", result)
     echo(f"wrote {out / 'selected.json'}")
     return out / "selected.json"
+
+
+def _md_check(cfg: Config, exp: Experiment, structures_path, agl: AdaptiveGroupLasso, out: Path, echo,
+              metric: str) -> dict:
+    """The MD check of the path's top sets (:mod:`toolkit.lammps.mdcheck`); replaces ``agl``'s choice by the
+    first set that passes and returns the record for ``selected.json`` (or why the check was skipped)."""
+    sel = cfg.selection
+    if sel.md_check is False:
+        return {"skipped": "selection.md_check: false"}
+    from ..lammps.mdcheck import MDCheckSettings, check_path, md_check_available
+
+    why_not = md_check_available(exp.elements)
+    if why_not is not None:
+        if sel.md_check is True:
+            raise ToolkitError(f"{cfg.source or 'config'}: 'selection.md_check: true' but the MD check cannot "
+                               f"run: {why_not}")
+        echo(f"MD check skipped: {why_not}")
+        return {"skipped": why_not}
+    from ..structures import read_structures
+    from ..symfuncs.neighbors import shortest_distance
+
+    d_min = shortest_distance(read_structures(structures_path), cfg.symfuncs.rc)
+    settings = MDCheckSettings(candidates=sel.md_check_candidates, temperature=sel.md_check_temperature,
+                               measurement=sel.md_check_measurement, distance_margin=sel.md_check_distance_margin,
+                               max_ew_rate=sel.md_check_max_ew_rate)
+    echo(f"MD check of the top {settings.candidates} sets (data's shortest distance {d_min:.4g})")
+    chosen, record = check_path(agl.path_, agl.full_val_rmse_, agl.max_features, agl.tolerance, metric,
+                                lambda r: out / "path" / f"step_{r['step']:03d}" / "model.pt", exp.elements[0],
+                                d_min, out / "md_check", settings, seed=cfg.training.seed, echo=echo)
+    if chosen["step"] != agl.chosen_["step"]:  # the rule's choice failed in MD: the estimator holds the one that passed
+        agl.chosen_, agl.lambda_ = chosen, chosen["lambda"]
+        agl._set_support(exp, {e: list(chosen["selected_idx"][e]) for e in exp.elements})
+        norms = chosen.get("group_norms")
+        agl.coef_ = (np.concatenate([np.asarray(norms[e], dtype=float) for e in exp.elements]) if norms
+                     else agl.support_.astype(float))
+        agl.networks_, agl.model_ = None, None  # its refit is RUN/path/step_NNN/model.pt
+    return record
 
 
 def _fakes(exp: Experiment, cfg: Config, st, out: Path, prov, echo, metric: str = "energy", costs=None) -> dict:
