@@ -124,7 +124,11 @@ def test_symfuncs_command_stores_values_and_definitions(shared, tmp_path):
     with FeatureFile(tmp_path / "f.h5") as ff:
         assert ff.elements == ["Ne"] and ff.values("Ne").shape == (202, 5)
         assert ff.symfunc_lines("Ne")[1] == "symfunction_short Ne 2 Ne 1 0.25 3"
-        assert ff.h5["derivatives/Ne/dG"].shape == (202, 5, 3)
+        # 5 radial functions: one scalar per pair and function; every atom is a force atom
+        P = ff.h5["derivatives/Ne/pair_row"].shape[0]
+        assert P > 0 and ff.h5["derivatives/Ne/dG_radial"].shape == (P, 5)
+        assert ff.h5["derivatives/Ne/dG_angular"].shape == (0, 0, 3)
+        assert len(ff.h5["derivatives/force_atoms"]) == 202
 
 
 def test_missing_potential_gives_clear_error(tmp_path):

@@ -14,13 +14,33 @@ Layout of a feature file (``hdnnp symfuncs INPUT_NN DATA -o FEATURES.h5``)::
     /features/<El>/values     (n_El, F_El) raw (unscaled) symmetry functions
     /features/<El>/atom       (n_El,) global atom index of each row
     /features/<El>/structure  (n_El,) structure index of each row
-  with --derivatives, per element (pairs p = centre i, neighbour j, image):
-    /derivatives/<El>/pair_row     (P,)  row of the centre atom in /features/<El>/values
-    /derivatives/<El>/pair_atom    (P,)  global index of the neighbour atom j
-    /derivatives/<El>/pair_vec     (P, 3) r_j + S - r_i, length units
-    /derivatives/<El>/dG           (P, F, 3) dG_i/d(pair_vec): dG_i/dr_j sums these over
-                                   j's images, and dG_i/dr_i = -sum over the pairs of i
+  with --derivatives (pairs p = centre i, neighbour j, image; see "Derivative layout"):
+    /derivatives/force_atoms       (M,)  global indices of the force atoms, sorted (all atoms unless sampled)
+    /derivatives/force_offset      (S + 1,) force atoms of structure s are [offset[s], offset[s+1])
+    /derivatives/<El>/pair_row     (P,)  row of the centre atom i in /features/<El>/values
+    /derivatives/<El>/pair_atom    (P,)  global index of the neighbour atom j (a force atom)
+    /derivatives/<El>/pair_vec     (P, 3) d_p = r_j + S - r_i, length units
     /derivatives/<El>/pair_offset  (S + 1,) pairs of structure s are [offset[s], offset[s+1])
+    /derivatives/<El>/radial_columns  (F_r,) columns of the radial functions
+    /derivatives/<El>/angular_columns (F_a,) columns of the angular functions
+    /derivatives/<El>/dG_radial    (P, F_r) s with dG_i/d(d_p) = s * d_p (radial: parallel to the pair)
+    /derivatives/<El>/angular_pair (P_a,) pairs closer than the element's largest angular cutoff
+    /derivatives/<El>/dG_angular   (P_a, F_a, 3) dG_i/d(d_p) of the angular functions
+    /derivatives/<El>/angular_offset (S + 1,) angular pairs of structure s
+    /derivatives/<El>/self_row     (M_El,) row of each force atom k of El
+    /derivatives/<El>/self_dG      (M_El, F, 3) S_k = sum over the pairs p of centre k of dG_k/d(d_p)
+    /derivatives/<El>/self_offset  (S + 1,) force atoms of El in structure s
+
+Derivative layout: dG_i/dr_j sums dG_i/d(d_p) over j's images, and dG_i/dr_i
+= -sum over the pairs of i (translation invariance). A radial function's pair
+derivative is a scalar times the pair vector, so it is stored as that scalar
+(one number instead of three); angular derivatives vanish beyond the angular
+cutoff, so they are stored only for the pairs inside it. With sampled force
+atoms (``force_atoms``: a number or fraction of the atoms of each structure,
+seeded per structure), only what the sampled atoms' forces need is stored:
+F_k = -sum_i dE/dG_i . dG_i/dr_k, with dG_i/dr_k (i != k) from the pairs whose
+neighbour is k and dG_k/dr_k = -S_k from one summed block per force atom
+(instead of all of k's own pairs). Without sampling every atom is a force atom.
 
 Structures are processed in chunks, so memory stays bounded however large the
 data set; the file is written to a temporary name and renamed when complete.
@@ -29,6 +49,7 @@ data set; the file is written to a temporary name and renamed when complete.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -42,7 +63,9 @@ from .provenance import provenance
 from .structures import Structure
 from .symfuncs import SymmetryFunctionSet
 
-FEATURES_FORMAT = "hdnnp-toolkit/features/1"
+FEATURES_FORMAT = "hdnnp-toolkit/features/2"
+#: older files: values readable, derivatives in the old (P, F, 3) layout are not
+READABLE_FORMATS = ("hdnnp-toolkit/features/1", FEATURES_FORMAT)
 
 
 def _progress(total: int, description: str):
@@ -64,12 +87,24 @@ def structure_chunks(structures: Sequence[Structure], chunk_atoms: int):
         start = stop
 
 
+def _chunk_force_mask(chunk: Sequence[Structure], local_force: Sequence[np.ndarray] | None):
+    """(atoms of the chunk,) bool: the force atoms (None: every atom)."""
+    if local_force is None:
+        return None
+    mask = torch.zeros(sum(len(s) for s in chunk), dtype=torch.bool)
+    o = 0
+    for s, l in zip(chunk, local_force):
+        mask[o + torch.as_tensor(l, dtype=torch.long)] = True
+        o += len(s)
+    return mask
+
+
 def _worker_compute(args):
     """Runs in a worker process: one thread each, so two workers use two cores without contention."""
-    sfset, chunk, derivatives, min_distance, first = args
+    sfset, chunk, derivatives, min_distance, first, local_force = args
     torch.set_num_threads(1)
     feats = sfset.compute(chunk, derivatives=derivatives, min_distance=min_distance,
-                          where=f"structure (from {first})")
+                          where=f"structure (from {first})", force_mask=_chunk_force_mask(chunk, local_force))
     return feats
 
 
@@ -83,9 +118,13 @@ def default_workers() -> int:
 
 
 def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
-                        derivatives: bool = False, dtype=torch.float64, device=None, min_distance: float | None = None,
-                        workers: int = 1):
+                        derivatives: bool | str = False, dtype=torch.float64, device=None,
+                        min_distance: float | None = None, workers: int = 1,
+                        local_force: Sequence[np.ndarray] | None = None):
     """Yield ``(first_structure_index, structures_chunk, BatchFeatures)`` over chunks of about ``chunk_atoms`` atoms.
+
+    ``derivatives``: as :meth:`SymmetryFunctionSet.compute`; with ``"compact"``,
+    ``local_force[s]`` are the force atoms of structure s (None: all).
 
     ``workers`` > 1 computes chunks in that many single-threaded processes (CPU only);
     results still arrive in order. Many small tensor operations scale better over
@@ -97,7 +136,8 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
         import concurrent.futures as cf
         import multiprocessing as mp
 
-        jobs = ((sfset, structures[a:b], derivatives, min_distance, a) for a, b in bounds)
+        jobs = ((sfset, structures[a:b], derivatives, min_distance, a,
+                 None if local_force is None else local_force[a:b]) for a, b in bounds)
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             for (a, b), feats in zip(bounds, pool.map(_worker_compute, jobs)):
                 yield a, structures[a:b], feats
@@ -105,7 +145,8 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
     for a, b in bounds:
         chunk = structures[a:b]
         feats = sfset.compute(chunk, derivatives=derivatives, dtype=dtype, device=device,
-                              min_distance=min_distance, where="structure")
+                              min_distance=min_distance, where="structure",
+                              force_mask=_chunk_force_mask(chunk, None if local_force is None else local_force[a:b]))
         yield a, chunk, feats
 
 
@@ -134,11 +175,104 @@ def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunct
     return max(1, min(chunk_atoms, int(budget_bytes / max(per_atom, 1.0))))
 
 
+def sample_force_atoms(n_atoms: Sequence[int], force_atoms: int | float | None, seed: int = 0) -> list[np.ndarray]:
+    """Per structure, the sorted local indices of its force atoms.
+
+    ``force_atoms``: None (every atom), a number of atoms (int >= 1) or a
+    fraction (0 < float < 1, rounded up) per structure. Structure s draws from
+    ``default_rng([seed, s])``, so the choice does not depend on chunking.
+    """
+    out = []
+    for s_i, n in enumerate(n_atoms):
+        n = int(n)
+        if force_atoms is None:
+            k = n
+        elif isinstance(force_atoms, float) and force_atoms < 1.0:
+            k = int(math.ceil(force_atoms * n))
+        else:
+            k = int(force_atoms)
+        if k >= n:
+            out.append(np.arange(n))
+        else:
+            out.append(np.sort(np.random.default_rng([seed, s_i]).choice(n, size=k, replace=False)))
+    return out
+
+
+def check_force_atoms(value) -> None:
+    """Raise ValueError unless ``value`` is None, an int >= 1 or a fraction in (0, 1]."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"force_atoms must be a number of atoms or a fraction, got {value!r}")
+    if isinstance(value, float) and not 0.0 < value <= 1.0:
+        raise ValueError(f"force_atoms as a fraction must be in (0, 1], got {value!r}")
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"force_atoms must be at least 1, got {value!r}")
+
+
+def _create_derivative_datasets(h5, e: str, sfs, n_structures: int, sdt) -> None:
+    radial = np.array([c for c, sf in enumerate(sfs) if sf.is_radial], dtype=np.int64)
+    angular = np.array([c for c, sf in enumerate(sfs) if not sf.is_radial], dtype=np.int64)
+    d = h5.create_group(f"derivatives/{e}")
+    d["radial_columns"], d["angular_columns"] = radial, angular
+    for name in ("pair_row", "pair_atom", "angular_pair"):
+        d.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1 << 16,))
+    d.create_dataset("pair_vec", shape=(0, 3), maxshape=(None, 3), dtype=np.float64, chunks=(1 << 14, 3))
+    Fr, Fa = len(radial), len(angular)
+    d.create_dataset("dG_radial", shape=(0, Fr), maxshape=(None, Fr), dtype=sdt,
+                     chunks=(max(1, min(4096, 2**18 // max(Fr, 1))), max(Fr, 1)) if Fr else None)
+    d.create_dataset("dG_angular", shape=(0, Fa, 3), maxshape=(None, Fa, 3), dtype=sdt,
+                     chunks=(max(1, min(1024, 2**18 // max(3 * Fa, 1))), max(Fa, 1), 3) if Fa else None)
+    d.create_dataset("pair_offset", data=np.zeros(n_structures + 1, dtype=np.int64))
+    d.create_dataset("angular_offset", data=np.zeros(n_structures + 1, dtype=np.int64))
+    F = len(sfs)
+    d.create_dataset("self_row", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1 << 14,))
+    d.create_dataset("self_dG", shape=(0, F, 3), maxshape=(None, F, 3), dtype=sdt,
+                     chunks=(max(1, min(256, 2**18 // max(3 * F, 1))), max(F, 1), 3) if F else None)
+    d.create_dataset("self_offset", data=np.zeros(n_structures + 1, dtype=np.int64))
+
+
+def _append(ds, arr) -> None:
+    k = ds.shape[0]
+    ds.resize(k + len(arr), axis=0)
+    ds[k:] = arr
+
+
+def _write_chunk_derivatives(d, f, s_of_atom: np.ndarray, first: int, n_chunk: int,
+                             row_base: int, atom_base: int, counters: dict, sdt) -> None:
+    """Append one element's derivatives of a chunk of structures (``counters``: pairs, angular pairs so far)."""
+    c = f.compact
+    keep, s, ang_pair, dA = c.pairs.numpy(), c.radial.numpy(), c.angular_pair.numpy(), c.angular.numpy()
+    rows = f.pair_row.numpy()[keep]
+    _append(d["pair_row"], rows + row_base)
+    _append(d["pair_atom"], f.pair_neighbor.numpy()[keep] + atom_base)
+    _append(d["pair_vec"], f.pair_vec.numpy()[keep])
+    _append(d["dG_radial"], s.astype(sdt))
+    _append(d["angular_pair"], ang_pair + counters["pairs"])
+    _append(d["dG_angular"], dA.astype(sdt))
+    self_rows = c.self_rows.numpy()
+    _append(d["self_row"], self_rows + row_base)
+    _append(d["self_dG"], c.self_block.numpy().astype(sdt))
+    s_of_pair = s_of_atom[f.atoms.numpy()[rows]]
+    for key, which, n in (("pair_offset", s_of_pair, "pairs"), ("angular_offset", s_of_pair[ang_pair], "angular"),
+                          ("self_offset", s_of_atom[f.atoms.numpy()[self_rows]], "self")):
+        counts = np.bincount(which, minlength=n_chunk)
+        d[key][first + 1:first + n_chunk + 1] = counters[n] + np.cumsum(counts)
+        counters[n] += int(counts.sum())
+
+
 def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure], sfset: SymmetryFunctionSet,
                        derivatives: bool = False, chunk_atoms: int = 4096, store_dtype: str = "float64",
                        min_distance: float | None = None, settings: dict | None = None,
-                       show_progress: bool = True, workers: int | None = None) -> Path:
-    """Compute and store the symmetry functions (and optionally derivatives) of ``structures``."""
+                       show_progress: bool = True, workers: int | None = None,
+                       force_atoms: int | float | None = None, force_seed: int = 0) -> Path:
+    """Compute and store the symmetry functions (and optionally derivatives) of ``structures``.
+
+    ``force_atoms`` (with ``derivatives``): store derivatives only for the
+    forces of this many (int) or this fraction (float < 1) of the atoms of each
+    structure, drawn with ``force_seed`` (:func:`sample_force_atoms`).
+    """
+    check_force_atoms(force_atoms)
     structures = list(structures)
     if derivatives:
         chunk_atoms = derivative_chunk_atoms(structures, sfset, chunk_atoms)
@@ -148,6 +282,7 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
     offsets = np.concatenate([[0], np.cumsum(n_atoms)[:-1]]) if len(structures) else np.zeros(0, np.int64)
     N = int(n_atoms.sum())
     sdt = np.dtype(store_dtype)
+    local_force = sample_force_atoms(n_atoms, force_atoms, force_seed) if derivatives else None
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["format"] = FEATURES_FORMAT
         h5.attrs["elements"] = json.dumps(elements)
@@ -168,6 +303,12 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
             if s.forces is not None:
                 forces[o:o + len(s)] = s.forces
         h5["atoms/forces"] = forces
+        if derivatives:
+            h5["derivatives/force_atoms"] = (np.concatenate([o + l for o, l in zip(offsets, local_force)])
+                                             if structures else np.zeros(0, np.int64)).astype(np.int64)
+            h5["derivatives/force_offset"] = np.concatenate([[0], np.cumsum([len(l) for l in local_force])])
+            h5["derivatives"].attrs["force_atoms"] = json.dumps(force_atoms)
+            h5["derivatives"].attrs["force_seed"] = force_seed
         n_el = {e: 0 for e in elements}
         for e in elements:
             F = len(sfset.by_element[e])
@@ -176,19 +317,8 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
             g.create_dataset("atom", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=True)
             g.create_dataset("structure", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=True)
             if derivatives:
-                d = h5.create_group(f"derivatives/{e}")
-                d.create_dataset("pair_row", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=True)
-                d.create_dataset("pair_atom", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=True)
-                d.create_dataset("pair_vec", shape=(0, 3), maxshape=(None, 3), dtype=np.float64, chunks=True)
-                d.create_dataset("dG", shape=(0, F, 3), maxshape=(None, F, 3), dtype=sdt,
-                                 chunks=(max(1, min(1024, 2**18 // max(3 * F, 1))), F, 3))
-                d.create_dataset("pair_offset", data=np.zeros(len(structures) + 1, dtype=np.int64))
-        n_pairs = {e: 0 for e in elements}
-
-        def append(ds, arr):
-            k = ds.shape[0]
-            ds.resize(k + len(arr), axis=0)
-            ds[k:] = arr
+                _create_derivative_datasets(h5, e, sfset.by_element[e], len(structures), sdt)
+        counters = {e: {"pairs": 0, "angular": 0, "self": 0} for e in elements}
 
         progress = _progress(len(structures), "symmetry functions") if show_progress else None
         task = progress.add_task("sf", total=len(structures)) if progress else None
@@ -196,27 +326,20 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
             progress.start()
         try:
             n_workers = default_workers() if workers is None else workers
-            for first, chunk, feats in iter_feature_chunks(structures, sfset, chunk_atoms, derivatives,
-                                                           min_distance=min_distance, workers=n_workers):
+            for first, chunk, feats in iter_feature_chunks(
+                    structures, sfset, chunk_atoms, "compact" if derivatives else False, min_distance=min_distance,
+                    workers=n_workers, local_force=local_force if force_atoms is not None else None):
                 base_atom = int(offsets[first])
+                s_local = feats.structure_index.cpu().numpy()
                 for e, f in feats.per_element.items():
                     g = h5[f"features/{e}"]
                     atoms = f.atoms.cpu().numpy()
-                    append(g["values"], f.values.cpu().numpy().astype(sdt))
-                    append(g["atom"], atoms + base_atom)
-                    append(g["structure"], feats.structure_index[f.atoms].cpu().numpy() + first)
+                    _append(g["values"], f.values.cpu().numpy().astype(sdt))
+                    _append(g["atom"], atoms + base_atom)
+                    _append(g["structure"], s_local[atoms] + first)
                     if derivatives:
-                        d = h5[f"derivatives/{e}"]
-                        rows = f.pair_row.cpu().numpy()
-                        append(d["pair_row"], rows + n_el[e])
-                        append(d["pair_atom"], f.pair_neighbor.cpu().numpy() + base_atom)
-                        append(d["pair_vec"], f.pair_vec.cpu().numpy())
-                        append(d["dG"], f.dG.cpu().numpy().astype(sdt))
-                        s_of_pair = feats.structure_index[f.atoms[f.pair_row]].cpu().numpy() + first
-                        counts = np.bincount(s_of_pair - first, minlength=len(chunk))
-                        po = d["pair_offset"]
-                        po[first + 1:first + len(chunk) + 1] = n_pairs[e] + np.cumsum(counts)
-                        n_pairs[e] += int(counts.sum())
+                        _write_chunk_derivatives(h5[f"derivatives/{e}"], f, s_local, first, len(chunk), n_el[e],
+                                                 base_atom, counters[e], sdt)
                     n_el[e] += len(atoms)
                 if progress:
                     progress.update(task, advance=len(chunk))
@@ -232,7 +355,7 @@ class FeatureFile:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.h5 = h5py.File(self.path, "r")
-        if self.h5.attrs.get("format") != FEATURES_FORMAT:
+        if self.h5.attrs.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{self.path}: not a hdnnp-toolkit feature file")
         self.elements: list[str] = json.loads(self.h5.attrs["elements"])
 
@@ -269,6 +392,11 @@ class FeatureFile:
     @property
     def has_derivatives(self) -> bool:
         return "derivatives" in self.h5
+
+    @property
+    def old_derivative_layout(self) -> bool:
+        """Derivatives written by format 1 (one (P, F, 3) block): not readable for training any more."""
+        return self.has_derivatives and "force_atoms" not in self.h5["derivatives"]
 
     def energies(self) -> np.ndarray:
         return self.h5["structures/energy"][()]

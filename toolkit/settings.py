@@ -307,6 +307,11 @@ class DataSettings(_Section):
     generate: GenerateSettings | None = option(None, "run the reference-data generator first (data.generate.*)")
     store_dtype: str = option("float32", "storage precision of the features", choices=_FLOAT_DTYPES)
     derivatives: bool = option(False, "store the SF derivatives dG/dr (needed for force training)")
+    force_atoms: int | float | None = option(
+        None, "store derivatives only for the forces of this many atoms of each structure (integer) or this "
+        "fraction of them (0-1); null: every atom", gt=0,
+        check=(lambda v: isinstance(v, int) or v <= 1, "a number of atoms (>= 1) or a fraction in (0, 1]"))
+    force_seed: int = option(0, "seed of the force-atom draw (one draw per structure)")
 
     def validate(self) -> None:
         if not (self.structures or self.features or self.generate):
@@ -381,6 +386,13 @@ class ModelSpec(_Section):
         return list(self.activations or ["t"] * len(self.hidden) + ["l"])
 
 
+def _memory_ok(v) -> bool:
+    from .training.memory import parse_memory
+
+    parse_memory(v)
+    return True
+
+
 @dataclass
 class TrainSettings(_Section):
     """``training:`` the data split and the optimiser of one training run."""
@@ -398,7 +410,21 @@ class TrainSettings(_Section):
     force_weight: float = option(0.0, "weight of the force MSE in the loss (> 0 needs data.derivatives)", ge=0)
     seed: int = option(0, "seed of initialisation and batch order")
     checkpoint_every: int = option(10, "epochs between checkpoints", ge=0, results=False)
-    eval_batch_size: int = option(1024, "structures per batch when evaluating", gt=0, results=False)
+    eval_batch_size: int | None = option(None, "structures per batch when evaluating (null: as many as fit in "
+                                         "training.memory)", gt=0, results=False)
+    memory: str | float = option("4GB", "memory budget of a training or evaluation step (e.g. 8GB): sets the "
+                                 "evaluation batches, splits larger training batches into micro-batches (same "
+                                 "gradients) and keeps SF derivatives on disk unless they fit in half of it",
+                                 check=(_memory_ok, "a size such as 8GB, 512MB or a number of bytes"),
+                                 unit="bytes", results=False)
+    force_atoms: int | float | None = option(
+        None, "train on the forces of this many (integer) or this fraction (0-1) of each structure's stored force "
+        "atoms; null: all of them (evaluation always uses all)", gt=0,
+        check=(lambda v: isinstance(v, int) or v <= 1, "a number of atoms (>= 1) or a fraction in (0, 1]"))
+    force_resample: bool = option(False, "draw the training force atoms anew every epoch (seeded by training.seed)")
+    derivatives: str = option("stored", "SF derivatives for force training: stored (feature file) or on_the_fly "
+                              "(computed in every step from data.structures; nothing stored, e.g. on a GPU)",
+                              choices=("stored", "on_the_fly"))
     progress: bool = option(True, "progress bars", results=False)
     compile: bool = option(False, "torch.compile the networks (falls back to eager on failure)")
     optimizer: str = option("adam", "adam (minibatch AdamW) or lbfgs (full-batch L-BFGS with a strong-Wolfe line "
@@ -424,6 +450,13 @@ class TrainSettings(_Section):
                                 f"{self.split} (sum {sum(self.split):.6g})")
         if self.split[0] <= 0:
             raise SettingsError(self._key("split"), f"'{self._key('split')}': the training fraction must be > 0")
+
+    @property
+    def memory_bytes(self) -> float:
+        """``memory`` in bytes."""
+        from .training.memory import parse_memory
+
+        return parse_memory(self.memory)
 
     def replace(self, **changes) -> "TrainSettings":
         """A copy with ``changes``; ``None`` values are ignored (except ``lr``: None is the finder)."""
@@ -536,9 +569,9 @@ class Config:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        if self.training.force_weight > 0 and not self.data.derivatives:
+        if self.training.force_weight > 0 and not self.data.derivatives and self.training.derivatives == "stored":
             raise SettingsError("training.force_weight", "'training.force_weight' > 0 (force training) needs "
-                                "'data.derivatives: true'")
+                                "'data.derivatives: true' (or 'training.derivatives: on_the_fly')")
         if self.selection.metric == "forces" and self.training.force_weight <= 0:
             raise SettingsError("selection.metric", "'selection.metric: forces' needs force training "
                                 "('training.force_weight' > 0)")

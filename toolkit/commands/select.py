@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("config", help="YAML config (sections data, symfuncs, model, training, selection)")
     p.add_argument("-o", "--out", required=True, help="output folder RUN/")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--memory", default=None, metavar="SIZE",
+                   help="memory budget of a step, e.g. 8GB (overrides training.memory)")
     p.set_defaults(func=_run)
 
 
@@ -26,5 +28,7 @@ def _run(args) -> int:
     cfg = load_config(args.config)
     if args.quiet:
         cfg.training.progress = False
+    if args.memory is not None:
+        cfg.training = cfg.training.replace(memory=args.memory)   # validated: a bad size is one error line
     run_select(cfg, args.out)
     return 0

@@ -10,10 +10,27 @@ def register(sub):
     p.add_argument("data")
     p.add_argument("-o", "--out", required=True, help="output .h5 file")
     p.add_argument("--derivatives", action="store_true", help="also store dG/d(pair vector)")
+    p.add_argument("--force-atoms", type=_force_atoms, default=None, metavar="N|FRACTION",
+                   help="with --derivatives: store only what the forces of N atoms (integer) or this fraction "
+                        "(0-1) of the atoms of each structure need (default: every atom)")
+    p.add_argument("--force-seed", type=int, default=0, help="seed of the force-atom draw")
     p.add_argument("--float32", action="store_true", help="store values in single precision")
     p.add_argument("--min-distance", type=float, default=None,
                    help="error if two atoms are closer than this (length units)")
     p.set_defaults(func=run)
+
+
+def _force_atoms(text: str):
+    import argparse
+
+    from ..features import check_force_atoms
+
+    try:
+        value = int(text) if text.isdigit() else float(text)
+        check_force_atoms(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def run(args):
@@ -27,7 +44,9 @@ def run(args):
     sfset = SymmetryFunctionSet(settings.symfuncs, settings.elements)
     path = write_feature_file(args.out, structures, sfset, derivatives=args.derivatives,
                               store_dtype="float32" if args.float32 else "float64",
-                              min_distance=args.min_distance,
+                              min_distance=args.min_distance, force_atoms=args.force_atoms,
+                              force_seed=args.force_seed,
                               settings={"input_nn": str(args.input_nn), "data": str(args.data),
-                                        "derivatives": args.derivatives})
+                                        "derivatives": args.derivatives, "force_atoms": args.force_atoms,
+                                        "force_seed": args.force_seed})
     print(f"wrote {path}")

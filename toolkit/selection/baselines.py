@@ -64,8 +64,8 @@ def _pearson_columns(X: np.ndarray, y, n: int, threshold: float) -> tuple[np.nda
 
 
 def _scaled_rows(exp, e: str, rows: np.ndarray) -> np.ndarray:
-    """(n_rows, F) float64 scaled functions of element ``e``."""
-    return exp.data.values[e].index_select(1, torch.as_tensor(rows)).T.double().cpu().numpy()
+    """(n_rows, F) float64 scaled functions of element ``e`` (appended fake columns included)."""
+    return exp.data.columns(e, rows).T.double().cpu().numpy()
 
 
 def _structure_means(exp, e: str) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .compact import CompactDerivatives
 from .cutoff import cutoff_fdf
 from .neighbors import PAD_BLOCK, PairList, pad_slots
 
@@ -313,7 +314,15 @@ def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, su
     zl_u = p.lam_u * p.zeta_u
     nmax = int(counts.max())
     block = max(1, _TRIPLET_CHUNK // max(1, nmax * (nmax - 1) // 2)) * (4 if dG is None else 1)
+    compact = dG if isinstance(dG, CompactDerivatives) else None
+    if compact is not None:   # one buffer per group, not per block: time stays linear in the pairs
+        buf = torch.zeros((compact.angular.shape[0], len(p.cols), 3), dtype=dtype, device=p.eta_u.device)
     for pl, ql, row in _triplet_blocks(counts, starts, n_rows, block):
+        if compact is not None:   # only the triplets that touch a needed pair
+            t_keep = compact.need[sub[pl]] | compact.need[sub[ql]]
+            pl, ql, row = pl[t_keep], ql[t_keep], row[t_keep]
+            if pl.numel() == 0:
+                continue
         pp, qq = sub[pl], sub[ql]
         w = _neighbour_weight(g, nb_elem[pp], nb_elem[qq], e1, e2, z_of_element)
         t = _triplet_terms(g, p, pe.vec[pp], pe.vec[qq], r_sub[pl], r_sub[ql], fc_sub[pl], fc_sub[ql],
@@ -323,9 +332,17 @@ def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, su
             gj, gk = _contracted_pair_gradients(t, d, wmat[row], zl_u)
             grad.index_add_(0, pp, gj)
             grad.index_add_(0, qq, gk)
-        if dG is not None:
+        if compact is not None:
+            gj, gk = _per_function_pair_gradients(t, d, p, zl_u)
+            sj, sk = compact.angular_slot[pp], compact.angular_slot[qq]
+            mj, mk = sj >= 0, sk >= 0
+            buf.index_add_(0, sj[mj], gj[mj])
+            buf.index_add_(0, sk[mk], gk[mk])
+        elif dG is not None:
             gj, gk = _per_function_pair_gradients(t, d, p, zl_u)
             blk = torch.zeros((dG.shape[0], len(p.cols), 3), dtype=dtype, device=dG.device)
             blk.index_add_(0, pp, gj)
             blk.index_add_(0, qq, gk)
             dG[:, p.cols] += blk
+    if compact is not None:
+        compact.angular[:, compact.column_pos[p.cols]] += buf

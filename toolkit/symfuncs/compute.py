@@ -29,6 +29,7 @@ from ..structures import Structure, atomic_number, sort_elements
 from .cutoff import cutoff_fdf
 from .definitions import SymFunc, group_by_element, max_cutoff
 from .angular import AngularGroup, AngularParams, angular_derivatives, angular_pairs, angular_values
+from .compact import CompactDerivatives
 from .neighbors import PAD_BLOCK, PairList, build_pairs, pad_slots
 
 
@@ -256,6 +257,7 @@ class ElementFeatures:
     dG: torch.Tensor | None = None
     pair_dist: torch.Tensor | None = None
     pair_nb_elem: torch.Tensor | None = None
+    compact: CompactDerivatives | None = None
 
 
 @dataclass
@@ -304,10 +306,16 @@ class SymmetryFunctionSet:
         return max_cutoff(self.by_element[element])
 
     # -- computation --------------------------------------------------------
-    def compute(self, structures: Structure | Sequence[Structure], derivatives: bool = False,
+    def compute(self, structures: Structure | Sequence[Structure], derivatives: bool | str = False,
                 dtype=torch.float64, device=None, min_distance: float | None = None,
-                where: str = "structure") -> BatchFeatures:
+                where: str = "structure", force_mask: torch.Tensor | None = None) -> BatchFeatures:
         """Symmetry functions (and, if asked, their pair derivatives) of a batch of structures.
+
+        ``derivatives``: False, True (dense ``dG`` (P, F, 3) of every pair) or
+        ``"compact"`` (:class:`~toolkit.symfuncs.compact.CompactDerivatives`: what the
+        forces on the atoms of ``force_mask`` (bool per atom of the batch; None: all)
+        need, radial derivatives as one scalar per pair and function, computing only
+        the pairs and triplets those forces need).
 
         ``min_distance`` (length units): raise if two atoms are closer (see
         :func:`~toolkit.symfuncs.neighbors.build_pairs`). ``where`` names the
@@ -338,11 +346,11 @@ class SymmetryFunctionSet:
         for e_i, e in enumerate(self.elements):
             atoms = (atom_element == e_i).nonzero().squeeze(1)
             out.per_element[e] = self._compute_element(e, atoms, pairs, atom_element, z_of_element,
-                                                       offset, derivatives, dtype, device)
+                                                       offset, derivatives, dtype, device, force_mask)
         return out
 
     def _compute_element(self, element, atoms, pairs: PairList, atom_element, z_of_element, n_atoms,
-                         derivatives, dtype, device) -> ElementFeatures:
+                         derivatives, dtype, device, force_mask=None) -> ElementFeatures:
         rgroups, agroups = self._plans[element]
         n_f = len(self.by_element[element])
         row_of_atom = torch.full((n_atoms,), -1, dtype=torch.long, device=device)
@@ -353,13 +361,22 @@ class SymmetryFunctionSet:
         rows = row_of_atom[pe.center]
         nb_elem = atom_element[pe.neighbor]
         values = torch.zeros((len(atoms), n_f), dtype=dtype, device=device)
-        dG = torch.zeros((len(pe), n_f, 3), dtype=dtype, device=device) if derivatives else None
+        dG = compact = None
+        if derivatives == "compact":
+            need = (torch.ones(len(pe), dtype=torch.bool, device=device) if force_mask is None
+                    else force_mask[pe.center] | force_mask[pe.neighbor])
+            dG = compact = CompactDerivatives.allocate(self.by_element[element], pe, need, dtype, device)
+        elif derivatives:
+            dG = torch.zeros((len(pe), n_f, 3), dtype=dtype, device=device)
         for g in rgroups:
             self._radial(g, pe, rows, nb_elem, z_of_element, values, dG, dtype, device)
         for g in agroups:
             self._angular(g, pe, rows, nb_elem, z_of_element, len(atoms), values, dG, dtype, device)
+        if compact is not None:
+            compact.finalize(pe, rows, force_mask, atoms, n_f)
         return ElementFeatures(atoms=atoms, values=values, pair_row=rows, pair_neighbor=pe.neighbor,
-                               pair_vec=pe.vec, dG=dG, pair_dist=pe.dist, pair_nb_elem=nb_elem)
+                               pair_vec=pe.vec, dG=None if compact is not None else dG, pair_dist=pe.dist,
+                               pair_nb_elem=nb_elem, compact=compact)
 
     def contract(self, features: "BatchFeatures", dE_dG: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """dE/dd_p (P, 3) for every pair of every element, from dE/dG (n_e, F_e) per element.
@@ -415,6 +432,13 @@ class SymmetryFunctionSet:
                 values[a:a + step, cols[order]] += terms.view(len(cols), rb.shape[0], m).sum(-1).T
         if dG is None and grad is None:
             return
+        if isinstance(dG, CompactDerivatives):     # only the needed pairs
+            keep = dG.need[idx]
+            idx, r = idx[keep], r[keep]
+            if zw is not None:
+                zw = zw[keep]
+            if idx.numel() == 0:
+                return
         fc, dfc = cutoff_fdf(r, g.rc, g.cutoff_type, g.alpha)
         ex, order = _radial_exp(r, g, dtype, device)
         eta, rs = g.eta.to(device, dtype)[order], g.rs.to(device, dtype)[order]
@@ -423,7 +447,9 @@ class SymmetryFunctionSet:
         if zw is not None:
             coef = coef * zw[:, None]
         cols_o = cols[order]
-        if dG is not None:
+        if isinstance(dG, CompactDerivatives):    # D = coef * d_p: store the scalar
+            dG.radial[dG.slot[idx][:, None], dG.column_pos[cols_o][None, :]] = coef
+        elif dG is not None:
             dG[idx[:, None], cols_o[None, :]] += coef[:, :, None] * pe.vec[idx][:, None, :]
         if grad is not None:
             c = (coef * weights[rows[idx]][:, cols_o]).sum(1)

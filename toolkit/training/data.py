@@ -18,9 +18,14 @@ Batches are gathered with one ``index_select``:
 
 Memory: ``S x atoms x F`` numbers in the chosen dtype (25,000 x 256 x 329 in
 float32 is 8.4 GB); values are read from HDF5 in chunks and scaled in place
-(:meth:`FeatureData.apply_scaling`), so no second copy is made. SF derivatives
-for force training (``(P, F, 3)`` per pair) stay on disk unless they fit in
-``derivative_memory`` bytes; they are read per batch (:class:`DerivativeStore`).
+(:meth:`FeatureData.apply_scaling`), so no second copy is made; appended fake
+columns live in a separate block (:attr:`FeatureData.extra`), so adding them
+copies nothing. SF derivatives for force training (the compact layout of
+:mod:`toolkit.features`: radial scalars, angular vectors, only the pairs the
+force atoms need) stay on disk unless they fit in ``derivative_memory`` bytes;
+they are then read per batch (:class:`DerivativeStore`), or computed in the
+step (:mod:`toolkit.training.onthefly`). Batch sizes of evaluation come from a
+memory budget (:mod:`toolkit.training.memory`).
 
 Scaling follows n2p2 (``SymFnc::scale``) with statistics min, max, mean, sigma
 of the raw functions on the *training* structures: an affine map ``a G + b``
@@ -31,6 +36,7 @@ population standard deviation, as in n2p2's ``scaling.data``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +104,9 @@ class Batch:
     data (atoms ordered structure by structure, ``n_e[e]`` per structure), else
     the batch-local structure of each atom. ``target``: internal energy per
     structure (see :meth:`FeatureData.internal_targets`), ``n_atoms`` (B,).
-    With forces: ``forces`` (N_b, 3) internal reference forces and per element
-    ``pair_row``/``pair_centre``/``pair_neighbor`` (batch-local) and ``dG``.
+    With forces: ``forces`` (M, 3) internal reference forces of the batch's
+    force atoms ``force_atoms`` (batch-local numbers) and per element the
+    :class:`PairDerivatives` those forces need.
     """
 
     x: dict[str, torch.Tensor]
@@ -109,11 +116,90 @@ class Batch:
     n_structures: int
     n_e: dict[str, int] = field(default_factory=dict)
     forces: torch.Tensor | None = None
-    pairs: dict[str, tuple] = field(default_factory=dict)
+    pairs: dict[str, "PairDerivatives"] = field(default_factory=dict)
+    force_atoms: torch.Tensor | None = None     # batch-local atoms whose forces are compared
+    n_batch_atoms: int = 0
+
+
+@dataclass
+class PairDerivatives:
+    """SF derivatives of one element in a batch that its force atoms need (layout of :mod:`toolkit.features`).
+
+    Pairs p (neighbour a force atom): dG_row/d(d_p) = ``radial[p] * vec[p]`` on
+    the columns ``radial_pos`` of ``x[e]``, plus ``angular[q]`` on the columns
+    ``angular_pos`` for the pair ``angular_pair[q]``. Force atoms m of the
+    element: ``self_block[m]`` on the columns ``self_pos`` is S = -dG/dr of the
+    atom's own functions. Every other column (fakes) has zero derivatives.
+    ``row``, ``self_row``: batch-local rows in ``x[e]``; ``centre``, ``neighbor``,
+    ``self_atom``: batch-local atom numbers; ``scale``: (F,) the scaling factors a.
+    """
+
+    row: torch.Tensor
+    centre: torch.Tensor
+    neighbor: torch.Tensor
+    vec: torch.Tensor
+    radial: torch.Tensor
+    radial_pos: torch.Tensor
+    angular_pair: torch.Tensor
+    angular: torch.Tensor
+    angular_pos: torch.Tensor
+    self_row: torch.Tensor
+    self_atom: torch.Tensor
+    self_block: torch.Tensor
+    self_pos: torch.Tensor
+    scale: torch.Tensor | None = None
+
+    def forces(self, dE_dG: torch.Tensor, n_atoms: int) -> torch.Tensor:
+        """Forces (n_atoms, 3) of this element's functions on the force atoms (other rows: partial, unused).
+
+        F_k = -sum_{p: neighbour k} dE/dd_p + dE/dG_k . S_k; differentiable in dE_dG.
+        """
+        g = self.contract(dE_dG)
+        own = torch.einsum("mf,mfk->mk", dE_dG.index_select(1, self.self_pos).index_select(0, self.self_row),
+                           self.self_block)
+        f = torch.zeros((n_atoms, 3), dtype=g.dtype, device=g.device)
+        return f.index_add(0, self.neighbor, -g).index_add(0, self.self_atom, own)
+
+    def contract(self, dE_dG: torch.Tensor) -> torch.Tensor:
+        """dE/d(d_p) (P, 3) from dE/dG (n_rows, F) of the batch's rows; differentiable in dE_dG."""
+        # columns first (n rows), then rows (P pairs): one (P, F_r) gather, not (P, F) and (P, F_r)
+        wr = dE_dG.index_select(1, self.radial_pos).index_select(0, self.row)
+        g = (wr * self.radial).sum(1, keepdim=True) * self.vec
+        if self.angular_pair.numel():
+            wa = dE_dG.index_select(1, self.angular_pos).index_select(0, self.row.index_select(0, self.angular_pair))
+            g = g.index_add(0, self.angular_pair, torch.einsum("pf,pfk->pk", wa, self.angular))
+        return g
+
+    def dense(self, n_columns: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full (P, n_columns, 3) dG_row/d(d_p) and (M, n_columns, 3) self blocks (tests and checks; large)."""
+        out = self.vec.new_zeros((len(self.row), n_columns, 3))
+        out[:, self.radial_pos] = self.radial[:, :, None] * self.vec[:, None, :]
+        if self.angular_pair.numel():
+            out[self.angular_pair[:, None], self.angular_pos[None, :]] += self.angular
+        own = self.vec.new_zeros((len(self.self_row), n_columns, 3))
+        own[:, self.self_pos] = self.self_block
+        return out, own
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(a, b)`` over the pairs of bounds."""
+    counts = stops - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(total)
 
 
 class DerivativeStore:
-    """Pair derivatives of the feature file (``/derivatives/<El>/...``), in memory or read per batch."""
+    """Pair derivatives of the feature file (``/derivatives/...``), in memory if they fit, else read per batch.
+
+    ``max_memory`` (bytes): the derivative arrays are loaded when they fit,
+    otherwise only the per-structure offsets are kept and every batch reads its
+    structures' slices from the file (memory bounded by the batch, not the data).
+    """
+
+    _ARRAYS = ("pair_row", "pair_atom", "pair_vec", "dG_radial", "angular_pair", "dG_angular", "self_row",
+               "self_dG")
 
     def __init__(self, path: Path, elements: Sequence[str], dtype, max_memory: float = 4e9):
         import h5py
@@ -122,51 +208,139 @@ class DerivativeStore:
         self.h5 = h5py.File(self.path, "r")
         self.elements = list(elements)
         self.dtype = dtype
-        self.offset = {e: self.h5[f"derivatives/{e}/pair_offset"][()] for e in elements}
-        self.pair_row = {e: self.h5[f"derivatives/{e}/pair_row"][()] for e in elements}
-        self.pair_atom = {e: self.h5[f"derivatives/{e}/pair_atom"][()] for e in elements}
-        size = sum(np.prod(self.h5[f"derivatives/{e}/dG"].shape) for e in elements) * torch.finfo(dtype).bits / 8
-        self.in_memory = size <= max_memory
-        if self.in_memory:
-            self.dG = {e: torch.as_tensor(self.h5[f"derivatives/{e}/dG"][()]).to(dtype) for e in elements}
-        else:
-            self.dG = {e: self.h5[f"derivatives/{e}/dG"] for e in elements}
-        self.columns: dict[str, torch.Tensor] | None = None  # None: every stored function
+        d = self.h5["derivatives"]
+        self.force_atoms = d["force_atoms"][()]
+        self.force_offset = d["force_offset"][()]
+        self.offset = {e: d[f"{e}/pair_offset"][()] for e in elements}
+        self.angular_offset = {e: d[f"{e}/angular_offset"][()] for e in elements}
+        self.self_offset = {e: d[f"{e}/self_offset"][()] for e in elements}
+        self.radial_columns = {e: d[f"{e}/radial_columns"][()] for e in elements}
+        self.angular_columns = {e: d[f"{e}/angular_columns"][()] for e in elements}
+        self.n_stored = {e: len(self.radial_columns[e]) + len(self.angular_columns[e]) for e in elements}
+        self.size_bytes = float(sum(d[f"{e}/{k}"].size * d[f"{e}/{k}"].dtype.itemsize
+                                    for e in elements for k in self._ARRAYS))
+        self.in_memory = self.size_bytes <= max_memory
+        src = {e: {k: d[f"{e}/{k}"] for k in self._ARRAYS} for e in elements}
+        self.arrays = {e: {k: v[()] for k, v in src[e].items()} for e in elements} if self.in_memory else src
+        self.columns: dict[str, np.ndarray] | None = None  # None: every stored function (then the zero columns)
         self.zero_columns: dict[str, int] = {e: 0 for e in elements}  # appended columns of zeros (fakes)
+
+    def pairs_per_structure(self) -> float:
+        """Mean stored pairs (all elements) per structure: the size of a batch's derivatives."""
+        S = max(len(self.force_offset) - 1, 1)
+        return sum(float(self.offset[e][-1]) for e in self.elements) / S
+
+    def bytes_per_pair(self) -> float:
+        """Bytes of one pair in memory (radial scalars, indices, the angular share), in the training dtype."""
+        item = torch.finfo(self.dtype).bits / 8
+        out = 0.0
+        for e in self.elements:
+            frac = float(self.angular_offset[e][-1]) / max(float(self.offset[e][-1]), 1.0)
+            out = max(out, item * (len(self.radial_columns[e]) + 3 + 3 * frac * len(self.angular_columns[e])) + 24)
+        return out
 
     def with_zero_columns(self, n: dict[str, int]) -> "DerivativeStore":
         """A view with ``n[e]`` columns of zeros appended: functions that do not depend on positions (fakes)."""
         if self.columns is not None:
             raise ToolkitError("append zero derivative columns before taking a column subset")
-        new = object.__new__(DerivativeStore)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.zero_columns = {e: self.zero_columns[e] + int(n.get(e, 0)) for e in self.elements}
         return new
 
     def subset(self, keep: dict[str, Sequence[int]]) -> "DerivativeStore":
         """A view that returns only the function columns ``keep[e]`` (sorted, as :meth:`FeatureData.subset_columns`)."""
-        new = object.__new__(DerivativeStore)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.columns = {e: (self.columns[e][list(keep[e])] if self.columns is not None
-                           else torch.as_tensor(list(keep[e]), dtype=torch.long)) for e in self.elements}
+                           else np.asarray(list(keep[e]), dtype=np.int64)) for e in self.elements}
         return new
 
-    def read(self, e: str, structures: np.ndarray):
-        """(global pair rows, global neighbour atoms, dG) of the pairs of ``structures`` (in that order)."""
-        off = self.offset[e]
-        starts, stops = off[structures], off[structures + 1]
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)]) if len(structures) else np.zeros(0, int)
-        counts = stops - starts
+    def _column_maps(self, e: str):
+        """(take, output position) pairs of the radial, angular and self-block columns."""
+        cols = (np.arange(self.n_stored[e] + self.zero_columns[e]) if self.columns is None else self.columns[e])
+        where = {int(c): k for k, c in enumerate(cols)}
+        as_long = lambda v: torch.as_tensor(np.asarray(v, dtype=np.int64))
+        out = []
+        for stored in (self.radial_columns[e], self.angular_columns[e], np.arange(self.n_stored[e])):
+            pairs = [(k, where[int(c)]) for k, c in enumerate(stored) if int(c) in where]
+            out += [as_long([p[0] for p in pairs]), as_long([p[1] for p in pairs])]
+        return tuple(out)
+
+    def force_atoms_of(self, structures: np.ndarray) -> list[np.ndarray]:
+        """The stored force atoms (global indices) of each of ``structures``."""
+        fo = self.force_offset
+        return [self.force_atoms[fo[s]:fo[s + 1]] for s in structures]
+
+    def _take(self, e: str, key: str, idx: np.ndarray, starts, stops) -> np.ndarray:
+        arr = self.arrays[e][key]
         if self.in_memory:
-            dG = self.dG[e].index_select(0, torch.as_tensor(idx))
-        else:
-            ds = self.dG[e]
-            dG = torch.cat([torch.as_tensor(ds[a:b]) for a, b in zip(starts, stops)]).to(self.dtype)
-        if self.zero_columns[e]:
-            dG = torch.cat([dG, dG.new_zeros((dG.shape[0], self.zero_columns[e]) + tuple(dG.shape[2:]))], 1)
-        if self.columns is not None:
-            dG = dG.index_select(1, self.columns[e])
-        return self.pair_row[e][idx], self.pair_atom[e][idx], dG, counts
+            return arr[idx]
+        parts = [arr[a:b] for a, b in zip(starts, stops)]
+        return np.concatenate(parts) if parts else arr[0:0]
+
+    def read(self, e: str, structures: np.ndarray, row_atom: np.ndarray, atoms: np.ndarray | None = None):
+        """Pair derivatives of ``structures`` (in that order) as a :class:`PairDerivatives` with *global*
+        rows and atoms, and the number of pairs per structure.
+
+        ``row_atom``: global atom of each value row of ``e``; ``atoms``: global
+        force atoms to keep (only the pairs whose neighbour is one of them and
+        their self blocks; None: everything stored). Returns the
+        :class:`PairDerivatives`, the pairs and the self blocks per structure.
+        """
+        structures = np.asarray(structures, dtype=np.int64)
+        off, aoff = self.offset[e], self.angular_offset[e]
+        starts, stops = off[structures], off[structures + 1]
+        idx = _ranges(starts, stops)
+        a_starts, a_stops = aoff[structures], aoff[structures + 1]
+        a_idx = _ranges(a_starts, a_stops)
+        row = self._take(e, "pair_row", idx, starts, stops)
+        nb = self._take(e, "pair_atom", idx, starts, stops)
+        vec = self._take(e, "pair_vec", idx, starts, stops)
+        rad = self._take(e, "dG_radial", idx, starts, stops)
+        a_pair = self._take(e, "angular_pair", a_idx, a_starts, a_stops)
+        ang = self._take(e, "dG_angular", a_idx, a_starts, a_stops)
+        # angular pairs are global pair numbers: make them positions in this read
+        pos_of = np.full(len(idx), -1, dtype=np.int64)
+        counts = stops - starts
+        a_struct = np.repeat(np.arange(len(structures)), a_stops - a_starts)
+        read_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        a_local = (a_pair - starts[a_struct] + read_start[a_struct]).astype(np.int64)
+        s_starts, s_stops = self.self_offset[e][structures], self.self_offset[e][structures + 1]
+        s_idx = _ranges(s_starts, s_stops)
+        s_row = self._take(e, "self_row", s_idx, s_starts, s_stops)
+        s_blk = self._take(e, "self_dG", s_idx, s_starts, s_stops)
+        s_counts = s_stops - s_starts
+        if atoms is not None:
+            s_keep = np.isin(row_atom[s_row], atoms)
+            s_row, s_blk = s_row[s_keep], s_blk[s_keep]
+            s_counts = np.bincount(np.repeat(np.arange(len(structures)), s_stops - s_starts)[s_keep],
+                                   minlength=len(structures))
+            keep = np.isin(nb, atoms)
+            pos_of[keep] = np.arange(int(keep.sum()))
+            a_keep = keep[a_local]
+            a_local, ang = pos_of[a_local[a_keep]], ang[a_keep]
+            row, nb, vec, rad = row[keep], nb[keep], vec[keep], rad[keep]
+            counts = np.bincount(np.repeat(np.arange(len(structures)), stops - starts)[keep],
+                                 minlength=len(structures))
+        return self._pack(e, row, row_atom, nb, vec, rad, a_local, ang, s_row, s_blk), counts, s_counts
+
+    def _pack(self, e, row, row_atom, nb, vec, rad, a_local, ang, s_row, s_blk) -> "PairDerivatives":
+        """A :class:`PairDerivatives` with global rows and atoms, on the view's columns."""
+        rt, rp, at, ap, st, sp = self._column_maps(e)
+        dt = self.dtype
+        rad, ang, s_blk = (torch.as_tensor(x).to(dt) for x in (rad, ang, s_blk))
+        if len(rt) < rad.shape[1]:         # a column subset: only the kept functions
+            rad = rad.index_select(1, rt.to(rad.device))
+        if len(at) < ang.shape[1]:
+            ang = ang.index_select(1, at.to(ang.device))
+        if len(st) < s_blk.shape[1]:
+            s_blk = s_blk.index_select(1, st.to(s_blk.device))
+        as_t = lambda x: torch.as_tensor(x, dtype=torch.long)
+        return PairDerivatives(row=as_t(row), centre=as_t(row_atom[row]), neighbor=as_t(nb),
+                               vec=torch.as_tensor(vec).to(dt), radial=rad, radial_pos=rp,
+                               angular_pair=as_t(a_local), angular=ang, angular_pos=ap,
+                               self_row=as_t(s_row), self_atom=as_t(row_atom[s_row]), self_block=s_blk, self_pos=sp)
 
 
 class FeatureData:
@@ -196,6 +370,10 @@ class FeatureData:
         self.scale_b: dict[str, np.ndarray] | None = None
         self.uniform = all(len(set(self.counts[e].tolist())) <= 1 for e in self.elements)
         self._targets = None
+        self.force_sampling: tuple = (None, False, 0)   # (force_atoms, resample, seed)
+        # appended columns (fakes), feature-major (F_x, n_rows): kept apart so that adding
+        # them never copies the (large) matrix of real values
+        self.extra: dict[str, torch.Tensor] = {}
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -238,8 +416,11 @@ class FeatureData:
         deriv = None
         if derivatives:
             ff2 = FeatureFile(path)
-            has = ff2.has_derivatives
+            has, old = ff2.has_derivatives, ff2.old_derivative_layout
             ff2.close()
+            if old:
+                raise ToolkitError(f"{path}: derivatives in the old layout of an earlier version; recompute the "
+                                   f"feature file (hdnnp symfuncs --derivatives)")
             if not has:
                 raise ToolkitError(f"{path}: force training needs SF derivatives: write the feature file with "
                                    f"derivatives=True")
@@ -271,7 +452,8 @@ class FeatureData:
 
     @property
     def n_features(self) -> dict[str, int]:
-        return {e: self.values[e].shape[0] for e in self.elements}
+        return {e: self.values[e].shape[0] + (self.extra[e].shape[0] if e in self.extra else 0)
+                for e in self.elements}
 
     @property
     def dtype(self):
@@ -280,6 +462,43 @@ class FeatureData:
     @property
     def has_forces(self) -> bool:
         return self.derivatives is not None and self.forces is not None
+
+    def derivatives_on_the_fly(self, structures, forces: np.ndarray | None = None, device=None,
+                               force_atoms=None, force_seed: int = 0) -> "FeatureData":
+        """Force training without stored derivatives: they are computed in every step from ``structures``
+        (the data set's structures in file order; :mod:`toolkit.training.onthefly`).
+
+        ``forces`` (N, 3): reference forces (default: the structures'); ``force_atoms``:
+        force atoms per structure as in :func:`toolkit.features.sample_force_atoms`.
+        """
+        from ..symfuncs import SymmetryFunctionSet
+        from .onthefly import OnTheFlyDerivatives
+
+        structures = list(structures)
+        if len(structures) != self.n_structures or any(len(s) != n for s, n in zip(structures, self.n_atoms)):
+            raise ToolkitError("on-the-fly derivatives need the structures the features were computed from")
+        if self.symfuncs is None or any(sf is None for e in self.elements for sf in self.symfuncs[e]) or self.extra:
+            raise ToolkitError("on-the-fly derivatives need the symmetry functions of every column (load the "
+                               "data before adding fake columns)")
+        sfset = SymmetryFunctionSet([sf for e in self.elements for sf in self.symfuncs[e]], self.elements)
+        if any([sf.label() for sf in sfset.by_element[e]] != self.names[e] for e in self.elements):
+            raise ToolkitError("the feature columns are not in the symmetry functions' sorted order")
+        if forces is None:
+            if any(s.forces is None for s in structures):
+                raise ToolkitError("force training needs reference forces for every structure")
+            forces = np.concatenate([np.asarray(s.forces, dtype=float) for s in structures])
+        self.forces = np.asarray(forces, dtype=float)
+        self.derivatives = OnTheFlyDerivatives(structures, sfset, self.dtype, self.atom_offset, device=device,
+                                               force_atoms=force_atoms, force_seed=force_seed)
+        if self._targets is not None:
+            self._forces_int = torch.as_tensor(self.forces * self._conv, dtype=self.dtype)
+        return self
+
+    def columns(self, e: str, rows) -> torch.Tensor:
+        """Every column (real, then appended) of the value rows ``rows``, feature-major (F, len(rows))."""
+        rows = torch.as_tensor(rows, dtype=torch.long, device=self.values[e].device)
+        x = self.values[e].index_select(1, rows)
+        return torch.cat([x, self.extra[e].index_select(1, rows)], 0) if e in self.extra else x
 
     def rows_of(self, e: str, structures: np.ndarray) -> np.ndarray:
         off = self.row_offset[e]
@@ -294,7 +513,7 @@ class FeatureData:
     # -- scaling and normalisation -------------------------------------------------------
     def raw_stats(self, structures: np.ndarray, chunk: int = 2048) -> dict[str, np.ndarray]:
         """n2p2 scaling statistics (F, 4) per element over the rows of ``structures`` (e.g. the training split)."""
-        if self.scale_a is not None:
+        if self.scale_a is not None or self.extra:
             raise ToolkitError("statistics of raw values requested after the data were scaled")
         structures = np.sort(np.asarray(structures, dtype=np.int64))
         out = {}
@@ -309,7 +528,7 @@ class FeatureData:
     def apply_scaling(self, stats: dict[str, np.ndarray], mode: str, smin: float, smax: float,
                       chunk_rows: int = 1 << 20) -> None:
         """Scale the values in place (n2p2's formulas); remembers the per-column factors for forces."""
-        if self.scale_a is not None:
+        if self.scale_a is not None or self.extra:
             raise ToolkitError("the data are already scaled")
         a_all, b_all = {}, {}
         for e in self.elements:
@@ -352,7 +571,10 @@ class FeatureData:
         new = object.__new__(FeatureData)
         new.__dict__.update(self.__dict__)
         idx = {e: sorted(int(i) for i in keep[e]) for e in self.elements}
-        new.values = {e: self.values[e][idx[e]].contiguous() for e in self.elements}
+        n_real = {e: self.values[e].shape[0] for e in self.elements}
+        new.values = {e: self.values[e][[i for i in idx[e] if i < n_real[e]]].contiguous() for e in self.elements}
+        new.extra = {e: self.extra[e][[i - n_real[e] for i in idx[e] if i >= n_real[e]]].contiguous()
+                     for e in self.extra if any(i >= n_real[e] for i in idx[e])}
         new.names = {e: [self.names[e][i] for i in idx[e]] for e in self.elements}
         new.symfuncs = None if self.symfuncs is None else {
             e: [self.symfuncs[e][i] if self.symfuncs[e] is not None and i < len(self.symfuncs[e]) else None
@@ -368,8 +590,10 @@ class FeatureData:
         """A copy with extra (already scaled if the data are) columns appended, e.g. fake features."""
         new = object.__new__(FeatureData)
         new.__dict__.update(self.__dict__)
-        new.values = {e: torch.cat([self.values[e], extra[e].to(self.dtype).T], 0) if e in extra else self.values[e]
-                      for e in self.elements}
+        new.extra = dict(self.extra)
+        for e, x in extra.items():
+            x = x.to(self.dtype).T.to(self.values[e].device)
+            new.extra[e] = torch.cat([self.extra[e], x], 0) if e in self.extra else x.contiguous()
         new.names = {e: self.names[e] + list(names.get(e, [])) for e in self.elements}
         if self.symfuncs is not None:
             new.symfuncs = {e: list(self.symfuncs[e]) + [None] * len(names.get(e, [])) for e in self.elements}
@@ -384,64 +608,114 @@ class FeatureData:
     def to(self, device) -> "FeatureData":
         """Move the value tensors (and targets) to ``device`` (a GPU holds the whole data set if it fits)."""
         self.values = {e: v.to(device) for e, v in self.values.items()}
+        self.extra = {e: v.to(device) for e, v in self.extra.items()}
         if self._targets is not None:
             self._targets = self._targets.to(device)
             self._natoms_t = self._natoms_t.to(device)
         return self
 
     # -- batching ------------------------------------------------------------------
-    def batch(self, structures: torch.Tensor | np.ndarray, forces: bool = False) -> Batch:
-        """The scaled inputs and internal targets of ``structures`` (index tensor)."""
+    def batch(self, structures: torch.Tensor | np.ndarray, forces: bool = False, epoch: int | None = None) -> Batch:
+        """The scaled inputs and internal targets of ``structures`` (index tensor).
+
+        ``epoch``: with forces, the training draw of force atoms of that epoch
+        (:meth:`set_force_sampling`); None: every stored force atom (evaluation).
+        """
         if self._targets is None:
             raise ToolkitError("call set_normalisation() before batching")
         dev = next(iter(self.values.values())).device
         idx = torch.as_tensor(structures, dtype=torch.long, device=dev)
         x, seg, n_e = {}, {}, {}
         for e in self.elements:
-            v = self.values[e]
-            F = v.shape[0]
+            blocks = [self.values[e]] + ([self.extra[e]] if e in self.extra else [])
             if self.uniform:
                 n = int(self.counts[e][0]) if len(self.counts[e]) else 0
                 if n == 0:
                     continue
-                x[e] = v.view(F, -1, n).index_select(1, idx).view(F, -1)
+                parts = [v.view(v.shape[0], -1, n).index_select(1, idx).view(v.shape[0], -1) for v in blocks]
+                x[e] = parts[0] if len(parts) == 1 else torch.cat(parts, 0)
                 seg[e], n_e[e] = None, n
             else:
                 idx_np = idx.cpu().numpy()
                 rows = torch.as_tensor(self.rows_of(e, idx_np), device=dev)
                 if len(rows) == 0:
                     continue
-                x[e] = v.index_select(1, rows)
+                x[e] = self.columns(e, rows)
                 seg[e] = torch.repeat_interleave(torch.arange(len(idx_np), device=dev),
                                                  torch.as_tensor(self.counts[e][idx_np], device=dev))
         b = Batch(x=x, seg=seg, target=self._targets.index_select(0, idx), n_atoms=self._natoms_t.index_select(0, idx),
                   n_structures=len(idx), n_e=n_e)
         if forces:
-            self._add_forces(b, idx.cpu().numpy())
+            self._add_forces(b, idx.cpu().numpy(), epoch)
         return b
 
-    def _add_forces(self, b: Batch, idx: np.ndarray) -> None:
+    def set_force_sampling(self, force_atoms: int | float | None = None, resample: bool = False,
+                           seed: int = 0) -> None:
+        """Train on the forces of ``force_atoms`` (number, or fraction < 1) of each structure's stored force atoms.
+
+        ``resample``: a new seeded draw every epoch (else one fixed draw). Evaluation
+        always uses every stored force atom.
+        """
+        from ..features import check_force_atoms
+
+        try:
+            check_force_atoms(force_atoms)
+        except ValueError as exc:
+            raise ToolkitError(f"training.{exc}") from None
+        self.force_sampling = (force_atoms, bool(resample), int(seed))
+
+    def _force_atoms(self, idx: np.ndarray, epoch: int | None) -> list[np.ndarray]:
+        stored = self.derivatives.force_atoms_of(idx)
+        k, resample, seed = self.force_sampling
+        if epoch is None or k is None:
+            return stored
+        out = []
+        for s, atoms in zip(idx, stored):
+            n = int(math.ceil(k * len(atoms))) if isinstance(k, float) and k < 1.0 else int(k)
+            if n >= len(atoms):
+                out.append(atoms)
+                continue
+            key = [seed, int(s), epoch] if resample else [seed, int(s)]
+            out.append(np.sort(np.random.default_rng(key).choice(atoms, size=n, replace=False)))
+        return out
+
+    def _add_forces(self, b: Batch, idx: np.ndarray, epoch: int | None = None) -> None:
+        """Reference forces of the batch's force atoms and the pair derivatives their forces need.
+
+        Batch-local atom numbering: the batch's structures in order, atoms in file order.
+        ``b.force_atoms`` are the batch-local numbers of the force atoms (``epoch``: the
+        training draw, see :meth:`set_force_sampling`; None: every stored force atom).
+        """
         if not self.has_forces:
             raise ToolkitError("force training needs a feature file with derivatives and reference forces")
         dev = next(iter(self.values.values())).device
-        # batch-local atom numbering: structures of the batch in order, atoms in file order
         n_at = self.n_atoms[idx]
         local_start = np.concatenate([[0], np.cumsum(n_at)[:-1]])
-        atom_rows = np.concatenate([np.arange(self.atom_offset[s], self.atom_offset[s] + n) for s, n in zip(idx, n_at)])
-        b.forces = self._forces_int.index_select(0, torch.as_tensor(atom_rows)).to(dev)
+        fatoms = self._force_atoms(idx, epoch)
+        f_global = np.concatenate(fatoms) if fatoms else np.zeros(0, np.int64)
+        shift_of_struct = local_start - self.atom_offset[idx]
+        f_local = f_global + np.repeat(shift_of_struct, [len(a) for a in fatoms])
+        b.force_atoms = torch.as_tensor(f_local, device=dev)
+        b.n_batch_atoms = int(n_at.sum())
+        b.forces = self._forces_int.index_select(0, torch.as_tensor(f_global)).to(dev)
+        sampled = f_global if epoch is not None and self.force_sampling[0] is not None else None
         for e in self.elements:
-            g_row, g_nb, dG, pcounts = self.derivatives.read(e, idx)
-            pos = np.repeat(np.arange(len(idx)), pcounts)          # batch position of each pair's structure
-            # rows of e in the batch are the structures' row ranges in order
+            pd, pcounts, scounts = self.derivatives.read(e, idx, self.row_atom[e], atoms=sampled)
             rcounts = self.counts[e][idx]
             row_start_local = np.concatenate([[0], np.cumsum(rcounts)[:-1]])
-            local_row = g_row - self.row_offset[e][idx][pos] + row_start_local[pos]
-            centre_global = self.row_atom[e][g_row]
-            shift = local_start[pos] - self.atom_offset[idx][pos]
-            b.pairs[e] = (torch.as_tensor(local_row, device=dev), torch.as_tensor(centre_global + shift, device=dev),
-                          torch.as_tensor(g_nb + shift, device=dev), dG.to(dev),
-                          torch.as_tensor(self.scale_a[e] if self.scale_a is not None else
-                                          np.ones(self.values[e].shape[0]), dtype=self.dtype, device=dev))
+            for rk, ak, counts in (("row", "centre", pcounts), ("self_row", "self_atom", scounts)):
+                pos = np.repeat(np.arange(len(idx)), counts)       # batch position of each entry's structure
+                local_row = getattr(pd, rk).cpu().numpy() - self.row_offset[e][idx][pos] + row_start_local[pos]
+                setattr(pd, rk, torch.as_tensor(local_row, device=dev))
+                setattr(pd, ak, torch.as_tensor(getattr(pd, ak).cpu().numpy() + shift_of_struct[pos], device=dev))
+            pos = np.repeat(np.arange(len(idx)), pcounts)
+            pd.neighbor = torch.as_tensor(pd.neighbor.cpu().numpy() + shift_of_struct[pos], device=dev)
+            for k in ("vec", "radial", "radial_pos", "angular_pair", "angular", "angular_pos", "self_block",
+                      "self_pos"):
+                setattr(pd, k, getattr(pd, k).to(dev))
+            pd.scale = torch.as_tensor(self.scale_a[e] if self.scale_a is not None else
+                                       np.ones(self.n_features[e]), dtype=self.dtype, device=dev)
+            b.pairs[e] = pd
 
 
 def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

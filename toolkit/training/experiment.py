@@ -143,12 +143,13 @@ class Experiment:
 
 
 def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.1), split_seed: int = 0,
-            dtype=torch.float32, forces: bool = False, device=None) -> Experiment:
+            dtype=torch.float32, forces: bool = False, device=None, memory: float | None = None) -> Experiment:
     """Load (if a path), split, compute training-split scaling and normalisation, scale in place."""
     path = None
     if not isinstance(data, FeatureData):
         path = Path(data)
-        data = FeatureData.from_file(path, dtype=dtype, derivatives=forces)
+        data = FeatureData.from_file(path, dtype=dtype, derivatives=forces,
+                                     derivative_memory=4e9 if memory is None else 0.5 * memory)
     spec.letters()
     train, val, test = split_indices(data.n_structures, split, split_seed)
     raw_stats = data.raw_stats(train)

@@ -89,7 +89,8 @@ def resolve_data(cfg: Config, out_dir: Path, echo=print) -> tuple[Path, Path | N
     sfset = SymmetryFunctionSet(candidate_symfuncs(cfg.symfuncs, element, structs, echo, elements), elements)
     echo(f"computing {sum(sfset.n_features.values())} candidate functions of {len(structs)} structures -> {features}")
     write_feature_file(features, structs, sfset, derivatives=d.derivatives, store_dtype=d.store_dtype,
-                       show_progress=cfg.training.progress, settings={"config": cfg.source})
+                       show_progress=cfg.training.progress, settings={"config": cfg.source},
+                       force_atoms=d.force_atoms, force_seed=d.force_seed)
     return features, structures
 
 
@@ -105,8 +106,20 @@ def prepare_experiment(cfg: Config, out_dir: Path, echo=print):
     setup_torch(cfg)
     features, structures = resolve_data(cfg, out_dir, echo)
     t = cfg.training
+    on_the_fly = t.force_weight > 0 and t.derivatives == "on_the_fly"
     exp = prepare(features, cfg.model, split=tuple(t.split), split_seed=t.split_seed, dtype=getattr(torch, t.dtype),
-                  forces=t.force_weight > 0, device=t.device)
+                  forces=t.force_weight > 0 and not on_the_fly, device=t.device, memory=t.memory_bytes)
+    if on_the_fly:
+        from ..structures import read_structures
+
+        if structures is None or not Path(structures).is_file():
+            raise ToolkitError(f"{cfg.source or 'config'}: 'training.derivatives: on_the_fly' needs the "
+                               f"structures ('data.structures')")
+        echo("force training with derivatives computed on the fly (none stored)")
+        exp.data.derivatives_on_the_fly(read_structures(structures), device=t.device,
+                                        force_atoms=cfg.data.force_atoms, force_seed=cfg.data.force_seed)
+    if t.force_weight > 0:
+        exp.data.set_force_sampling(t.force_atoms, t.force_resample, t.seed)
     return exp, structures
 
 
@@ -152,9 +165,9 @@ def run_train(cfg: Config, out_dir: str | Path, echo=print) -> Path:
         nets = exp.new_networks(seed=st.seed)
     res = train(nets, exp.data, exp.train, exp.val, st, checkpoint=out_dir / "checkpoint.pt", label="train")
     forces = st.force_weight > 0
-    metrics = {"val": evaluate(nets, exp.data, exp.val, forces=forces),
-               "test": evaluate(nets, exp.data, exp.test, forces=forces) if len(exp.test) else {},
-               "train": evaluate(nets, exp.data, exp.train, forces=forces),
+    metrics = {"val": evaluate(nets, exp.data, exp.val, forces=forces, memory=st.memory_bytes),
+               "test": evaluate(nets, exp.data, exp.test, forces=forces, memory=st.memory_bytes) if len(exp.test) else {},
+               "train": evaluate(nets, exp.data, exp.train, forces=forces, memory=st.memory_bytes),
                "best_epoch": res.best_epoch, "lr": res.lr, "stopped_early": res.stopped_early, "seconds": res.seconds}
     write_history(res.history, out_dir / "learning_curve", "training")
     model = exp.to_model(nets)

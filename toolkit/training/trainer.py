@@ -54,8 +54,8 @@ from torch import nn
 from ..errors import ToolkitError
 from ..fileio import atomic_path
 from ..settings import TrainSettings  # the training: section of a config
-from ..symfuncs.compute import forces_from_pairs, pair_gradients
 from .data import Batch, FeatureData
+from .memory import DEFAULT_MEMORY, structures_per_batch
 
 
 @dataclass
@@ -87,26 +87,30 @@ def internal_energies(networks: nn.ModuleDict, batch: Batch, forward: Callable |
 
 
 def batch_forces(networks: nn.ModuleDict, batch: Batch, create_graph: bool = True):
-    """Internal energies (B,) and internal forces (N_b, 3) of a batch with derivatives."""
+    """Internal energies (B,) and internal forces (M, 3) of the batch's force atoms (``batch.force_atoms``).
+
+    F_k = -sum_i dE/dG_i . dG_i/dr_k: dE/dG by autograd (``create_graph`` keeps
+    it differentiable in the weights), contracted with the stored pair
+    derivatives of the pairs the force atoms need.
+    """
     xs = {e: x.detach().requires_grad_(True) for e, x in batch.x.items()}
     b2 = Batch(x=xs, seg=batch.seg, target=batch.target, n_atoms=batch.n_atoms, n_structures=batch.n_structures,
                n_e=batch.n_e)
     with torch.enable_grad():
         E = internal_energies(networks, b2)
         grads = torch.autograd.grad(E.sum(), list(xs.values()), create_graph=create_graph, allow_unused=True)
-    n_total = int(batch.n_atoms.sum().item())
-    terms = []
+    F = None
     for (e, x), g in zip(xs.items(), grads):
         if g is None:
             continue
-        row, centre, nb, dG, a = batch.pairs[e]
-        terms.append((pair_gradients(g.T * a, row, dG), centre, nb))  # g.T * a: chain rule through the scaling
-    F = forces_from_pairs(n_total, terms, E.dtype, E.device)
-    return E, F
+        pd = batch.pairs[e]
+        f = pd.forces(g.T * pd.scale, batch.n_batch_atoms)          # g.T * a: chain rule through the scaling
+        F = f if F is None else F + f
+    return E, F.index_select(0, batch.force_atoms)
 
 
 def batch_loss(networks, batch: Batch, force_weight: float = 0.0, forward=None):
-    """(loss, energy MSE per atom, force MSE or None), internal units."""
+    """(loss, energy MSE per atom, force MSE or None), internal units (forces: the batch's force atoms)."""
     if force_weight > 0:
         E, F = batch_forces(networks, batch)
         e_mse = (((E - batch.target) / batch.n_atoms) ** 2).mean()
@@ -118,9 +122,12 @@ def batch_loss(networks, batch: Batch, force_weight: float = 0.0, forward=None):
 
 
 def evaluate(networks: nn.ModuleDict, data: FeatureData, structures, forces: bool = False,
-             batch_size: int = 1024) -> dict:
-    """Energy RMSE per atom (and force RMSE) in physical units, and the internal loss terms."""
+             batch_size: int | None = None, memory: float = DEFAULT_MEMORY) -> dict:
+    """Energy RMSE per atom (and force RMSE over every stored force atom) in physical units, and the
+    internal loss terms. Batches of ``batch_size`` structures, default: as many as fit in half of
+    ``memory`` bytes (:func:`~toolkit.training.memory.structures_per_batch`)."""
     structures = np.asarray(structures)
+    batch_size = batch_size or structures_per_batch(data, forces, memory)
     se, sf, nf, n = 0.0, 0.0, 0, 0
     conv = data._conv
     with torch.no_grad():
@@ -141,9 +148,11 @@ def evaluate(networks: nn.ModuleDict, data: FeatureData, structures, forces: boo
     return out
 
 
-def predict_energies(networks, data: FeatureData, structures, batch_size: int = 1024) -> np.ndarray:
-    """Internal energies of ``structures``."""
+def predict_energies(networks, data: FeatureData, structures, batch_size: int | None = None,
+                     memory: float = DEFAULT_MEMORY) -> np.ndarray:
+    """Internal energies of ``structures`` (batches as in :func:`evaluate`)."""
     structures = np.asarray(structures)
+    batch_size = batch_size or structures_per_batch(data, False, memory)
     out = []
     with torch.no_grad():
         for a in range(0, len(structures), batch_size):
@@ -198,7 +207,7 @@ def find_lr(networks: nn.ModuleDict, data: FeatureData, train_idx, settings: Tra
         for g in opt.param_groups:
             g["lr"] = lr
         idx = train_idx[torch.randint(len(train_idx), (bs,), generator=gen).numpy()]
-        b = data.batch(idx, forces=settings.force_weight > 0)
+        b = data.batch(idx, forces=settings.force_weight > 0, epoch=0)
         opt.zero_grad(set_to_none=True)
         loss, _, _ = batch_loss(networks, b, settings.force_weight)
         if not torch.isfinite(loss):
@@ -229,10 +238,11 @@ def find_lr(networks: nn.ModuleDict, data: FeatureData, train_idx, settings: Tra
 def _progress(enabled: bool, label: str, total: int):
     if not enabled:
         return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     prog = Progress(TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True)
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
     task = prog.add_task(label, total=total, info="")
     prog.start()
     return prog, task
@@ -276,20 +286,20 @@ def _optimizer(networks: nn.ModuleDict, settings: TrainSettings, lr: float, n_ba
 
 
 def _train_epoch(networks, data: FeatureData, settings: TrainSettings, opt, sched, perm: torch.Tensor, bs: int,
-                 n_batches: int, step_lbfgs, penalty, mask, forward) -> float:
+                 n_batches: int, step_lbfgs, penalty, mask, forward, epoch: int = 0) -> float:
     """One epoch (one L-BFGS step, or ``n_batches`` minibatch steps each followed by the proximal step and the mask);
-    returns the mean training loss."""
+    returns the mean training loss. ``epoch`` selects the draw of force atoms; a batch larger than the
+    memory budget runs in micro-batches (:func:`_loss_backward`)."""
     forces = settings.force_weight > 0
+    micro = structures_per_batch(data, forces, settings.memory_bytes)
     if step_lbfgs is not None:
         tot = opt.step(step_lbfgs) * n_batches
         apply_mask_(networks, mask)
         return float(tot) / n_batches
     tot = 0.0
     for k in range(n_batches):
-        b = data.batch(perm[k * bs:(k + 1) * bs], forces=forces)
         opt.zero_grad(set_to_none=True)
-        loss, _, _ = batch_loss(networks, b, settings.force_weight, forward)
-        loss.backward()
+        loss = _loss_backward(networks, data, perm[k * bs:(k + 1) * bs].numpy(), settings, epoch, forward, micro)
         opt.step()
         if penalty is not None:
             penalty.prox_(networks, opt)
@@ -303,7 +313,8 @@ def _validation_row(networks, data: FeatureData, val_idx, settings: TrainSetting
                     lr: float, train_loss: float) -> dict:
     """The history row of an epoch: losses, validation RMSEs, penalty and the early-stopping objective."""
     forces = settings.force_weight > 0
-    ev = evaluate(networks, data, val_idx, forces=forces, batch_size=settings.eval_batch_size)
+    ev = evaluate(networks, data, val_idx, forces=forces, batch_size=settings.eval_batch_size,
+                  memory=settings.memory_bytes)
     val_loss = ev["e_mse"] + (settings.force_weight * ev["f_mse"] if forces else 0.0)
     pen = float(penalty.value(networks)) if penalty is not None else 0.0
     row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
@@ -380,7 +391,7 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
             gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
             perm = train_t[torch.randperm(len(train_idx), generator=gen)]
             train_loss = _train_epoch(networks, data, settings, opt, sched, perm, bs, n_batches, step_lbfgs, penalty,
-                                      mask, forward)
+                                      mask, forward, epoch)
             row = _validation_row(networks, data, val_idx, settings, penalty, epoch + 1, opt.param_groups[0]["lr"],
                                   train_loss)
             result.history.append(row)
@@ -408,13 +419,40 @@ def train(networks: nn.ModuleDict, data: FeatureData, train_idx, val_idx, settin
     return result
 
 
+def _loss_backward(networks, data: FeatureData, idx: np.ndarray, settings: TrainSettings, epoch: int, forward,
+                   micro: int) -> torch.Tensor:
+    """Backward pass of the loss of the batch ``idx``; returns the (detached) loss.
+
+    A batch of more than ``micro`` structures runs in micro-batches whose losses are
+    weighted so that the gradients add up to the whole batch's: energy terms by
+    structures, force terms by force components.
+    """
+    fw = settings.force_weight
+    if len(idx) <= micro:
+        loss, _, _ = batch_loss(networks, data.batch(idx, forces=fw > 0, epoch=epoch), fw, forward)
+        loss.backward()
+        return loss.detach()
+    chunks = [idx[a:a + micro] for a in range(0, len(idx), micro)]
+    n_f = [sum(len(a) for a in data._force_atoms(c, epoch)) for c in chunks] if fw > 0 else [1] * len(chunks)
+    total = 0.0
+    for c, m in zip(chunks, n_f):
+        _, e_mse, f_mse = batch_loss(networks, data.batch(c, forces=fw > 0, epoch=epoch), fw, forward)
+        part = e_mse * (len(c) / len(idx))
+        if fw > 0:
+            part = part + fw * f_mse * (m / sum(n_f))
+        part.backward()
+        total = total + part.detach()
+    return total
+
+
 def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings: TrainSettings, mask, forces: bool):
     """The L-BFGS closure: loss and gradient of the whole training set (chunks of ``batch_size`` structures).
 
     Chunks are built once and kept when the derivatives are in memory anyway
     (the line search evaluates the loss several times per iteration).
     """
-    chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / max(settings.batch_size, 1))))
+    size = min(max(settings.batch_size, 1), structures_per_batch(data, forces, settings.memory_bytes))
+    chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / size)))
     keep = not forces or getattr(data.derivatives, "in_memory", False)
     cache: list = []
     params = list(networks.parameters())
@@ -428,7 +466,7 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
             if keep and k < len(cache):
                 b = cache[k]
             else:
-                b = data.batch(idx, forces=forces)
+                b = data.batch(idx, forces=forces, epoch=0)
                 if keep:
                     cache.append(b)
             loss, _, _ = batch_loss(networks, b, settings.force_weight)

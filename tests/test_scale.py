@@ -1,0 +1,83 @@
+"""Memory budgets and the fake-feature path: bounded by a setting, the same numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from toolkit.errors import ToolkitError
+from toolkit.training.data import FeatureData
+from toolkit.training.experiment import ModelSpec, prepare
+from toolkit.training.memory import bytes_per_structure, parse_memory, structures_per_batch
+from toolkit.training.trainer import TrainSettings, _loss_backward, evaluate, train
+
+
+def test_parse_memory():
+    assert parse_memory("8GB") == 8e9 and parse_memory("512 MB") == 512e6 and parse_memory("2GiB") == 2 * 2**30
+    assert parse_memory(1e6) == 1e6 and parse_memory("1.5e3") == 1500
+    for bad in ("8 parsecs", "-1GB", 0, True, "GB"):
+        with pytest.raises(ToolkitError, match="memory budget"):
+            parse_memory(bad)
+
+
+def _exp(path, memory=None):
+    return prepare(path, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True,
+                   memory=memory)
+
+
+def test_micro_batches_give_the_batch_gradient(lj_features):
+    """A batch split into micro-batches (budget of one structure) has the gradient of the whole batch."""
+    path, _ = lj_features
+    exp = _exp(path)
+    exp.data.set_force_sampling(5, resample=True, seed=3)
+    nets = exp.new_networks(seed=1)
+    st = TrainSettings(force_weight=0.8)
+    idx = np.asarray(exp.train)
+    grads = []
+    for micro in (len(idx), 1, 4):
+        for p in nets.parameters():
+            p.grad = None
+        loss = _loss_backward(nets, exp.data, idx, st, epoch=2, forward=None, micro=micro)
+        grads.append((float(loss), [p.grad.clone() for p in nets.parameters()]))
+    for loss, g in grads[1:]:
+        assert loss == pytest.approx(grads[0][0], rel=1e-12)
+        assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-14) for a, b in zip(g, grads[0][1]))
+
+
+def test_budget_sets_evaluation_batches_and_keeps_derivatives_on_disk(lj_features):
+    """A budget smaller than the data: derivatives read per batch, one structure per step, same numbers."""
+    path, _ = lj_features
+    big, small = _exp(path), _exp(path, memory=2e4)
+    assert big.data.derivatives.in_memory and not small.data.derivatives.in_memory
+    assert small.data.derivatives.size_bytes > 2e4
+    per = bytes_per_structure(small.data, forces=True)
+    assert structures_per_batch(small.data, True, 2e4) == max(1, int(1e4 // per))
+    assert structures_per_batch(big.data, True, 4e9) > len(big.data.energy)
+    nets = big.new_networks(seed=0)
+    a = evaluate(nets, big.data, big.val, forces=True)
+    b = evaluate(nets, small.data, small.val, forces=True, memory=2e4)
+    assert b["rmse_forces"] == pytest.approx(a["rmse_forces"], rel=1e-12)
+    assert b["rmse_energy"] == pytest.approx(a["rmse_energy"], rel=1e-12)
+    # training within the budget: micro-batches, derivatives from disk, the same result
+    st = TrainSettings(epochs=3, batch_size=4, lr=1e-3, force_weight=1.0, progress=False)
+    n1, n2 = big.new_networks(seed=0), small.new_networks(seed=0)
+    train(n1, big.data, big.train, big.val, st)
+    train(n2, small.data, small.train, small.val, st.replace(memory=2e4))
+    for p, q in zip(n1.parameters(), n2.parameters()):
+        assert torch.allclose(p, q, rtol=1e-9, atol=1e-12)
+
+
+def test_fakes_do_not_copy_the_feature_matrix(lj_features):
+    from toolkit.selection.fakes import make_fakes
+
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[5]), split=(0.5, 0.25, 0.25), dtype=torch.float64)
+    aug = make_fakes(exp.data, exp.raw_stats, 4, exp.train, "scalecenter", 0.0, 1.0, seed=0)
+    F = exp.data.n_features["Ar"]
+    assert aug.values["Ar"].data_ptr() == exp.data.values["Ar"].data_ptr()      # shared, not copied
+    assert aug.n_features["Ar"] == F + 4 and aug.extra["Ar"].shape == (4, exp.data.values["Ar"].shape[1])
+    b, b0 = aug.batch([2, 7]), exp.data.batch([2, 7])
+    assert torch.equal(b.x["Ar"][:F], b0.x["Ar"]) and torch.equal(b.x["Ar"][F:], aug.columns("Ar", aug.rows_of("Ar", [2, 7]))[F:])
+    sub = aug.subset_columns({"Ar": [1, F + 2]})
+    assert torch.equal(sub.batch([2, 7]).x["Ar"], torch.stack([b.x["Ar"][1], b.x["Ar"][F + 2]]))
