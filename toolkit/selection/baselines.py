@@ -15,7 +15,6 @@ functions against the energy per atom of the training structures.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 
 from .base import DEFAULT_SPLIT, StructureSelectorMixin, as_experiment, is_structure_data
