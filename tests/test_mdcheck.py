@@ -108,3 +108,29 @@ selection: {lambdas: [0.5, 50.0], repeats: 0, rdf_structures: 4, max_features: 3
     assert record["chosen_step"] is None and record["system"] == "lj" and 1 <= len(record["candidates"]) <= 2
     assert all(c["status"] == "FAILED" and c["reason"] for c in record["candidates"])
     assert not (tmp_path / "run" / "selected.json").exists()  # nothing marked chosen
+
+
+def test_drop_below_removes_radial_candidates_that_are_zero_on_the_data():
+    """al329 on fcc Al (shortest distance a/sqrt(2)): the functions whose pair term is < 1e-3 everywhere
+    from there to the cutoff, by the closed form fc(r) exp(-eta (r - rs)^2) (cosine cutoff, rc 6.8)."""
+    import numpy as np
+
+    from toolkit.settings import SymfuncSettings
+    from toolkit.structures import Structure
+    from toolkit.training.pipeline import candidate_symfuncs
+
+    a = 4.05
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    cells = np.array([[i, j, k] for i in range(3) for j in range(3) for k in range(3)])
+    pos = (cells[:, None, :] + basis[None]).reshape(-1, 3) * a
+    fcc = Structure(positions=pos, elements=["Al"] * len(pos), cell=np.eye(3) * 3 * a)
+    kept = candidate_symfuncs(SymfuncSettings(candidates="al329", drop_below=1e-3), "Al", [fcc], echo=lambda m: None)
+    assert len(candidate_symfuncs(SymfuncSettings(candidates="al329"), "Al", [fcc])) == 329
+    r = np.linspace(a / np.sqrt(2), 6.8, 20001)
+    fc = 0.5 * (np.cos(np.pi * r / 6.8) + 1)
+    etas = np.linspace(0, 2, 201)
+    etas[0] = 0.0013
+    n_centred = sum((fc * np.exp(-e * r ** 2)).max() >= 1e-3 for e in etas)
+    n_shifted = sum((fc * np.exp(-1.85 * (r - rs) ** 2)).max() >= 1e-3 for rs in np.linspace(0.05, 6.8, 68))
+    assert n_shifted == 58 and 70 < n_centred < 90  # 10 shifted centres below ~1 A, the narrowest centred ones
+    assert len(kept) == n_centred + n_shifted + 60 and sum(sf.is_angular for sf in kept) == 60

@@ -397,3 +397,12 @@ def test_angular_cost_weights_the_angular_groups(lj_features, tmp_path):
         n_ang[cost] = rec["n_angular"]
         assert rec["n_selected"] - rec["n_angular"] == 4        # the radial functions all stay at this lambda
     assert n_ang == {1.0: 2, 1e6: 0}
+
+
+def test_plots_are_labelled_in_the_data_units():
+    from toolkit.selection.path import data_units, metric_label
+
+    assert data_units(["Al"]) == ("eV", "Angstrom") and data_units(["Ar"]) == ("epsilon", "sigma")
+    assert metric_label("forces", ["Al"]) == "force RMSE per component (eV/Angstrom)"
+    assert metric_label("energy", ["Cu", "Zr"]) == "energy RMSE per atom (eV)"
+    assert metric_label("energy", ["Ar"]) == "energy RMSE per atom (epsilon)"

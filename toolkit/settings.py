@@ -347,6 +347,9 @@ class SymfuncSettings(_Section):
         "distance in the data rounded down to 0.01, as n2p2's sfparamgen r_lower)",
         check=(lambda v: v == "auto" or (not isinstance(v, str) and v > 0), "a length > 0 or auto"), unit="length")
     input_nn: str | None = option(None, "input.nn whose symfunction_short lines are the candidates", path=True)
+    drop_below: float | None = option(None, "drop radial candidates that are zero on the data: pair term "
+                                      "fc(r) exp(-eta (r - rs)^2) below this at every distance from the data's "
+                                      "shortest to the cutoff (e.g. 0.001; null: keep every candidate)", gt=0, le=1)
 
     def validate(self) -> None:
         if self.candidates == "input.nn" and not self.input_nn:

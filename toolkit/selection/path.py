@@ -61,6 +61,20 @@ METRICS = {
 }
 
 
+def data_units(elements) -> tuple[str, str]:
+    """``(energy, length)`` unit names of a data set's numbers: LJ reduced units (epsilon, sigma) for the
+    toolkit's Lennard-Jones stand-in element Ar, else eV and Angstrom (n2p2's and LAMMPS metal units)."""
+    return ("epsilon", "sigma") if list(elements) == ["Ar"] else ("eV", "Angstrom")
+
+
+def metric_label(metric: str, elements=("Ar",)) -> str:
+    """``"energy RMSE per atom (eV)"``, ``"force RMSE per component (eV/Angstrom)"``: in the data's units."""
+    energy, length = data_units(elements)
+    if metric == "energy":
+        return f"energy RMSE per atom ({energy})"
+    return f"force RMSE per component ({energy}/{length})"
+
+
 def metric_key(metric: str, which: str = "refit") -> str:
     """The record field of the error the choice compares (``which``: penalized, refit or test)."""
     if metric not in METRICS:

@@ -37,7 +37,7 @@ from .base import selected_columns
 from .baselines import CURSelector, PearsonSelector
 from .estimator import AdaptiveGroupLasso
 from .fakes import is_fake, make_fakes
-from .path import METRICS, full_model, reference_rmse, write_path_csv
+from .path import data_units, full_model, metric_label, reference_rmse, write_path_csv
 from .per_element import column_groups, element_summary
 from .stats import pairwise_ttests, rdf, summarize
 
@@ -180,7 +180,7 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
         result["test_rmse"] = {k: summarize(v) for k, v in rmse.items()}
         result["ttests"] = pairwise_ttests(rmse)
         plots.plot_boxplot(rmse, out / "test_rmse_boxplot.png",
-                           ylabel="test " + METRICS[metric][3].replace(" per component", ""))
+                           ylabel="test " + metric_label(metric, exp.elements).replace(" per component", ""))
     # fakes
     # columns element by element, each element's fakes after its functions (the fake data's order)
     n_fk = sel.fakes if sel.fakes > 0 else 0
@@ -199,7 +199,8 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     plots.plot_selection_matrix(matrix, labels, out / "selection_matrix.png",
                                 groups=column_groups(exp, n_fk) if multi else None)
     plots.plot_rmse_vs_n(agl.path_, agl.full_val_rmse_, out / "rmse_vs_n.png", chosen,
-                          tolerance=sel.tolerance, max_features=sel.max_features, metric=metric)
+                          tolerance=sel.tolerance, max_features=sel.max_features, metric=metric,
+                          elements=exp.elements)
     _rdf_plot(exp, structures_path, agl.support_by_element_, sel.rdf_structures, out, echo)
     write_json(out / "selected.json", result)
     echo(f"wrote {out / 'selected.json'}")
@@ -297,4 +298,4 @@ def _rdf_plot(exp: Experiment, structures_path, support: dict, n_struct: int, ou
     for e in exp.elements:
         name = "radial_rdf.png" if len(exp.elements) == 1 else f"radial_rdf_{e}.png"
         plots.plot_radial_rdf(exp.data.symfuncs[e], support[e], r if r is not None else np.zeros(0),
-                              g, out / name)
+                              g, out / name, length_unit=data_units(exp.elements)[1])

@@ -22,13 +22,14 @@ def short_label(sf, fallback: str) -> str:
 
 def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,
                    tolerance: float | None = None, max_features: int | None = None, metric: str = "energy",
-                   n_candidates: int | None = None) -> Path:
+                   n_candidates: int | None = None, elements=("Ar",)) -> Path:
     """Validation RMSE (``metric``) along the lambda path against the set size, with the choice rule drawn in.
 
     ``records``: path rows (``n_selected``, ``lambda`` and the penalised/refit RMSE keys of
-    :func:`toolkit.selection.path.metric_key`); ``full_rmse``: all candidates (``n_candidates`` of them).
+    :func:`toolkit.selection.path.metric_key`); ``full_rmse``: all candidates (``n_candidates`` of them);
+    ``elements``: the data's, for the units of the axis (:func:`toolkit.selection.path.data_units`).
     """
-    from .path import METRICS, metric_key, reference_rmse
+    from .path import metric_key, metric_label, reference_rmse
 
     plt = _plt()
     kp, kr = metric_key(metric, "penalized"), metric_key(metric, "refit")
@@ -52,7 +53,7 @@ def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: di
     ax.set_yscale("log")
     plain_log_labels(ax)
     ax.set_xlabel("number of selected functions")
-    ax.set_ylabel(f"validation {METRICS[metric][3]}")
+    ax.set_ylabel(f"validation {metric_label(metric, elements)}")
     if tolerance is not None and max_features:
         ax.set_title(f"rule: smallest set with <= {max_features} functions and refit RMSE <= {tolerance:g} x best",
                      fontsize=9)
@@ -106,8 +107,9 @@ def plot_boxplot(results: dict[str, Sequence[float]], path: Path, ylabel: str = 
     return _save(fig, path)
 
 
-def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.ndarray | None, path: Path) -> Path:
-    """Radial functions of one element, selected ones bold, over the RDF g(r) of the data."""
+def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.ndarray | None, path: Path,
+                    length_unit: str = "length units") -> Path:
+    """Radial functions of one element, selected ones bold, over the RDF g(r) of the data (r in ``length_unit``)."""
     from ..symfuncs.compute import radial_terms
 
     plt = _plt()
@@ -129,7 +131,7 @@ def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.nda
             k += 1
         else:
             ax.plot(rr, y, lw=0.7, color="0.6", ls=":")
-    ax.set_xlabel("r (length units)")
+    ax.set_xlabel(f"r ({length_unit})")
     ax.set_ylabel("radial term exp(-η (r - rs)²) fc(r)")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, loc="upper right")

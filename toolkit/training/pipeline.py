@@ -12,6 +12,7 @@ Reference data of ``data.generate`` is made beforehand by
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import torch
@@ -53,15 +54,41 @@ def candidate_symfuncs(sc: SymfuncSettings, element: str, structures=None, echo=
     from ..symfuncs.grids import NAMED_SETS, named_candidates
 
     if sc.candidates in NAMED_SETS:
-        return named_candidates(sc.candidates, elements or [element])
-    if sc.candidates == "standard":
-        return standard_candidates(element, rc=sc.rc, rc_angular=sc.rc_angular, n_centered=sc.n_centered,
-                                   n_shifted=sc.n_shifted, r_min=candidate_r_min(sc, structures, echo))
-    if sc.candidates == "al329":
-        return al_candidates_329(element)
-    from ..n2p2.settings import read_input_nn
+        cands = named_candidates(sc.candidates, elements or [element])
+    elif sc.candidates == "standard":
+        cands = standard_candidates(element, rc=sc.rc, rc_angular=sc.rc_angular, n_centered=sc.n_centered,
+                                    n_shifted=sc.n_shifted, r_min=candidate_r_min(sc, structures, echo))
+    elif sc.candidates == "al329":
+        cands = al_candidates_329(element)
+    else:
+        from ..n2p2.settings import read_input_nn
 
-    return read_input_nn(sc.input_nn).symfuncs
+        cands = read_input_nn(sc.input_nn).symfuncs
+    return cands if sc.drop_below is None else drop_zero_on_data(cands, sc.drop_below, structures, echo)
+
+
+def drop_zero_on_data(symfuncs, threshold: float, structures, echo=print) -> list:
+    """The candidates without the radial ones that are zero on the data: pair term below ``threshold`` at every
+    distance from the data's shortest interatomic distance to the cutoff (e.g. the al329 set's shifted
+    functions centred far below the liquid's shortest distance). Angular functions are kept."""
+    import numpy as np
+
+    from ..symfuncs.compute import radial_terms
+    from ..symfuncs.neighbors import shortest_distance
+
+    if structures is None:
+        raise ToolkitError("'symfuncs.drop_below' needs the structures (data.structures) to measure distances in")
+    rc = max(sf.rc for sf in symfuncs)
+    d = shortest_distance(structures, rc)
+    if not math.isfinite(d):
+        return list(symfuncs)
+    r = np.linspace(d, rc, 2000)
+    radial = [sf for sf in symfuncs if sf.is_radial]
+    peak = dict(zip(map(id, radial), radial_terms(radial, r).max(axis=1))) if radial else {}
+    keep = [sf for sf in symfuncs if not sf.is_radial or peak[id(sf)] >= threshold]
+    echo(f"symfuncs.drop_below {threshold:g}: {len(symfuncs) - len(keep)} radial candidates are below it at every "
+         f"distance from the data's shortest ({d:.4g}) to the cutoff and are dropped; {len(keep)} remain")
+    return keep
 
 
 def resolve_data(cfg: Config, out_dir: Path, echo=print) -> tuple[Path, Path | None]:
