@@ -58,6 +58,7 @@ import h5py
 import numpy as np
 import torch
 
+from .errors import StructureError
 from .fileio import atomic_path
 from .provenance import provenance
 from .structures import Structure
@@ -99,6 +100,38 @@ def _chunk_force_mask(chunk: Sequence[Structure], local_force: Sequence[np.ndarr
     return mask
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker-process initialiser: exit when the parent dies, however it dies; leave Ctrl-C to the parent.
+
+    On Linux the kernel sends SIGKILL when the parent exits (PR_SET_PDEATHSIG);
+    everywhere a daemon thread polls the parent pid (the fallback, and a guard
+    against a parent that died before the prctl call).
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
 def _worker_compute(args):
     """Runs in a worker process: one thread each, so two workers use two cores without contention."""
     sfset, chunk, derivatives, min_distance, first, local_force = args
@@ -138,9 +171,17 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
 
         jobs = ((sfset, structures[a:b], derivatives, min_distance, a,
                  None if local_force is None else local_force[a:b]) for a, b in bounds)
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                      initializer=_die_with_parent, initargs=(os.getpid(),))
+        try:
             for (a, b), feats in zip(bounds, pool.map(_worker_compute, jobs)):
                 yield a, structures[a:b], feats
+        except BaseException:  # error, Ctrl-C, SIGTERM, consumer gone: stop the workers now, not after their chunk
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return
     for a, b in bounds:
         chunk = structures[a:b]
@@ -283,7 +324,7 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
     N = int(n_atoms.sum())
     sdt = np.dtype(store_dtype)
     local_force = sample_force_atoms(n_atoms, force_atoms, force_seed) if derivatives else None
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_path(path, guard=True) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["format"] = FEATURES_FORMAT
         h5.attrs["elements"] = json.dumps(elements)
         h5.attrs["cutoff"] = sfset.cutoff
@@ -334,7 +375,13 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
                 for e, f in feats.per_element.items():
                     g = h5[f"features/{e}"]
                     atoms = f.atoms.cpu().numpy()
-                    _append(g["values"], f.values.cpu().numpy().astype(sdt))
+                    vals = f.values.cpu().numpy()
+                    if not np.all(np.isfinite(vals)):  # never store NaN/inf
+                        row = int(np.argwhere(~np.isfinite(vals))[0][0])
+                        s_bad = int(s_local[atoms[row]]) + first
+                        raise StructureError(f"structure {s_bad}: symmetry function of atom "
+                                             f"{int(atoms[row]) + base_atom - int(offsets[s_bad])} ({e}) is not finite")
+                    _append(g["values"], vals.astype(sdt))
                     _append(g["atom"], atoms + base_atom)
                     _append(g["structure"], s_local[atoms] + first)
                     if derivatives:

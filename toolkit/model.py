@@ -227,10 +227,14 @@ class HDNNP(nn.Module):
             energies = energies.index_add(0, features.structure_index[f.atoms], per_atom[e])
         return energies
 
-    def predict_batch(self, structures, forces: bool = True, virial: bool = False):
-        """Energies (S,), per-atom energies (N,), forces (N, 3) and virials (S, 3, 3) of a batch."""
+    def predict_batch(self, structures, forces: bool = True, virial: bool = False, features=None):
+        """Energies (S,), per-atom energies (N,), forces (N, 3) and virials (S, 3, 3) of a batch.
+
+        ``features``: the batch's :class:`BatchFeatures` if already computed (``self.sfset.compute``).
+        """
         p = next(self.parameters())
-        feats = self.sfset.compute(structures, derivatives=False, dtype=p.dtype, device=p.device)
+        feats = features if features is not None else \
+            self.sfset.compute(structures, derivatives=False, dtype=p.dtype, device=p.device)
         Gs = {e: f.values.detach().requires_grad_(forces or virial) for e, f in feats.per_element.items()}
         for e, f in feats.per_element.items():
             f.values = Gs[e]

@@ -69,14 +69,24 @@ def load_model_file(path: str | os.PathLike, dtype=torch.float64) -> HDNNP:
         raise InputFileError(path, None, f"not a readable model.pt ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise InputFileError(path, None, f"not a hdnnp-toolkit model (expected format {MODEL_FORMAT!r})")
+    missing = [k for k in ("input_nn", "scaling", "state_dict") if k not in payload]
+    if missing:
+        raise InputFileError(path, None, f"damaged model file: no {', '.join(missing)}")
     with tempfile.TemporaryDirectory() as tmp:
         nn_path = Path(tmp) / "input.nn"
         nn_path.write_text(payload["input_nn"])
-        settings = read_input_nn(nn_path)
-    scaling = {e: payload["scaling"][e].numpy() for e in settings.elements}
-    model = HDNNP(settings, None, dtype=dtype)
-    model.load_state_dict(payload["state_dict"])
-    model.set_scaling(scaling) if settings.scaling != "none" else None
+        try:
+            settings = read_input_nn(nn_path, warn_unknown=False)
+        except InputFileError as exc:
+            raise InputFileError(path, None, f"damaged model file: its input.nn text: {exc.reason}") from None
+    try:
+        scaling = {e: payload["scaling"][e].numpy() for e in settings.elements}
+        model = HDNNP(settings, None, dtype=dtype)
+        model.load_state_dict(payload["state_dict"])
+        model.set_scaling(scaling) if settings.scaling != "none" else None
+    except (KeyError, RuntimeError, ValueError, AttributeError) as exc:
+        raise InputFileError(path, None, f"damaged model file: its weights or scaling do not match its "
+                                         f"input.nn ({str(exc).splitlines()[0][:200]})") from None
     model.provenance = payload.get("provenance", {})
     model.extra = payload.get("extra", {})
     return model

@@ -312,6 +312,8 @@ class DataSettings(_Section):
         "fraction of them (0-1); null: every atom", gt=0,
         check=(lambda v: isinstance(v, int) or v <= 1, "a number of atoms (>= 1) or a fraction in (0, 1]"))
     force_seed: int = option(0, "seed of the force-atom draw (one draw per structure)")
+    min_distance: float | None = option(0.5, "refuse structures with two atoms closer than this (0 or null: no "
+                                        "check)", ge=0.0, unit="length units", results=False)
 
     def validate(self) -> None:
         if not (self.structures or self.features or self.generate):

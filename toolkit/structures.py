@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import InputFileError, StructureError
-from .fileio import atomic_write
+from .fileio import atomic_write, check_input_file
 
 try:  # ASE's table is the reference for element symbols.
     from ase.data import atomic_numbers as _ATOMIC_NUMBERS
@@ -208,84 +208,108 @@ def _float(token: str, path, lineno: int, what: str) -> float:
     return value
 
 
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, stripped text)`` of a UTF-8 text file; a byte-order mark, CRLF and tabs are fine.
+
+    Undecodable bytes raise :class:`InputFileError` naming the line.
+    """
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
+                                                   f"{exc.start + 1}); is this a binary file?") from None
+            if lineno == 1:
+                text = text.lstrip("\ufeff")
+            yield lineno, text.strip()
+
+
+def _split_keyword(line: str) -> tuple[str, str, str]:
+    """``keyword, ' ', rest`` of a line; any whitespace (spaces, tabs) separates, as in n2p2."""
+    parts = line.split(None, 1)
+    return parts[0].lower(), " ", (parts[1] if len(parts) > 1 else "")
+
+
 def iter_n2p2(path: str | os.PathLike) -> Iterator[Structure]:
-    """Yield the structures of an n2p2 ``input.data`` file one by one (constant memory)."""
-    path = Path(path)
+    """Yield the structures of an n2p2 ``input.data`` file one by one (constant memory).
+
+    Lines are UTF-8 text (a leading byte-order mark is ignored) with fields
+    separated by any whitespace; CRLF line ends are fine.
+    """
+    path = check_input_file(path, "data file")
     block: dict | None = None
     begin_line = 0
-    with open(path, "r") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            keyword, _, rest = line.partition(" ")
-            keyword = keyword.lower()
-            if keyword == "begin":
-                if block is not None:
-                    raise InputFileError(path, lineno, f"'begin' inside the structure that began on line {begin_line} (missing 'end')")
-                block = {"pos": [], "el": [], "q": [], "u": [], "f": [], "lattice": [], "energy": None,
-                         "charge": None, "comments": []}
-                begin_line = lineno
-                continue
-            if block is None:
-                if keyword in _KEYWORDS:
-                    raise InputFileError(path, lineno, f"'{keyword}' outside a begin/end block")
-                raise InputFileError(path, lineno, f"unknown keyword {keyword!r} (expected 'begin')")
-            if keyword == "atom":
-                tok = rest.split()
-                if len(tok) != 9:
-                    raise InputFileError(path, lineno, f"'atom' line needs 9 fields (x y z element charge unused fx fy fz), found {len(tok)}")
-                element = tok[3]
-                if element not in _ATOMIC_NUMBERS or _ATOMIC_NUMBERS[element] == 0:
-                    raise InputFileError(path, lineno, f"unknown element {element!r}")
-                nums = [_float(t, path, lineno, name) for t, name in zip(
-                    tok[:3] + tok[4:], ("x", "y", "z", "charge", "unused", "fx", "fy", "fz"))]
-                block["pos"].append(nums[0:3])
-                block["el"].append(element)
-                block["q"].append(nums[3])
-                block["u"].append(nums[4])
-                block["f"].append(nums[5:8])
-            elif keyword == "lattice":
-                tok = rest.split()
-                if len(tok) != 3:
-                    raise InputFileError(path, lineno, f"'lattice' line needs 3 numbers, found {len(tok)}")
-                if len(block["lattice"]) == 3:
-                    raise InputFileError(path, lineno, "more than 3 'lattice' lines in one structure")
-                block["lattice"].append([_float(t, path, lineno, "lattice component") for t in tok])
-            elif keyword == "energy":
-                tok = rest.split()
-                if len(tok) != 1:
-                    raise InputFileError(path, lineno, "'energy' line needs exactly one number")
-                block["energy"] = _float(tok[0], path, lineno, "energy")
-            elif keyword == "charge":
-                tok = rest.split()
-                if len(tok) != 1:
-                    raise InputFileError(path, lineno, "'charge' line needs exactly one number")
-                block["charge"] = _float(tok[0], path, lineno, "charge")
-            elif keyword == "comment":
-                block["comments"].append(rest.strip())
-            elif keyword == "end":
-                if not block["pos"]:
-                    raise InputFileError(path, lineno, f"structure beginning on line {begin_line} has no atoms")
-                if len(block["lattice"]) not in (0, 3):
-                    raise InputFileError(path, lineno, f"structure beginning on line {begin_line} has {len(block['lattice'])} 'lattice' lines (need 3 or none)")
-                cell = np.array(block["lattice"]) if block["lattice"] else None
-                if cell is not None and abs(np.linalg.det(cell)) < 1e-12:
-                    raise InputFileError(path, begin_line, "lattice vectors are linearly dependent (zero volume)")
-                yield Structure(
-                    positions=np.array(block["pos"]),
-                    elements=block["el"],
-                    cell=cell,
-                    energy=block["energy"],
-                    forces=np.array(block["f"]),
-                    charges=np.array(block["q"]),
-                    unused=np.array(block["u"]),
-                    total_charge=block["charge"],
-                    comments=block["comments"],
-                )
-                block = None
-            else:
-                raise InputFileError(path, lineno, f"unknown keyword {keyword!r}")
+    for lineno, line in _text_lines(path):
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = _split_keyword(line)
+        if keyword == "begin":
+            if block is not None:
+                raise InputFileError(path, lineno, f"'begin' inside the structure that began on line {begin_line} (missing 'end')")
+            block = {"pos": [], "el": [], "q": [], "u": [], "f": [], "lattice": [], "energy": None,
+                     "charge": None, "comments": []}
+            begin_line = lineno
+            continue
+        if block is None:
+            if keyword in _KEYWORDS:
+                raise InputFileError(path, lineno, f"'{keyword}' outside a begin/end block")
+            raise InputFileError(path, lineno, f"unknown keyword {keyword!r} (expected 'begin')")
+        if keyword == "atom":
+            tok = rest.split()
+            if len(tok) != 9:
+                raise InputFileError(path, lineno, f"'atom' line needs 9 fields (x y z element charge unused fx fy fz), found {len(tok)}")
+            element = tok[3]
+            if element not in _ATOMIC_NUMBERS or _ATOMIC_NUMBERS[element] == 0:
+                raise InputFileError(path, lineno, f"unknown element {element!r}")
+            nums = [_float(t, path, lineno, name) for t, name in zip(
+                tok[:3] + tok[4:], ("x", "y", "z", "charge", "unused", "fx", "fy", "fz"))]
+            block["pos"].append(nums[0:3])
+            block["el"].append(element)
+            block["q"].append(nums[3])
+            block["u"].append(nums[4])
+            block["f"].append(nums[5:8])
+        elif keyword == "lattice":
+            tok = rest.split()
+            if len(tok) != 3:
+                raise InputFileError(path, lineno, f"'lattice' line needs 3 numbers, found {len(tok)}")
+            if len(block["lattice"]) == 3:
+                raise InputFileError(path, lineno, "more than 3 'lattice' lines in one structure")
+            block["lattice"].append([_float(t, path, lineno, "lattice component") for t in tok])
+        elif keyword == "energy":
+            tok = rest.split()
+            if len(tok) != 1:
+                raise InputFileError(path, lineno, "'energy' line needs exactly one number")
+            block["energy"] = _float(tok[0], path, lineno, "energy")
+        elif keyword == "charge":
+            tok = rest.split()
+            if len(tok) != 1:
+                raise InputFileError(path, lineno, "'charge' line needs exactly one number")
+            block["charge"] = _float(tok[0], path, lineno, "charge")
+        elif keyword == "comment":
+            block["comments"].append(rest.strip())
+        elif keyword == "end":
+            if not block["pos"]:
+                raise InputFileError(path, lineno, f"structure beginning on line {begin_line} has no atoms")
+            if len(block["lattice"]) not in (0, 3):
+                raise InputFileError(path, lineno, f"structure beginning on line {begin_line} has {len(block['lattice'])} 'lattice' lines (need 3 or none)")
+            cell = np.array(block["lattice"]) if block["lattice"] else None
+            if cell is not None and abs(np.linalg.det(cell)) < 1e-12:
+                raise InputFileError(path, begin_line, "lattice vectors are linearly dependent (zero volume)")
+            yield Structure(
+                positions=np.array(block["pos"]),
+                elements=block["el"],
+                cell=cell,
+                energy=block["energy"],
+                forces=np.array(block["f"]),
+                charges=np.array(block["q"]),
+                unused=np.array(block["u"]),
+                total_charge=block["charge"],
+                comments=block["comments"],
+            )
+            block = None
+        else:
+            raise InputFileError(path, lineno, f"unknown keyword {keyword!r}")
     if block is not None:
         raise InputFileError(path, begin_line, "structure has no 'end' (file ends inside it)")
 
@@ -333,18 +357,23 @@ def write_n2p2(path: str | os.PathLike, structures: Iterable[Structure]) -> Path
 # ---------------------------------------------------------------------------
 
 def is_n2p2_file(path: str | os.PathLike) -> bool:
-    """True if the file is n2p2 ``input.data`` (by name, or first keyword is ``begin``)."""
+    """True if the file is n2p2 ``input.data``: by name, or its first keyword is ``begin``.
+
+    The content test ignores a byte-order mark, blank and ``#`` lines and any
+    whitespace, so n2p2 files with other names are never handed to ASE.
+    """
     path = Path(path)
     if path.name == "input.data" or path.suffix == ".data" and path.name.startswith("input"):
         return True
     try:
-        with open(path, "r", errors="replace") as fh:
-            for line in fh:
-                s = line.strip()
-                if s and not s.startswith("#"):
-                    return s.split()[0].lower() == "begin"
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
     except OSError:
         return False
+    for line in head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines():
+        s = line.strip()
+        if s and not s.startswith("#"):
+            return s.split()[0].lower() == "begin"
     return False
 
 
@@ -357,17 +386,22 @@ def read_structures(path: str | os.PathLike, format: str | None = None, index=":
     format : an :func:`ase.io.read` format name, or ``"n2p2"``; guessed if ``None``.
     index : ASE index string for multi-frame files (default: all frames).
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(path, None, "file not found")
+    path = check_input_file(path, "data file")
+    if path.stat().st_size == 0:
+        raise InputFileError(path, None, "the file is empty (no structures)")
     if format == "n2p2" or (format is None and is_n2p2_file(path)):
         return read_n2p2(path)
     import ase.io
 
     try:
         frames = ase.io.read(str(path), index=index, format=format)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, None, f"not a text file ASE can read (byte 0x{exc.object[exc.start]:02x} "
+                                         f"at position {exc.start} is not {exc.encoding})") from None
     except Exception as exc:  # ASE raises many kinds; name the file
-        raise InputFileError(path, None, f"ASE could not read it: {exc}") from exc
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(path, None, f"neither n2p2 input.data (no 'begin' line) nor a format ASE reads "
+                                         f"({text})") from None
     if not isinstance(frames, list):
         frames = [frames]
     structures = []
@@ -378,6 +412,46 @@ def read_structures(path: str | os.PathLike, format: str | None = None, index=":
     if not structures:
         raise InputFileError(path, None, "no structures found")
     return structures
+
+
+#: Default of the minimum-distance check (length units of the data: Angstrom, Bohr or sigma).
+#: Shorter than any chemical bond (H2: 0.74 A = 1.4 Bohr) and any LJ contact (~0.85 sigma).
+DEFAULT_MIN_DISTANCE = 0.5
+
+
+def check_min_distance(structures: Sequence[Structure], min_distance: float | None = DEFAULT_MIN_DISTANCE,
+                       source: str | os.PathLike = "data") -> None:
+    """Raise :class:`StructureError` naming the first structure (from 0) and atom pair closer than ``min_distance``.
+
+    ``None`` or 0 switches the check off. Periodic images count (an atom close to
+    its own image in a tiny cell is reported as the pair i, i).
+    """
+    if not min_distance:
+        return
+    from .symfuncs.neighbors import build_pairs
+
+    for k, s in enumerate(structures):
+        pairs = build_pairs(s.positions, s.cell, float(min_distance))
+        if len(pairs):
+            p = int(pairs.dist.argmin())
+            i, j, d = int(pairs.center[p]), int(pairs.neighbor[p]), float(pairs.dist[p])
+            raise StructureError(
+                f"{source}: structure {k}: atoms {i} ({s.elements[i]}) and {j} ({s.elements[j]}) are {d:.4g} apart, "
+                f"closer than the minimum distance {min_distance:g} (overlapping atoms? a unit mix-up?); "
+                "check the data, or lower the limit (--min-distance, 0 switches the check off)")
+
+
+def check_elements(structures: Sequence[Structure], elements: Sequence[str], source: str | os.PathLike = "data",
+                   potential: str | os.PathLike = "the potential") -> None:
+    """Raise :class:`StructureError` if a structure has an element the potential lacks (before any computing)."""
+    known = set(elements)
+    for k, s in enumerate(structures):
+        missing = sorted(set(s.elements) - known, key=lambda e: _ATOMIC_NUMBERS.get(e, 0))
+        if missing:
+            atom = s.elements.index(missing[0])
+            raise StructureError(
+                f"{source}: structure {k} (atom {atom}) has element {missing[0]}, which {potential} does not "
+                f"describe (its elements: {' '.join(elements)})")
 
 
 def element_counts(structures: Sequence[Structure]) -> dict[str, int]:

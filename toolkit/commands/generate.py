@@ -43,7 +43,10 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from ..fileio import check_output_dir
     from ..lammps.generate import generate, read_state_points
+
+    check_output_dir(args.out_dir, resume=True)  # finished state points are reused
 
     path = generate(
         args.system, args.out_dir, n_configs=args.configs, seed=args.seed, lmp=args.lmp,

@@ -10,12 +10,20 @@ def register(sub):
     p.add_argument("data")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--no-forces", action="store_true", help="energies only")
+    p.add_argument("--force", action="store_true", help="replace the results of an earlier run in OUT")
+    p.add_argument("--min-distance", type=float, default=0.5,
+                   help="error if two atoms are closer than this (length units; default 0.5, 0: no check)")
     p.set_defaults(func=run)
 
 
 def run(args):
-    from ..predict import predict_files
+    from ..fileio import check_input_file, check_output_dir, check_potential_path
+    from ..predict import OUTPUTS, predict_files
 
-    paths = predict_files(args.potential, args.data, args.out, forces=not args.no_forces)
+    check_output_dir(args.out, OUTPUTS, force=args.force)
+    check_potential_path(args.potential)
+    check_input_file(args.data, "data file")
+    paths = predict_files(args.potential, args.data, args.out, forces=not args.no_forces,
+                          min_distance=args.min_distance)
     for p in paths.values():
         print(f"wrote {p}")

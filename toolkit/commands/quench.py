@@ -64,8 +64,10 @@ def _guard(args) -> dict:
 def _run(args) -> int:
     import sys
 
-    from ..fileio import read_json
+    from ..fileio import check_output_dir, read_json
     from ..lammps.quench import quench
+
+    check_output_dir(args.out, resume=True)  # an existing MD/ is resumed
 
     out = quench(
         args.potential, args.out, system=args.system, runs=args.runs, seed=args.seed, lmp=args.lmp,

@@ -25,6 +25,9 @@ def _run(args) -> int:
     from ..config import load_config
     from ..selection.pipeline import run_select
 
+    from ..fileio import check_output_dir
+
+    check_output_dir(args.out, resume=True)  # an existing RUN/ is resumed
     cfg = load_config(args.config)
     if args.quiet:
         cfg.training.progress = False

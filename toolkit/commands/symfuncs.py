@@ -15,8 +15,9 @@ def register(sub):
                         "(0-1) of the atoms of each structure need (default: every atom)")
     p.add_argument("--force-seed", type=int, default=0, help="seed of the force-atom draw")
     p.add_argument("--float32", action="store_true", help="store values in single precision")
-    p.add_argument("--min-distance", type=float, default=None,
-                   help="error if two atoms are closer than this (length units)")
+    p.add_argument("--min-distance", type=float, default=0.5,
+                   help="error if two atoms are closer than this (length units; default 0.5, 0: no check)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
 
 
@@ -34,18 +35,23 @@ def _force_atoms(text: str):
 
 
 def run(args):
-    from ..features import write_feature_file
+    from ..fileio import check_input_file, check_output_file
     from ..n2p2.settings import read_input_nn
-    from ..structures import read_structures
-    from ..symfuncs import SymmetryFunctionSet
+    from ..structures import check_elements, check_min_distance, read_structures
 
+    check_output_file(args.out, force=args.force, what="feature file")
+    check_input_file(args.data, "data file")
     settings = read_input_nn(args.input_nn)
     structures = read_structures(args.data)
+    check_elements(structures, settings.elements, source=args.data, potential=args.input_nn)
+    check_min_distance(structures, args.min_distance, source=args.data)
+    from ..features import write_feature_file
+    from ..symfuncs import SymmetryFunctionSet
+
     sfset = SymmetryFunctionSet(settings.symfuncs, settings.elements)
     path = write_feature_file(args.out, structures, sfset, derivatives=args.derivatives,
                               store_dtype="float32" if args.float32 else "float64",
-                              min_distance=args.min_distance, force_atoms=args.force_atoms,
-                              force_seed=args.force_seed,
+                              force_atoms=args.force_atoms, force_seed=args.force_seed,
                               settings={"input_nn": str(args.input_nn), "data": str(args.data),
                                         "derivatives": args.derivatives, "force_atoms": args.force_atoms,
                                         "force_seed": args.force_seed})

@@ -9,15 +9,24 @@ Keywords understood (n2p2 names): ``number_of_elements``, ``elements``,
 ``mean_energy``, ``conv_energy``, ``conv_length``, ``symfunction_short``.
 Every other keyword (training settings, ...) is kept verbatim in
 :attr:`NNSettings.extra` so that a read/write round trip loses nothing.
+
+Keywords n2p2 does not know are reported as warnings naming them and their line
+(n2p2 warns too); a near-miss of a keyword that changes the numbers (e.g.
+``scale_symmetry_function`` for ``scale_symmetry_functions``, which would
+silently change the scaling mode) is an error, as are 4G-HDNNP settings
+(``nnp_generation``/``nnp_type`` other than 2, electrostatics), which the
+toolkit does not implement. Lines are UTF-8 (a byte-order mark is ignored),
+fields separated by any whitespace; ``#`` and ``!`` start comments, as in n2p2.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputFileError
+from ..errors import InputFileError, InputWarning
 from ..fileio import atomic_write
 from ..structures import atomic_number, sort_elements
 from ..symfuncs.definitions import SymFunc, group_by_element, parse_symfunction
@@ -36,6 +45,77 @@ _HANDLED = {
     "global_hidden_layers_short", "global_nodes_short", "global_activation_short", "element_nodes_short",
     "normalize_nodes", "mean_energy", "conv_energy", "conv_length", "symfunction_short",
 }
+
+
+#: Every keyword n2p2 (2.x) knows, prediction, training and 4G; others are warned about.
+N2P2_KEYWORDS = _HANDLED | {
+    "nnp_type", "nn_type", "nnp_generation", "random_seed", "test_fraction", "epochs", "use_short_forces",
+    "rmse_threshold", "rmse_threshold_energy", "rmse_threshold_force", "rmse_threshold_charge",
+    "rmse_threshold_trials", "rmse_threshold_trials_energy", "rmse_threshold_trials_force",
+    "rmse_threshold_trials_charge", "energy_fraction", "force_fraction", "charge_fraction",
+    "use_old_weights_short", "use_old_weights_charge", "weights_min", "weights_max",
+    "nguyen_widrow_weights_short", "nguyen_widrow_weights_charge", "precondition_weights", "main_error_metric",
+    "write_trainpoints", "write_trainforces", "write_traincharges", "write_weights_epoch", "write_neuronstats",
+    "write_trainlog", "repeated_energy_update", "updater_type", "parallel_mode", "jacobian_mode",
+    "update_strategy", "selection_mode", "selection_mode_energy", "selection_mode_force", "selection_mode_charge",
+    "task_batch_size_energy", "task_batch_size_force", "task_batch_size_charge", "gradient_type", "gradient_eta",
+    "gradient_adam_eta", "gradient_adam_beta1", "gradient_adam_beta2", "gradient_adam_epsilon", "kalman_type",
+    "kalman_epsilon", "kalman_eta", "kalman_etatau", "kalman_etamax", "kalman_q0", "kalman_qtau", "kalman_qmin",
+    "kalman_lambda_short", "kalman_nue_short", "kalman_lambda_charge", "kalman_nue_charge",
+    "memorize_symfunc_results", "force_weight", "short_energy_error_threshold", "short_force_error_threshold",
+    "short_energy_fraction", "short_force_fraction", "normalize_data_set", "force_energy_ratio",
+    "write_symfunctions", "debug_mode", "training_log_format",
+    # 4G-HDNNP (charges and electrostatics): known to n2p2, refused by the toolkit
+    "use_electrostatics", "symfunction_electrostatic", "global_hidden_layers_electrostatic",
+    "global_nodes_electrostatic", "global_activation_electrostatic", "element_nodes_electrostatic",
+    "ewald_prec", "ewald_truncation_error_method", "screen_electrostatics", "fixed_gausswidth", "four_pt_sum",
+    "initial_hardness", "kalman_lambda_electrostatic", "kalman_nue_electrostatic",
+}
+
+_FOURTH_GENERATION = {"use_electrostatics", "symfunction_electrostatic", "global_hidden_layers_electrostatic",
+                      "global_nodes_electrostatic", "global_activation_electrostatic", "element_nodes_electrostatic",
+                      "ewald_prec", "screen_electrostatics", "fixed_gausswidth"}
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        cur = [i]
+        for j, cb in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def misspelt_keyword(key: str) -> str | None:
+    """The keyword that changes the numbers which ``key`` (unknown to n2p2) most likely misspells, or ``None``.
+
+    Close means: equal ignoring case, or at most 2 edits (3 for keywords of 10+ letters).
+    """
+    best, best_d = None, None
+    for known in sorted(_HANDLED):
+        d = _edit_distance(key.lower(), known)
+        if d <= (3 if len(known) >= 10 else 2) and (best_d is None or d < best_d):
+            best, best_d = known, d
+    return best
+
+
+def _settings_lines(path: Path):
+    """``(line number, keyword, args)`` of an n2p2 settings file (comments ``#``/``!`` removed)."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
+                                                   f"{exc.start + 1}); is this a binary file?") from None
+            if lineno == 1:
+                text = text.lstrip("\ufeff")
+            line = text.split("#", 1)[0].split("!", 1)[0].strip()
+            if line:
+                key, *args = line.split()
+                yield lineno, key, args
 
 
 @dataclass
@@ -84,26 +164,22 @@ class _Keywords:
 
     MULTI = ("atom_energy", "element_nodes_short", "symfunction_short")
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, warn_unknown: bool = True):
         self.path = path
         self.kv: dict[str, tuple[int, list[str]]] = {}
         self.multi: dict[str, list[tuple[int, list[str]]]] = {k: [] for k in self.MULTI}
         self.extra: list[tuple[str, str]] = []
-        with open(path) as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                line = raw.split("#", 1)[0].strip()
-                if not line:
-                    continue
-                key, *args = line.split()
-                if key in self.multi:
-                    self.multi[key].append((lineno, args))
-                elif key in _HANDLED:
-                    if key in self.kv:
-                        raise InputFileError(path, lineno, f"keyword '{key}' appears twice (first on line "
-                                                           f"{self.kv[key][0]})")
-                    self.kv[key] = (lineno, args)
-                else:
-                    self.extra.append((key, " ".join(args)))
+        for lineno, key, args in _settings_lines(path):
+            if key in self.multi:
+                self.multi[key].append((lineno, args))
+            elif key in _HANDLED:
+                if key in self.kv:
+                    raise InputFileError(path, lineno, f"keyword '{key}' appears twice (first on line "
+                                                       f"{self.kv[key][0]})")
+                self.kv[key] = (lineno, args)
+            else:
+                _check_other_keyword(path, lineno, key, args, warn_unknown)
+                self.extra.append((key, " ".join(args)))
 
     def need(self, key: str) -> tuple[int, list[str]]:
         if key not in self.kv:
@@ -122,12 +198,38 @@ class _Keywords:
             raise InputFileError(self.path, lineno, f"'{key}': cannot read {args[0]!r} as {cast.__name__}") from None
 
 
-def read_input_nn(path: str | os.PathLike) -> NNSettings:
-    """Parse an n2p2 ``input.nn``; errors name the file and line."""
+def _check_other_keyword(path: Path, lineno: int, key: str, args: list[str], warn: bool) -> None:
+    """A keyword the toolkit does not use: refuse near-misses and 4G settings, warn about unknown ones."""
+    if key in ("nnp_generation", "nnp_type", "nn_type") and args and args[0] not in ("2", "1"):
+        raise InputFileError(path, lineno, f"'{key} {args[0]}': only short-range (2nd-generation) HDNNPs are "
+                                           "supported, not charges/electrostatics (4G-HDNNP)")
+    if key in _FOURTH_GENERATION:
+        raise InputFileError(path, lineno, f"'{key}' is a 4G-HDNNP (electrostatics) keyword; only short-range "
+                                           "HDNNPs are supported")
+    if key in N2P2_KEYWORDS:
+        return
+    near = misspelt_keyword(key)
+    if near is not None:
+        raise InputFileError(path, lineno, f"unknown keyword '{key}': did you mean '{near}'? (n2p2 keywords are "
+                                           "case-sensitive; ignoring it would change the potential's numbers)")
+    if warn:
+        warnings.warn(InputWarning(f"{path}, line {lineno}: unknown keyword '{key}' is ignored (as n2p2 does)"),
+                      stacklevel=4)
+
+
+def read_input_nn(path: str | os.PathLike, warn_unknown: bool = True) -> NNSettings:
+    """Parse an n2p2 ``input.nn``; errors name the file and line.
+
+    Keywords unknown to n2p2 give an :class:`~toolkit.errors.InputWarning`
+    (unless ``warn_unknown`` is false) and are kept in :attr:`NNSettings.extra`;
+    near-misses of keywords that change the numbers raise :class:`InputFileError`.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(path, None, "file not found")
-    kw = _Keywords(path)
+    if path.is_dir():
+        raise InputFileError(path, None, "is a folder, expected an n2p2 input.nn file")
+    kw = _Keywords(path, warn_unknown)
     elements = _elements(kw)
     cutoff_type, cutoff_alpha = _cutoff(kw)
     scaling = _scaling_mode(kw)

@@ -105,9 +105,11 @@ def resolve_data(cfg: Config, out_dir: Path, echo=print) -> tuple[Path, Path | N
         raise ToolkitError(f"no feature file {features} and no structures to compute it from ({structures})")
     from ..features import write_feature_file
     from ..structures import read_structures
+    from ..structures import check_min_distance
     from ..symfuncs import SymmetryFunctionSet
 
     structs = read_structures(structures)
+    check_min_distance(structs, d.min_distance, source=structures)
     elements = sorted({e for s in structs for e in s.elements})
     element = cfg.symfuncs.element or elements[0]
     if len(elements) > 1 and cfg.symfuncs.candidates not in ("input.nn", "cuzr"):
