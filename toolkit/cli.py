@@ -84,6 +84,8 @@ def _run(parser: argparse.ArgumentParser, argv) -> int:
         parser.print_help()
         return 2
     debug = getattr(args, "debug", False) or os.environ.get("HDNNP_DEBUG", "") not in ("", "0")
+    if not debug:  # errors in destructors (h5py after a failed write) repeat what the error line says
+        sys.unraisablehook = lambda unraisable: None
     try:
         result = args.func(args)
     except ToolkitError as exc:

@@ -106,9 +106,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # name the file in "disk full" and the like
         raise
 
 
@@ -125,9 +127,11 @@ def atomic_path(path: str | os.PathLike, guard: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # name the file in "disk full" and the like
         raise
     finally:
         if guardian is not None:
@@ -257,8 +261,8 @@ def check_output_dir(path: str | os.PathLike, outputs: Iterable[str] = (), force
     return path
 
 
-def check_input_file(path: str | os.PathLike, what: str = "file") -> Path:
-    """Check that ``path`` is an existing, readable file; the error names it."""
+def check_input_file(path: str | os.PathLike, what: str = "file", text: bool = False) -> Path:
+    """Check that ``path`` is an existing, readable file (``text``: UTF-8 text); the error names it."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(path, None, f"{what} not found")
@@ -266,6 +270,14 @@ def check_input_file(path: str | os.PathLike, what: str = "file") -> Path:
         raise InputFileError(path, None, f"is a folder, expected a {what}")
     if not os.access(path, os.R_OK):
         raise InputFileError(path, None, "permission denied (not readable)")
+    if text:
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
+                                                       f"{exc.start + 1}); is this a binary file?") from None
     return path
 
 

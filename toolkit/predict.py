@@ -14,15 +14,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
 
 from .errors import InputWarning, StructureError
-from .features import structure_chunks
 from .fileio import atomic_write, write_json
-from .potential import load_potential
-from .provenance import provenance
 from .structures import DEFAULT_MIN_DISTANCE, check_elements, check_min_distance, read_structures
+
+# torch, pandas and the potential are imported where used: the command checks its
+# arguments before paying for them.
 
 #: Output files of :func:`predict_files` (the command refuses to replace them without --force).
 OUTPUTS = ("energies.csv", "forces.csv", "extrapolation.csv", "predict.json")
@@ -40,6 +38,7 @@ def find_extrapolation(model, features, first: int = 0) -> list[dict]:
     ``function`` is 1-based in n2p2's sorted order (the row of ``scaling.data``);
     ``structure`` is ``first`` + the index in the batch.
     """
+    import torch
     counts = torch.zeros(features.n_structures, dtype=torch.long)
     worst: dict[int, tuple] = {}
     for e, f in features.per_element.items():
@@ -84,8 +83,13 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
     ``min_distance`` (length units; ``None``/0: off): refuse structures with atoms closer than this.
     Extrapolating structures are also reported as warnings (the first ``report_lines``).
     """
-    model = load_potential(potential)
+    import pandas as pd
+
+    from .features import structure_chunks
+    from .potential import load_potential
+    from .provenance import provenance
     structures = read_structures(data)
+    model = load_potential(potential)
     check_elements(structures, model.elements, source=data, potential=f"the potential {potential}")
     check_min_distance(structures, min_distance, source=data)
     p = next(model.parameters())

@@ -22,12 +22,13 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from ..fileio import check_input_file, check_output_dir
+
+    check_output_dir(args.out, resume=True)  # an existing RUN/ is resumed
+    check_input_file(args.config, "config file", text=True)
     from ..config import load_config
     from ..selection.pipeline import run_select
 
-    from ..fileio import check_output_dir
-
-    check_output_dir(args.out, resume=True)  # an existing RUN/ is resumed
     cfg = load_config(args.config)
     if args.quiet:
         cfg.training.progress = False

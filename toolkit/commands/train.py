@@ -21,13 +21,14 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from ..fileio import check_input_file, check_output_dir
+
+    check_output_dir(args.out, resume=True)  # an existing RUN/ is resumed
+    check_input_file(args.config, "config file", text=True)
     from ..config import check_inputs, load_config
     from ..datagen import generate_data
     from ..training.pipeline import run_train
 
-    from ..fileio import check_output_dir
-
-    check_output_dir(args.out, resume=True)  # an existing RUN/ is resumed
     cfg = load_config(args.config)
     if args.quiet:
         cfg.training.progress = False
