@@ -281,6 +281,24 @@ def check_input_file(path: str | os.PathLike, what: str = "file", text: bool = F
     return path
 
 
+@contextlib.contextmanager
+def removed_if_failed(folder: str | os.PathLike) -> Iterator[Path]:
+    """Remove ``folder`` again if it did not exist, the block fails and it holds nothing but empty
+    folders: an error before any work leaves nothing new behind."""
+    folder = Path(folder)
+    existed = folder.exists()
+    try:
+        yield folder
+    except BaseException:
+        if not existed and folder.is_dir():
+            for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def check_potential_path(path: str | os.PathLike) -> Path:
     """Check that ``path`` exists as an n2p2 folder or a (model.pt) file, before the heavy imports."""
     path = Path(path)

@@ -357,10 +357,11 @@ def write_n2p2(path: str | os.PathLike, structures: Iterable[Structure]) -> Path
 # ---------------------------------------------------------------------------
 
 def is_n2p2_file(path: str | os.PathLike) -> bool:
-    """True if the file is n2p2 ``input.data``: by name, or its first keyword is ``begin``.
+    """True if the file is n2p2 ``input.data``: by name, or its first keyword is an n2p2 one (``begin``, ...).
 
     The content test ignores a byte-order mark, blank and ``#`` lines and any
-    whitespace, so n2p2 files with other names are never handed to ASE.
+    whitespace, so n2p2 files with other names are never handed to ASE (and a
+    broken one gets n2p2's error messages, naming the line).
     """
     path = Path(path)
     if path.name == "input.data" or path.suffix == ".data" and path.name.startswith("input"):
@@ -373,7 +374,7 @@ def is_n2p2_file(path: str | os.PathLike) -> bool:
     for line in head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines():
         s = line.strip()
         if s and not s.startswith("#"):
-            return s.split()[0].lower() == "begin"
+            return s.split()[0].lower() in _KEYWORDS
     return False
 
 
@@ -406,11 +407,15 @@ def read_structures(path: str | os.PathLike, format: str | None = None, index=":
         frames = [frames]
     structures = []
     for i, atoms in enumerate(frames):
+        if len(atoms) == 0:
+            raise InputFileError(path, None, f"frame {i} has no atoms (read by ASE as "
+                                             f"{format or 'a guessed format'}; is it really a structure file?)")
         s = Structure.from_ase(atoms, where=f"{path}, frame {i}")
         s.validate(where=f"{path}, frame {i}")
         structures.append(s)
     if not structures:
-        raise InputFileError(path, None, "no structures found")
+        raise InputFileError(path, None, "no structures found: neither n2p2 input.data (no 'begin' line) nor "
+                                         "a structure file ASE recognises")
     return structures
 
 

@@ -43,19 +43,19 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from ..fileio import check_output_dir
+    from ..fileio import check_output_dir, removed_if_failed
     from ..lammps.generate import generate, read_state_points
 
     check_output_dir(args.out_dir, resume=True)  # finished state points are reused
-
-    path = generate(
-        args.system, args.out_dir, n_configs=args.configs, seed=args.seed, lmp=args.lmp,
-        state_points=read_state_points(args.states) if args.states else None,
-        temperatures=args.temperatures, densities=args.densities,
-        starts=args.starts.split(",") if args.starts else None,
-        interval=args.interval, equilibration=args.equilibration, melt_time=args.melt_time, npt_time=args.npt_time,
-        cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
-        jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet, composition=args.composition,
-    )
+    with removed_if_failed(args.out_dir):
+        path = generate(
+            args.system, args.out_dir, n_configs=args.configs, seed=args.seed, lmp=args.lmp,
+            state_points=read_state_points(args.states) if args.states else None,
+            temperatures=args.temperatures, densities=args.densities,
+            starts=args.starts.split(",") if args.starts else None,
+            interval=args.interval, equilibration=args.equilibration, melt_time=args.melt_time, npt_time=args.npt_time,
+            cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
+            jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet, composition=args.composition,
+        )
     print(path)
     return 0

@@ -64,19 +64,19 @@ def _guard(args) -> dict:
 def _run(args) -> int:
     import sys
 
-    from ..fileio import check_output_dir, read_json
+    from ..fileio import check_output_dir, read_json, removed_if_failed
     from ..lammps.quench import quench
 
     check_output_dir(args.out, resume=True)  # an existing MD/ is resumed
-
-    out = quench(
-        args.potential, args.out, system=args.system, runs=args.runs, seed=args.seed, lmp=args.lmp,
-        temperatures=args.temperatures, density=args.density, melt_temperature=args.melt_temperature,
-        melt_time=args.melt_time, equilibration=args.equilibration, measurement=args.measurement,
-        msd_every=args.msd_every, traj_every=args.traj_every, timestep=args.timestep,
-        cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
-        jobs=args.jobs, label=args.label, show_progress=not args.quiet, guard=_guard(args),
-    )
+    with removed_if_failed(args.out):
+        out = quench(
+            args.potential, args.out, system=args.system, runs=args.runs, seed=args.seed, lmp=args.lmp,
+            temperatures=args.temperatures, density=args.density, melt_temperature=args.melt_temperature,
+            melt_time=args.melt_time, equilibration=args.equilibration, measurement=args.measurement,
+            msd_every=args.msd_every, traj_every=args.traj_every, timestep=args.timestep,
+            cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
+            jobs=args.jobs, label=args.label, show_progress=not args.quiet, guard=_guard(args),
+        )
     meta = read_json(out / "quench.json")
     for run, st in meta.get("run_status", {}).items():
         d = st.get("min_pair_distance")

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from ..fileio import check_input_file, check_output_dir
+    from ..fileio import check_input_file, check_output_dir, removed_if_failed
 
     check_output_dir(args.out, resume=True)  # an existing RUN/ is resumed
     check_input_file(args.config, "config file", text=True)
@@ -34,5 +34,6 @@ def _run(args) -> int:
         cfg.training.progress = False
     if args.memory is not None:
         cfg.training = cfg.training.replace(memory=args.memory)   # validated: a bad size is one error line
-    run_select(cfg, args.out)
+    with removed_if_failed(args.out):
+        run_select(cfg, args.out)
     return 0
