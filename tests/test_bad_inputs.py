@@ -569,7 +569,7 @@ def test_killed_symfuncs_leaves_no_worker_and_no_temporary_file(shared, tmp_path
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     p = subprocess.Popen([sys.executable, "-m", "toolkit", "symfuncs", shared / "al_eam_22" / "input.nn",
                           tmp_path / "big.data", "-o", out / "f.h5", "--derivatives"],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, text=True)
     deadline = time.time() + 180
     kids: set[int] = set()
     while time.time() < deadline and p.poll() is None:

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from ..errors import StructureError
 from ..structures import Structure, atomic_number, sort_elements
 from .cutoff import cutoff_fdf
 from .definitions import SymFunc, group_by_element, max_cutoff
@@ -330,7 +331,7 @@ class SymmetryFunctionSet:
             try:
                 el = [self._element_index[e] for e in s.elements]
             except KeyError as exc:
-                raise ValueError(f"{where} {s_i}: element {exc.args[0]!r} has no symmetry functions "
+                raise StructureError(f"{where} {s_i}: element {exc.args[0]!r} has no symmetry functions "
                                  f"(potential elements: {', '.join(self.elements)})") from None
             parts.append(build_pairs(s.positions, s.cell, self.cutoff, dtype=dtype, device=device,
                                      min_distance=min_distance, where=f"{where} {s_i}"))
