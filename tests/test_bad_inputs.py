@@ -319,6 +319,10 @@ CASES = [
          ("quench.json, line 1", "not valid JSON"), w("md/quench.json", '{"protocol": {"temp'), out="{w}/md"),
     Case("generate-out-is-file", ["generate", "lj", "{w}/gen"], ("gen", "is a file"), w("gen", "x"), out="{w}/gen", fast=True),
     Case("generate-out-unwritable", ["generate", "lj", "/proc/gen"], ("/proc", "not writable"), fast=True),
+    Case("bench-out-is-folder", ["bench", "reference", "--system", "lj", "-o", "{w}/b.csv"], ("b.csv", "is a folder"),
+         lambda wd, b: (wd / "b.csv").mkdir(), out="{w}/b.csv", fast=True),
+    Case("analyze-out-is-file", ["analyze", "{w}/md", "-o", "{w}/rep"], ("rep", "is a file"),
+         chain(w("rep", "x"), lambda wd, b: (wd / "md").mkdir()), out="{w}/rep", fast=True),
 ]
 
 

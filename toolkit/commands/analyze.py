@@ -30,6 +30,10 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from ..fileio import check_output_dir
+
+    if args.out is not None:
+        check_output_dir(args.out, resume=True)  # a rerun replaces the report files
     from ..lammps.analysis import analyze
 
     res = analyze(args.md_dir, reference_dir=args.reference, out_dir=args.out, fit_start=args.fit_start,

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from ..fileio import check_output_file
+
+    check_output_file(args.out, force=True, what="benchmark table")  # a rerun replaces it
     from ..lammps.bench import bench
 
     table = bench(args.potentials, args.out, system=args.system, steps=args.steps, repeats=args.repeats,
