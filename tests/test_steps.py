@@ -48,3 +48,20 @@ def test_a_missing_output_or_corrupt_marker_means_unfinished(tmp_path):
     assert st.record() is None
     st.marker.write_text("[1, 2]")
     assert st.record() is None
+
+
+def test_check_resume_names_every_changed_key(tmp_path):
+    from toolkit.fileio import write_json
+    from toolkit.steps import check_resume
+
+    rec = tmp_path / "run.json"
+    check_resume(rec, {"a": 1}, "a run")                         # no record: a new run
+    write_json(rec, {"settings": {"a": 1, "b": [1, 2], "c": "x"}})
+    check_resume(rec, {"a": 1, "b": [1, 2], "c": "x"}, "a run")
+    with pytest.raises(ToolkitError, match=r"holds a run made with other settings \(a: 1 -> 2; c: 'x' -> 'y'\)"):
+        check_resume(rec, {"a": 2, "b": [1, 2], "c": "y"}, "a run")
+    write_json(rec, {"protocol": {"t": 1.0}, "seed": 0})        # an older record without 'settings'
+    check_resume(rec, {"t": 1.0, "seed": 0}, "a quench", legacy=lambda r: {**r["protocol"], "seed": r["seed"]})
+    rec.write_text("{truncated")
+    with pytest.raises(ToolkitError, match="unreadable resume record"):
+        check_resume(rec, {"a": 1}, "a run")

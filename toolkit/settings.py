@@ -17,12 +17,13 @@ types, ranges and choices of each key, then the section's own consistency rules;
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import types
 import typing
-from pathlib import Path
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputFileError, ToolkitError
@@ -194,6 +195,7 @@ def _check_value(f, hint, value, key: str):
     return value
 
 
+@functools.lru_cache(maxsize=None)
 def section_hints(cls) -> dict:
     """The resolved type annotations of a section class."""
     return typing.get_type_hints(cls, globalns=globals())

@@ -93,18 +93,22 @@ def changed_keys(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def check_resume(record_file: str | os.PathLike, settings: dict, what: str) -> None:
+def check_resume(record_file: str | os.PathLike, settings: dict, what: str, legacy=None) -> None:
     """Refuse to resume into a folder whose ``record_file`` holds other ``settings``.
 
     ``record_file`` is a JSON file with a ``settings`` mapping (written by the
     caller once the check passed); a missing file is a new run. The error names
-    every key that differs; ``what`` names the folder's content in it.
+    every key that differs; ``what`` names the folder's content in it. ``legacy(record)``:
+    the settings of a record written before it had a ``settings`` mapping.
     """
     record_file = Path(record_file)
     if not record_file.exists():
         return
     try:
-        old = read_json(record_file).get("settings")
+        rec = read_json(record_file)
+        old = rec.get("settings")
+        if old is None and legacy is not None:
+            old = legacy(rec)
     except (OSError, ValueError, AttributeError):
         old = None
     if not isinstance(old, dict):

@@ -288,7 +288,8 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     cmd = lammps_command(lmp)
     meta_path = out_dir / "quench.json"
     settings = {**proto, "seed": seed}
-    check_resume(meta_path, settings, "a quench")
+    check_resume(meta_path, settings, "a quench",
+                 legacy=lambda rec: {**rec["protocol"], "seed": rec.get("seed")} if "protocol" in rec else None)
     write_snippet(out_dir / "pair.in", guarded_pair_lines(spec.pair_lines), comment=f"potential: {spec.label}")
     record = provenance({"protocol": proto, "runs": runs, "potential": spec.as_dict(), "lammps_command": cmd,
                          "jobs": jobs, "guard": guard.as_dict()}, seed=seed)
