@@ -121,3 +121,11 @@ selection: {{n_lambdas: 2, lambda_ratio: 0.01, repeats: 0, fakes: 2, rdf_structu
     assert set(sel["md_costs"]) == {"Ar", "Kr"} and len(sel["md_costs"]["Ar"]) == 10
     assert by["Ar"]["md_cost_all"] == pytest.approx(sum(sel["md_costs"]["Ar"]))
     assert (out / "selection_matrix.png").is_file() and (out / "fakes" / "fakes.json").is_file()
+
+
+def test_short_labels_name_other_neighbour_elements():
+    from toolkit.selection.plots import short_label
+
+    assert short_label(SymFunc("Al", 2, ("Al",), 0.5, 0.0, 6.0), "x") == "G2 η=0.5 rs=0"
+    assert short_label(SymFunc("Cu", 2, ("Zr",), 0.5, 2.0, 6.0), "x") == "Zr G2 η=0.5 rs=2"
+    assert short_label(SymFunc("Cu", 9, ("Cu", "Zr"), 0.5, 0.0, 4.5, -1.0, 4.0), "x") == "Cu-Zr G9 ζ=4 λ=-1"

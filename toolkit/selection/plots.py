@@ -12,12 +12,17 @@ from ..plotting import pyplot as _plt, save_figure as _save
 
 
 def short_label(sf, fallback: str) -> str:
-    """Compact tick label of a function: ``R eta=.. rs=..`` or ``A zeta=.. lambda=..``."""
+    """Compact tick label of a function: ``R eta=.. rs=..`` or ``A zeta=.. lambda=..``.
+
+    With other neighbour elements than the central one (element-resolved sets)
+    the neighbours lead: ``Zr G2 ...``, ``Cu-Zr G9 ...``.
+    """
     if sf is None:
         return fallback
+    nb = "-".join(sf.neighbors) + " " if any(n != sf.element for n in sf.neighbors) else ""
     if sf.is_radial:
-        return f"G{sf.type} η={sf.eta:.3g} rs={sf.rs:.3g}"
-    return f"G{sf.type} ζ={sf.zeta:g} λ={sf.lambda_:+g}"
+        return f"{nb}G{sf.type} η={sf.eta:.3g} rs={sf.rs:.3g}"
+    return f"{nb}G{sf.type} ζ={sf.zeta:g} λ={sf.lambda_:+g}"
 
 
 def plot_rmse_vs_n(records: list[dict], full_rmse: float, path: Path, chosen: dict | None = None,
