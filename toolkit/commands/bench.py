@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("potentials", nargs="+", help="n2p2 directories, model.pt files or 'reference'")
     p.add_argument("-o", "--out", default="bench.csv", help="output CSV (default bench.csv)")
-    p.add_argument("--system", default=None, help="lj, al or si (default: from the first potential)")
+    p.add_argument("--system", default=None, help="lj, al, si or cuzr (default: from the first potential)")
     p.add_argument("--steps", type=int, default=1000, help="timed MD steps per repeat (1000)")
     p.add_argument("--warmup", type=int, default=100, help="untimed steps before (100)")
     p.add_argument("--repeats", type=int, default=3, help="repeats per potential (3)")

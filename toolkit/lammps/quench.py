@@ -7,15 +7,19 @@ quench density is melted at the highest temperature, then cooled in steps
 the mean-squared displacement (``compute msd com yes`` through
 ``fix ave/time``) and a trajectory for radial distribution functions. R
 independent runs (10 in the study) differ in the seed of the initial
-velocities. LJ and Si follow the same shape in their own units:
+velocities. LJ, Si and Cu-Zr follow the same shape in their own units:
 
 ========  =====================================  ===========  ====================
 system    temperatures                           density      default times
 ========  =====================================  ===========  ====================
 lj        1.5, 1.3, 1.1, 0.9, 0.7 (epsilon/kB)   0.9 sigma^-3 melt 10, eq 20, meas 100 tau
 al-eam    1250, 1125, 1000, 875 K                2.35 g/cm^3  melt 20, eq 10, meas 50 ps
-si-sw     2500, 2250, 2000, 1750 K               2.45 g/cm^3  melt 10 at 3500 K, eq 5, meas 25 ps
+si-sw     2500, 2300, ..., 1500 K (200 K steps)  2.45 g/cm^3  melt 10 at 3500 K, eq 5, meas 25 ps
+cuzr-eam  2000, 1800, 1600, 1400, 1250, 1100 K   7.1 g/cm^3   melt 5 at 2500 K, eq 5, meas 40 ps
 ========  =====================================  ===========  ====================
+
+Alloys start from the generator's random fcc solid solution of the system's
+composition (``run_*/melt/types.in``).
 
 The study's Al sizes: ``equilibration=30, measurement=1000, runs=10``.
 
@@ -253,7 +257,7 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     potential : ``"reference"`` (the system's own LAMMPS potential), an n2p2
         directory (``input.nn``, ``scaling.data``, ``weights.NNN.data``) or a
         toolkit ``model.pt`` (exported to ``out_dir/potential/``).
-    system : ``lj``, ``al`` or ``si`` (guessed from the potential's element if omitted).
+    system : ``lj``, ``al``, ``si`` or ``cuzr`` (guessed from the potential's elements if omitted).
     runs : independent runs (different velocity seeds derived from ``seed``).
     lmp : LAMMPS command line, e.g. ``"mpirun -np 4 lmp"``.
     temperatures : temperature steps, highest first (K, or epsilon/kB for LJ).
