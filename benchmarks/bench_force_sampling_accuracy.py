@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "force_sampling_accuracy.csv"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
                           dtype=torch.float32, forces=True)
             exp.data.set_force_sampling(k, resample=True, seed=seed)
             nets = exp.new_networks(seed=seed)
-            st = TrainSettings(epochs=args.epochs, batch_size=8, lr=3e-3, force_weight=1.0, patience=1000,
+            st = TrainSettings(epochs=args.epochs, batch_size=8, lr=args.lr, force_weight=1.0, patience=1000,
                                restart_period=args.epochs, seed=seed, progress=True)
             t0 = time.perf_counter()
             train(nets, exp.data, exp.train, exp.val, st)
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
     mean = {m: float(np.mean([r["test_rmse_forces"] for r in rows if r["mode"] == m])) for m in dict.fromkeys(
         r["mode"] for r in rows)}
     ratio = list(mean.values())[1] / list(mean.values())[0]
-    summary = {"structures": args.structures, "epochs": args.epochs, "seeds": args.seeds, "mean_test_rmse_forces": mean,
+    summary = {"structures": args.structures, "epochs": args.epochs, "seeds": args.seeds, "lr": args.lr,
+               "mean_test_rmse_forces": mean,
                "ratio_sampled_to_all": ratio, "load_average": os.getloadavg()[0]}
     with atomic_write(out.with_suffix(".json")) as fh:
         json.dump(summary, fh, indent=1)
