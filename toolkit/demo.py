@@ -39,6 +39,7 @@ from typing import Callable, Sequence
 from .background import BackgroundTask
 from .errors import ToolkitError
 from .fileio import read_json, write_json
+from .demo_al import AL_CRITERIA, AL_DEFAULT, AL_FULL
 from .settings import DemoSizes
 from .steps import Step
 
@@ -81,12 +82,22 @@ FULL_SIZES = DemoSizes(
 )
 
 
+#: system -> the report's PASS/FAIL limits
+SYSTEM_CRITERIA = {"lj": CRITERIA, "al-eam": AL_CRITERIA}
+
 #: system -> preset name -> sizes (``hdnnp demo --full`` takes "full")
-PRESETS: dict[str, dict[str, DemoSizes]] = {"lj": {"default": DEFAULT_SIZES, "full": FULL_SIZES}}
+PRESETS: dict[str, dict[str, DemoSizes]] = {"lj": {"default": DEFAULT_SIZES, "full": FULL_SIZES},
+                                             "al-eam": {"default": AL_DEFAULT, "full": AL_FULL}}
 
 
 def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None, system: str = "lj") -> DemoSizes:
     """The preset of ``system`` (default or ``full``) with the fields of ``sizes`` replaced (validated)."""
+    from .lammps.systems import get_system
+
+    try:
+        system = get_system(system).name  # aliases: al -> al-eam
+    except ToolkitError:
+        pass
     if system not in PRESETS:
         raise ToolkitError(f"demo: unknown system {system!r} (known: {', '.join(PRESETS)})")
     base = PRESETS[system]["full" if full else "default"]
@@ -196,7 +207,8 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
     return {
         "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32",
                  "derivatives": forces},
-        "symfuncs": {"candidates": "standard", "rc": float(sizes.rc), "r_min": sizes.r_min},
+        "symfuncs": ({"candidates": "al329"} if sizes.system == "al-eam" else
+                     {"candidates": "standard", "rc": float(sizes.rc), "r_min": sizes.r_min}),
         "model": {"hidden": [int(h) for h in sizes.hidden]},
         "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "lr": float(sizes.lr),
                      "restart_period": sizes.gl_epochs, "restart_mult": 1, "patience": sizes.patience,
@@ -264,8 +276,11 @@ def _quench_step(d: _Demo, name: str, upstream: list, echo, show_progress) -> _S
     from .lammps.quench import quench
 
     pot = "reference" if name == "reference" else d.out / "potentials" / name
-    echo(f"      {runs} run(s) x T = {', '.join(f'{t:g}' for t in kw['temperatures'])}: melt {kw['melt_time']:g} tau, "
-         f"then {kw['equilibration']:g} tau equilibration + {kw['measurement']:g} tau measurement per T")
+    from .lammps.systems import get_system
+
+    tu = get_system(s.system).time_unit
+    echo(f"      {runs} run(s) x T = {', '.join(f'{t:g}' for t in kw['temperatures'])}: melt {kw['melt_time']:g} {tu}, "
+         f"then {kw['equilibration']:g} {tu} equilibration + {kw['measurement']:g} {tu} measurement per T")
     guard = {"data_min_distance": _data_min_distance(d.out / "data" / "input.data", s.rc),
              "distance_margin": s.guard_distance_margin, "max_ew_rate": s.guard_max_ew_rate}
     quench(pot, st.dir, system=s.system, runs=runs, seed=d.seed, lmp=d.lmp, jobs=s.jobs,
@@ -328,7 +343,9 @@ def _step_features(d: _Demo) -> None:
     write_n2p2(d.select_structures, [structs[i] for i in take])
     cfg = _write_config(cfg_dict, st.dir / "config.yaml")
     cfg.training.progress = d.show_progress
-    d.echo(f"    12 radial + 10 angular candidates (rc = {s.rc:g} sigma) of {len(take)} of the {len(structs)} "
+    what = ("the reference study's 329 Al candidates (rc 6.8 / 4.4 A)" if s.system == "al-eam"
+            else f"12 radial + 10 angular candidates (rc = {s.rc:g} sigma)")
+    d.echo(f"    {what} of {len(take)} of the {len(structs)} "
            f"structures{', with derivatives for force training' if cfg.data.derivatives else ''}; "
            f"the {s.fakes} fake noise features are drawn in step 3")
     resolve_data(cfg, st.dir, echo=d.say())
@@ -485,7 +502,7 @@ def _step_bench(d: _Demo) -> None:
 
 
 def _step_report(d: _Demo) -> None:
-    st = d.step("report", {"criteria": CRITERIA}, "select", "analysis", "bench")
+    st = d.step("report", {"criteria": SYSTEM_CRITERIA[d.sizes.system]}, "select", "analysis", "bench")
     if not st.begin():
         return
     from .report import write_report
@@ -529,7 +546,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
 
     locked_echo(f"hdnnp demo in {out} ({'full' if full else 'default'} sizes, seed {seed})")
     write_json(out / "demo.json", {"full": full, "seed": seed, "lmp": lmp, "sizes": s.as_dict(),
-                                   "criteria": CRITERIA, "steps": {n: TITLES[n] for n in STEPS},
+                                   "criteria": SYSTEM_CRITERIA[s.system], "steps": {n: TITLES[n] for n in STEPS},
                                    "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     d = _Demo(out, s, seed, lmp, locked_echo, show_progress)
     for name in STEPS:

