@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # docs/api.md's first cell, tiny: the same names, a few seconds of LAMMPS and training
 TINY_SIZES = """
 GENERATE = dict(n_configs=12, temperatures=[0.5, 1.5], densities=[0.9, 1.1], starts=["fcc", "liquid"],
-                equilibration=1, melt_time=1)
+                equilibration=1, melt_time=1, cells=(2, 2, 2))
 HIDDEN = [6]
 EPOCHS, STAGE_EPOCHS = 40, 5
-QUENCH = dict(temperatures=[1.5], melt_time=1.0, equilibration=1.0, measurement=4.0, msd_every=0.05, traj_every=0.5)
+QUENCH = dict(temperatures=[1.5], melt_time=1.0, equilibration=1.0, measurement=4.0, msd_every=0.05, traj_every=0.5,
+              cells=(3, 3, 3))
 """
 
 
@@ -60,6 +61,7 @@ def test_docs_sizes_cell_is_replaced_by_the_same_names():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*MSD log-log slope:UserWarning")
+@pytest.mark.filterwarnings("ignore:.*no Arrhenius fit:UserWarning")
 def test_docs_notebook_runs(tmp_path, monkeypatch, capsys):
     """Every cell of docs/api.md, with tiny sizes: selection, comparison, export, ASE, quench, analysis."""
     cells = notebook_cells()

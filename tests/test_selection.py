@@ -406,3 +406,24 @@ def test_plots_are_labelled_in_the_data_units():
     assert metric_label("forces", ["Al"]) == "force RMSE per component (eV/Angstrom)"
     assert metric_label("energy", ["Cu", "Zr"]) == "energy RMSE per atom (eV)"
     assert metric_label("energy", ["Ar"]) == "energy RMSE per atom (epsilon)"
+
+
+def test_estimator_from_settings_and_bad_hyperparameters(lj_features):
+    """from_settings maps the selection: section by name; bad values fail before any training, naming the key."""
+    from toolkit.errors import ToolkitError
+    from toolkit.settings import SelectionSettings
+
+    sel = SelectionSettings(lambdas=[1.0, 2.0], gamma=2.0, angular_cost=3.0, n_lambdas=4, tolerance=1.1)
+    st = TrainSettings(epochs=1, progress=False)
+    est = AdaptiveGroupLasso.from_settings(sel, st, lambdas=sel.lambda_values(), checkpoint_dir="x")
+    p = est.get_params()
+    assert (p["gamma"], p["angular_cost"], p["n_lambdas"], p["tolerance"], p["lambdas"]) == (2.0, 3.0, 4, 1.1, [1.0, 2.0])
+    assert p["training"] is st and p["checkpoint_dir"] == "x" and p["metric"] == "auto"
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[4]), split=(0.5, 0.25, 0.25))
+    with pytest.raises(ToolkitError, match="prox 'adam'"):
+        AdaptiveGroupLasso(prox="lr", training=st).fit(exp)
+    with pytest.raises(ToolkitError, match="selection.tolerance"):
+        AdaptiveGroupLasso(lambdas=[1.0], tolerance=0.5, training=st).fit(exp)
+    with pytest.raises(ToolkitError, match="needs force training"):
+        AdaptiveGroupLasso(metric="forces", training=st).fit(exp)

@@ -112,9 +112,15 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         """Run the path on X (module docstring); ``full_networks``: an already trained unpenalised model."""
         st = self.training if self.training is not None else TrainSettings(progress=False)
         forces = st.force_weight > 0
-        metric = self.metric if self.metric != "auto" else ("forces" if forces else "energy")
+        own = set(self._get_param_names()) - {"lambdas"}
+        settings = SelectionSettings(  # checks every value, naming the key
+            **{f.name: getattr(self, f.name) for f in fields(SelectionSettings) if f.name in own},
+            lambdas=None if self.lambdas is None else [float(x) for x in self.lambdas])
+        metric = settings.resolved_metric(st.force_weight)
         if metric == "forces" and not forces:
             raise ToolkitError("metric 'forces' needs force training (training.force_weight > 0)")
+        if self.lambdas is None and self.prox != "adam":
+            raise ToolkitError("the lambda grid from the data assumes prox 'adam'; with prox 'lr' give the lambdas")
         exp = as_experiment(X, y, self.model, self.split, self.split_seed, forces=forces)
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         if ckpt is not None:
@@ -133,9 +139,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
                       f"{self.lambdas_[0]:.3g} ... {self.lambdas_[-1]:.3g}")
         else:
             self.lambda_max_, self.lambdas_ = None, [float(x) for x in self.lambdas]
-        own = set(self._get_param_names()) - {"lambdas", "metric"}
-        settings = SelectionSettings(**{f.name: getattr(self, f.name) for f in fields(SelectionSettings)
-                                        if f.name in own}, lambdas=list(self.lambdas_), metric=metric)
+        settings = settings.replace(lambdas=list(self.lambdas_), metric=metric)
         refits: dict = {}
         self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, ckpt, save_models=self.save_models,
                               provenance=self.provenance, echo=self._log,
