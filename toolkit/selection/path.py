@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import logging
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -155,7 +156,7 @@ def full_model(exp: Experiment, train_settings: TrainSettings, directory: Path |
 
 def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, settings: SelectionSettings,
              train_settings: TrainSettings, out_dir: Path | None, save_models: bool = True,
-             provenance: dict | None = None, echo: Callable[[str], None] = print,
+             provenance: dict | None = None, echo: Callable[[str], None] | None = None,
              on_refit: Callable[[dict, nn.ModuleDict], None] | None = None,
              cost: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Run (or resume) the AGL path over ``settings.lambda_values()``; one record per lambda (module docstring).
@@ -171,7 +172,7 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
     if path_dir is not None:
         path_dir.mkdir(parents=True, exist_ok=True)
     run = _PathRun(exp, settings, train_settings, full_val_rmse, save_models and path_dir is not None, provenance,
-                   echo, on_refit, cost)
+                   echo or logging.getLogger("toolkit.selection").info, on_refit, cost)
     records: list[dict] = []
     warm = copy.deepcopy(full_nets)
     for k, lam in enumerate(sorted(float(l) for l in settings.lambda_values())):
