@@ -13,14 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# docs/api.md's first cell, tiny: the same names, a few seconds of LAMMPS and training
+# docs/api.md's first cell, tiny: the same names, a few seconds of LAMMPS and training. A potential
+# trained for seconds on 24 small boxes is not physical: the MD guard rails (which rightly stop its
+# runs) are relaxed here; this test checks that the page's code runs, not the physics.
 TINY_SIZES = """
-GENERATE = dict(n_configs=12, temperatures=[0.5, 1.5], densities=[0.9, 1.1], starts=["fcc", "liquid"],
+GENERATE = dict(n_configs=24, temperatures=[0.5, 1.5], densities=[0.9, 1.1], starts=["fcc", "liquid"],
                 equilibration=1, melt_time=1, cells=(2, 2, 2))
-HIDDEN = [6]
-EPOCHS, STAGE_EPOCHS = 40, 5
+HIDDEN = [8]
+EPOCHS, STAGE_EPOCHS = 150, 20
 QUENCH = dict(temperatures=[1.5], melt_time=1.0, equilibration=1.0, measurement=4.0, msd_every=0.05, traj_every=0.5,
-              cells=(3, 3, 3))
+              cells=(3, 3, 3), guard=dict(min_distance=0.3, max_ew_rate=1.0, max_drift_kT=1e3))
 """
 
 
