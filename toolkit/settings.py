@@ -250,6 +250,11 @@ class _Section:
         """Plain values (tuples as lists, nested sections as mappings), ready for YAML and JSON."""
         return _plain(asdict(self))
 
+    def results_dict(self) -> dict:
+        """:meth:`as_dict` of the keys that change results (what a resume key depends on)."""
+        d = self.as_dict()
+        return {f.name: d[f.name] for f in fields(self) if f.metadata.get("results", True)}
+
 
 def _plain(obj):
     if isinstance(obj, dict):

@@ -139,18 +139,26 @@ def _in(step: Path | None, name: str) -> Path | None:
 def full_model(exp: Experiment, train_settings: TrainSettings, directory: Path | None = None):
     """The unpenalised model on all columns (the path's start): ``(networks, TrainResult or None)``.
 
-    With ``directory``: checkpointed there (``checkpoint.pt``) and kept as ``networks.pt``; a
-    later call reads it back (the result is then None).
+    With ``directory``: a :class:`toolkit.steps.Step` there, checkpointed (``checkpoint.pt``) and
+    kept as ``networks.pt``; a later call with the same settings and data reads it back (the
+    result is then None).
     """
     nets = exp.new_networks(seed=train_settings.seed)
-    if directory is not None and (Path(directory) / "networks.pt").is_file():
-        nets.load_state_dict(torch.load(Path(directory) / "networks.pt", map_location="cpu", weights_only=True))
+    if directory is None:
+        return nets, train(nets, exp.data, exp.train, exp.val, train_settings, label="full model")
+    from ..steps import Step
+
+    step = Step(directory, {"full_model": train_settings.results_dict(), "functions": exp.data.names,
+                            "split": [len(exp.train), len(exp.val), len(exp.test)]})
+    if step.record() is not None:
+        nets.load_state_dict(torch.load(step.dir / "networks.pt", map_location="cpu", weights_only=True))
         return nets, None
-    r = train(nets, exp.data, exp.train, exp.val, train_settings,
-              checkpoint=Path(directory) / "checkpoint.pt" if directory is not None else None, label="full model")
-    if directory is not None:
-        with atomic_path(Path(directory) / "networks.pt") as tmp:
-            torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
+    step.start()
+    r = train(nets, exp.data, exp.train, exp.val, train_settings, checkpoint=step.dir / "checkpoint.pt",
+              label="full model")
+    with atomic_path(step.dir / "networks.pt") as tmp:
+        torch.save({k: v.cpu() for k, v in nets.state_dict().items()}, tmp)
+    step.finish([step.dir / "networks.pt"])
     return nets, r
 
 
