@@ -40,6 +40,7 @@ from .background import BackgroundTask
 from .errors import ToolkitError
 from .fileio import read_json, write_json
 from .demo_al import AL_CRITERIA, AL_DEFAULT, AL_FULL
+from .demo_multi import CANDIDATES, CUZR_CRITERIA, CUZR_DEFAULT, CUZR_FULL, SI_CRITERIA, SI_DEFAULT, SI_FULL
 from .settings import DemoSizes
 from .steps import Step
 
@@ -83,11 +84,13 @@ FULL_SIZES = DemoSizes(
 
 
 #: system -> the report's PASS/FAIL limits
-SYSTEM_CRITERIA = {"lj": CRITERIA, "al-eam": AL_CRITERIA}
+SYSTEM_CRITERIA = {"lj": CRITERIA, "al-eam": AL_CRITERIA, "si-sw": SI_CRITERIA, "cuzr-eam": CUZR_CRITERIA}
 
 #: system -> preset name -> sizes (``hdnnp demo --full`` takes "full")
 PRESETS: dict[str, dict[str, DemoSizes]] = {"lj": {"default": DEFAULT_SIZES, "full": FULL_SIZES},
-                                             "al-eam": {"default": AL_DEFAULT, "full": AL_FULL}}
+                                             "al-eam": {"default": AL_DEFAULT, "full": AL_FULL},
+                                             "si-sw": {"default": SI_DEFAULT, "full": SI_FULL},
+                                             "cuzr-eam": {"default": CUZR_DEFAULT, "full": CUZR_FULL}}
 
 
 def make_sizes(full: bool = False, sizes: DemoSizes | dict | None = None, system: str = "lj") -> DemoSizes:
@@ -208,6 +211,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
         "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32",
                  "derivatives": forces},
         "symfuncs": ({"candidates": "al329"} if sizes.system == "al-eam" else
+                     {"candidates": CANDIDATES[sizes.system]} if sizes.system in CANDIDATES else
                      {"candidates": "standard", "rc": float(sizes.rc), "r_min": sizes.r_min}),
         "model": {"hidden": [int(h) for h in sizes.hidden]},
         "training": {"epochs": sizes.epochs, "batch_size": sizes.batch_size, "lr": float(sizes.lr),
@@ -219,6 +223,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
                       "refit_optimizer": sizes.refit_optimizer, "metric": "forces" if forces else "energy",
                       "angular_cost": float(sizes.angular_cost),
+                      **({"cost_model": "terms"} if sizes.system in CANDIDATES else {}),
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
                       "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"],
@@ -344,6 +349,7 @@ def _step_features(d: _Demo) -> None:
     cfg = _write_config(cfg_dict, st.dir / "config.yaml")
     cfg.training.progress = d.show_progress
     what = ("the reference study's 329 Al candidates (rc 6.8 / 4.4 A)" if s.system == "al-eam"
+            else f"the '{CANDIDATES[s.system]}' candidates (docs/systems.md)" if s.system in CANDIDATES
             else f"12 radial + 10 angular candidates (rc = {s.rc:g} sigma)")
     d.echo(f"    {what} of {len(take)} of the {len(structs)} "
            f"structures{', with derivatives for force training' if cfg.data.derivatives else ''}; "

@@ -659,7 +659,8 @@ class DemoSizes(_Section):
     _prefix = "sizes"
     # 1. reference data: LAMMPS NVT at every (start, T, rho). Small periodic cells (32 atoms, 3.3 sigma
     #    wide, wider than the cutoff 2.8) give many energies per computed atom.
-    system: str = option("lj", "built-in system of the reference data and the MD", choices=("lj", "al-eam"))
+    system: str = option("lj", "built-in system of the reference data and the MD",
+                         choices=("lj", "al-eam", "si-sw", "cuzr-eam"))
     configs: int = option(1260, "reference configurations", gt=0)
     cells: tuple[int, ...] = option((2, 2, 2), "unit cells of the data's boxes (2, 2, 2: 32 atoms)", ge=1)
     data_temperatures: tuple[float, ...] = option((0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0), "temperatures of the data "

@@ -1,0 +1,53 @@
+"""``hdnnp demo --system si|cuzr`` at a tiny size: the systems' data, candidate sets, quench and report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolkit.demo import make_sizes, run_demo
+from toolkit.demo_multi import CUZR_CRITERIA, CUZR_DEFAULT, SI_CRITERIA, SI_DEFAULT
+
+# As tests/test_demo_al.py: a few liquid boxes, a few epochs, one temperature of very short MD, the guard
+# relaxed and the MD check off (potentials trained this little leave the data's range).
+_TINY = dict(configs=12, cells=(2, 2, 2), fakes=2, hidden=(6,), batch_size=4, epochs=6, patience=6,
+             lambdas=(5.0, 50.0), gl_epochs=2, agl_epochs=2, refit_epochs=1, repeats=2, repeat_epochs=2,
+             select_structures=6, force_epochs=1, force_batch_size=6, melt_time=0.2, equilibration=0.1,
+             measurement=0.4, traj_every=0.02, runs_selected=1, runs_reference=1, runs_full=1, full_melt_time=0.02,
+             full_equilibration=0.02, full_measurement=0.04, bench_steps=10, bench_full_steps=2, bench_repeats=1,
+             jobs=1, md_check=False, guard_distance_margin=0.5, guard_max_ew_rate=1000.0)
+TINY = {"si": dict(_TINY, data_temperatures=(1700.0, 2500.0), md_temperatures=(2500.0,),
+                   full_md_temperatures=(2500.0,)),
+        "cuzr": dict(_TINY, data_temperatures=(1400.0, 2000.0), md_temperatures=(2000.0,),
+                     full_md_temperatures=(2000.0,))}
+
+
+def test_si_and_cuzr_presets():
+    si, cuzr = make_sizes(system="si"), make_sizes(system="cuzr")
+    assert si is SI_DEFAULT and si.system == "si-sw" and si.md_temperatures[0] == 2500.0
+    assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
+    assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0)
+    assert make_sizes(full=True, system="si-sw").measurement == 1000.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system,name,pair_style,n_candidates,criteria", [
+    ("si", "si-sw", "pair_style sw", 60, SI_CRITERIA),
+    ("cuzr", "cuzr-eam", "pair_style eam/fs", 128, CUZR_CRITERIA),
+])
+def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
+    out = tmp_path / system
+    lines = []
+    run_demo(out, seed=1, sizes=TINY[system], system=system, echo=lines.append, show_progress=False)
+    for rel in ["data/input.data", "select/selected.json", "potentials/selected/input.nn", "md/reference/quench.json",
+                "md/selected/quench.json", "bench/bench.csv", "report.json", "report.html"]:
+        assert (out / rel).exists(), rel
+    demo = json.loads((out / "demo.json").read_text())
+    assert demo["sizes"]["system"] == name and demo["criteria"] == criteria
+    assert pair_style in (out / "md" / "reference" / "pair.in").read_text()
+    assert (out / "potentials" / "full" / "input.nn").read_text().count("symfunction_short") == n_candidates
+    sel = json.loads((out / "select" / "selected.json").read_text())
+    assert set(sel["md_costs"]) == set(sel["sets"]["AGL"]["by_element"])  # measured MD costs, per element
+    q = json.loads((out / "md" / "selected" / "quench.json").read_text())
+    assert q["protocol"]["system"] == name

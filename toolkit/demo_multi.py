@@ -1,0 +1,58 @@
+"""The liquid-Si and Cu-Zr presets of ``hdnnp demo --system si|cuzr`` (Angstrom, eV, ps, K).
+
+* ``si-sw``: Stillinger-Weber liquid Si, the stand-in for the reference study's
+  boron (directional bonding): the study's boron recipe as candidates
+  (``symfuncs.candidates: si-boron``, 12 radial + 48 angular, rc 7.0 A),
+  2 x 25 hidden units, data of the liquid at the quench density (2.45 g/cm^3)
+  at 1,500-2,600 K, quench 2,500 K -> 1,500 K in 200 K steps.
+* ``cuzr-eam``: Cu64Zr36 with Mendelev's EAM, element-resolved candidates
+  (``symfuncs.candidates: cuzr``, 64 per element), data of the liquid at the
+  quench density (7.1 g/cm^3) at 1,000-2,100 K, quench 2,000 K -> 1,100 K.
+
+Sized for a laptop from the measured costs in docs/systems.md (si-boron: 5 s
+per structure with derivatives); not yet measured against the 30-minute budget.
+Both select with each function's measured MD cost per element as its penalty
+weight (``selection.cost_model: terms``). ``*_FULL``: the study's sizes.
+"""
+
+from __future__ import annotations
+
+from .settings import DemoSizes
+
+#: the issue's targets (the keys of :data:`toolkit.demo.CRITERIA`)
+SI_CRITERIA = {"max_selected": 20, "max_fakes": 0, "d_ratio_tol": 0.10, "rdf_peak_tol": 0.02, "min_speedup": 1.0}
+CUZR_CRITERIA = {"max_selected": 42, "max_fakes": 0, "d_ratio_tol": 0.10, "rdf_peak_tol": 0.02, "min_speedup": 1.0}
+
+_SI = dict(
+    system="si-sw", cells=(3, 3, 3), data_temperatures=(1500.0, 1700.0, 2000.0, 2300.0, 2600.0),
+    data_densities=(2.45,), data_starts=("liquid",), rc=7.0, fakes=10, hidden=(25, 25), lr=0.005,
+    angular_cost=1.0, max_features=20, tolerance=1.2,
+    md_temperatures=(2500.0, 2300.0, 2100.0, 1900.0, 1700.0, 1500.0), md_density=2.45, msd_source="trajectory",
+)
+_CUZR = dict(
+    system="cuzr-eam", cells=(4, 4, 4), data_temperatures=(1000.0, 1250.0, 1500.0, 1800.0, 2100.0),
+    data_densities=(7.1,), data_starts=("liquid",), rc=6.5, fakes=10, hidden=(15, 15), lr=0.005,
+    angular_cost=1.0, max_features=42, tolerance=1.2,
+    md_temperatures=(2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0), md_density=7.1, msd_source="trajectory",
+)
+_SMALL = dict(
+    configs=300, select_structures=40, batch_size=8, epochs=60, patience=60, lambdas=(1.0, 3.0, 10.0, 20.0, 40.0),
+    gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=30, force_epochs=20, force_batch_size=20,
+    melt_time=5.0, equilibration=5.0, measurement=20.0, traj_every=0.5, runs_selected=2, runs_reference=4,
+    runs_full=1, full_melt_time=1.0, full_equilibration=0.5, full_measurement=2.0, bench_steps=300,
+    bench_full_steps=20, bench_repeats=3,
+)
+_LARGE = dict(
+    configs=25000, select_structures=1000, batch_size=64, epochs=1000, patience=1000,
+    lambdas=(1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0), gl_epochs=300, agl_epochs=300, refit_epochs=20,
+    repeats=10, repeat_epochs=1000, threads=0, force_epochs=100, melt_time=20.0, equilibration=30.0,
+    measurement=1000.0, traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_melt_time=20.0,
+    full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000, bench_full_steps=100, bench_repeats=5,
+)
+SI_DEFAULT = DemoSizes(**_SI, **{**_SMALL, "full_md_temperatures": (2500.0,)})
+SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperatures"]})
+CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "full_md_temperatures": (2000.0,)})
+CUZR_FULL = DemoSizes(**_CUZR, **{**_LARGE, "full_md_temperatures": _CUZR["md_temperatures"]})
+
+#: system -> candidate set of the demo's selection (``symfuncs.candidates``)
+CANDIDATES = {"si-sw": "si-boron", "cuzr-eam": "cuzr"}
