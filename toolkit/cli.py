@@ -118,6 +118,7 @@ def _run(parser: argparse.ArgumentParser, argv) -> int:
 
 
 def main(argv=None) -> int:
+    saved = warnings.showwarning
     warnings.showwarning = _show_warning
     previous = {}
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
@@ -131,6 +132,7 @@ def main(argv=None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        warnings.showwarning = saved  # (the unraisable hook stays: destructors run at exit)
 
 
 def export_n2p2_main(argv=None) -> int:
