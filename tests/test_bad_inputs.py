@@ -718,3 +718,18 @@ def test_corrupted_input_nn_is_read_or_refused_naming_file_and_line(shared):
             assert settings_.symfuncs and settings_.elements
 
     check()
+
+
+def test_writers_refuse_nan_and_leave_nothing(tmp_path):
+    from toolkit.errors import StructureError
+    from toolkit.n2p2.files import write_scaling, write_weights
+    from toolkit.structures import Structure, write_n2p2
+
+    with pytest.raises(StructureError, match="structure 1 has a non-finite"):
+        write_n2p2(tmp_path / "input.data", [Structure([[0, 0, 0]], ["Ne"], energy=1.0),
+                                              Structure([[0, 0, 0]], ["Ne"], energy=float("nan"))])
+    with pytest.raises(StructureError, match="weights are not finite"):
+        write_weights(tmp_path / "weights.010.data", [(np.array([[np.nan]]), np.zeros(1))])
+    with pytest.raises(StructureError, match="scaling statistics of Ne"):
+        write_scaling(tmp_path / "scaling.data", {"Ne": np.array([[0, np.inf, 0, 1.0]])}, ["Ne"])
+    assert list(tmp_path.iterdir()) == []

@@ -345,9 +345,15 @@ def format_n2p2(structure: Structure) -> str:
 
 
 def write_n2p2(path: str | os.PathLike, structures: Iterable[Structure]) -> Path:
-    """Write structures to an n2p2 ``input.data`` file atomically; returns the path."""
+    """Write structures to an n2p2 ``input.data`` file atomically; returns the path.
+
+    A NaN/inf number raises :class:`StructureError` (nothing is written).
+    """
     with atomic_write(path) as fh:
-        for s in structures:
+        for k, s in enumerate(structures):
+            if not all(x is None or np.all(np.isfinite(x)) for x in (s.positions, s.cell, s.forces, s.energy)):
+                raise StructureError(f"{path}: structure {k} has a non-finite position, cell, force or energy; "
+                                     "nothing was written")
             fh.write(format_n2p2(s))
     return Path(path)
 

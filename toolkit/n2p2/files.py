@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError
+from ..errors import InputFileError, StructureError
 from ..fileio import atomic_write
 from ..structures import atomic_number
 
@@ -104,6 +104,9 @@ def read_scaling(path: str | os.PathLike, n_functions: dict[str, int], elements:
 
 def write_scaling(path: str | os.PathLike, stats: dict[str, np.ndarray], elements: list[str]) -> Path:
     """Write ``scaling.data`` atomically; ``stats[element]`` is (F, 4): min, max, mean, sigma."""
+    for e in elements:
+        if not np.all(np.isfinite(np.asarray(stats[e], dtype=float))):
+            raise StructureError(f"{path}: scaling statistics of {e} are not finite (NaN/inf); nothing was written")
     with atomic_write(path) as fh:
         fh.write(_SCALING_HEADER)
         for e_idx, e in enumerate(elements, start=1):
@@ -147,6 +150,9 @@ def read_weights(path: str | os.PathLike, layer_sizes: list[int]) -> list[tuple[
 
 def write_weights(path: str | os.PathLike, layers: list[tuple[np.ndarray, np.ndarray]]) -> Path:
     """Write ``weights.NNN.data`` atomically from [(W (n_out, n_in), b (n_out,)), ...]."""
+    if not all(np.all(np.isfinite(W)) and np.all(np.isfinite(b)) for W, b in layers):
+        raise StructureError(f"{path}: the network weights are not finite (NaN/inf: a diverged training?); "
+                             "nothing was written")
     with atomic_write(path) as fh:
         fh.write(_WEIGHTS_HEADER)
         count = 0
