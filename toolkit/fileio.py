@@ -282,20 +282,26 @@ def check_input_file(path: str | os.PathLike, what: str = "file", text: bool = F
 
 
 @contextlib.contextmanager
-def removed_if_failed(folder: str | os.PathLike) -> Iterator[Path]:
-    """Remove ``folder`` again if it did not exist, the block fails and it holds nothing but empty
-    folders: an error before any work leaves nothing new behind."""
+def removed_if_failed(folder: str | os.PathLike, records: Iterable[str] = ("config.json",)) -> Iterator[Path]:
+    """Remove ``folder`` again if it did not exist, the block fails and nothing was computed in it:
+    it holds only empty folders and the run's own settings ``records`` (written first). An error
+    before any work then leaves nothing new behind; partial results (checkpoints) are kept."""
     folder = Path(folder)
     existed = folder.exists()
     try:
         yield folder
     except BaseException:
         if not existed and folder.is_dir():
-            for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            files = [p for p in folder.rglob("*") if not p.is_dir()]
+            if all(p.parent == folder and p.name in records for p in files):
+                for p in files:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
                 with contextlib.suppress(OSError):
-                    d.rmdir()
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+                    folder.rmdir()
         raise
 
 
