@@ -389,6 +389,7 @@ def _energies(r, out: Path) -> pd.DataFrame:
     return pd.read_csv(out / "energies.csv")
 
 
+@pytest.mark.slow  # several CLI subprocesses: > 3 s
 def test_bom_crlf_tabs_and_other_name_give_the_same_numbers(base, tmp_path):
     """An n2p2 file with a byte-order mark, CRLF ends, tabs and a non-n2p2 name is read as n2p2."""
     clean = GOOD + "begin\ncomment café\nlattice 4 0 0\nlattice 0 4 0\nlattice 0 0 4\n" + ATOM + ATOM2 + "energy 1\nend\n"
