@@ -63,5 +63,5 @@ def test_check_resume_names_every_changed_key(tmp_path):
     write_json(rec, {"protocol": {"t": 1.0}, "seed": 0})        # an older record without 'settings'
     check_resume(rec, {"t": 1.0, "seed": 0}, "a quench", legacy=lambda r: {**r["protocol"], "seed": r["seed"]})
     rec.write_text("{truncated")
-    with pytest.raises(ToolkitError, match="unreadable resume record"):
+    with pytest.raises(ToolkitError, match=r"run\.json, line 1: not valid JSON"):
         check_resume(rec, {"a": 1}, "a run")

@@ -76,20 +76,24 @@ def check_inputs(cfg: Config) -> None:
         missing("training.init_model", cfg.training.init_model)
 
 
-def check_run_dir(cfg: Config, run_dir: str | os.PathLike) -> None:
-    """Record the config in ``RUN/config.json``; refuse a run folder made with other settings.
+def check_run_dir(cfg: Config, run_dir: str | os.PathLike, record: bool = True) -> None:
+    """Refuse a run folder made with other settings; ``record``: then write ``RUN/config.json``.
 
     Only keys that change the results are compared (progress bars, threads and
     the like may change between a run and its resumption). The error names the
-    config file and every key that differs.
+    config file and every key that differs. Call it with ``record=False`` before
+    any work and again once the inputs were read, so a refused input leaves no
+    new file behind.
     """
     run_dir = Path(run_dir)
-    record = run_dir / "config.json"
+    path = run_dir / "config.json"
     now = cfg.flat(results_only=True)
     try:
-        check_resume(record, now, "a run")
+        check_resume(path, now, "a run")
+    except InputFileError:
+        raise
     except ToolkitError as exc:
         raise InputFileError(cfg.source or "config", None, str(exc)) from None
-    if not record.exists():
+    if record and not path.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(record, {"config_file": cfg.source, "settings": now})
+        write_json(path, {"config_file": cfg.source, "settings": now})

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ToolkitError
+from .errors import InputFileError, ToolkitError
 from .fileio import read_json, write_json
 
 
@@ -105,11 +105,13 @@ def check_resume(record_file: str | os.PathLike, settings: dict, what: str, lega
     if not record_file.exists():
         return
     try:
-        rec = read_json(record_file)
+        rec = read_json(record_file)   # a damaged file: InputFileError naming file and line
         old = rec.get("settings")
         if old is None and legacy is not None:
             old = legacy(rec)
-    except (OSError, ValueError, AttributeError):
+    except InputFileError:
+        raise
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         old = None
     if not isinstance(old, dict):
         raise ToolkitError(f"{record_file}: unreadable resume record; remove it (or the folder) to start over")

@@ -128,9 +128,10 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     sel = cfg.selection
     out = Path(out_dir)
     check_inputs(cfg)
-    check_run_dir(cfg, out)
+    check_run_dir(cfg, out, record=False)
     generate_data(cfg, out, echo)
     exp, structures_path = prepare_experiment(cfg, out, echo)
+    check_run_dir(cfg, out)
     st = cfg.training
     metric = sel.resolved_metric(st.force_weight)
     if st.force_weight > 0:

@@ -177,8 +177,9 @@ def run_train(cfg: Config, out_dir: str | Path, echo=print) -> Path:
 
     out_dir = Path(out_dir)
     check_inputs(cfg)
-    check_run_dir(cfg, out_dir)
+    check_run_dir(cfg, out_dir, record=False)
     exp, _ = prepare_experiment(cfg, out_dir, echo)
+    check_run_dir(cfg, out_dir)
     st = cfg.training
     echo(f"{len(exp.train)} training, {len(exp.val)} validation, {len(exp.test)} test structures; "
          f"{exp.data.n_features} functions")
