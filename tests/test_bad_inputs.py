@@ -316,7 +316,7 @@ CASES = [
          w("md", "x"), out="{w}/md", fast=True),
     Case("quench-potential-missing", ["quench", "{w}/nope", "-o", "{w}/md"], ("nope", "no such file"), out="{w}/md"),
     Case("quench-corrupt-marker", ["quench", "reference", "--system", "lj", "-o", "{w}/md"],
-         ("quench.json", "unreadable resume record"), w("md/quench.json", '{"protocol": {"temp'), out="{w}/md"),
+         ("quench.json", "line 1: not valid JSON"), w("md/quench.json", '{"protocol": {"temp'), out="{w}/md"),
     Case("generate-out-is-file", ["generate", "lj", "{w}/gen"], ("gen", "is a file"), w("gen", "x"), out="{w}/gen", fast=True),
     Case("generate-out-unwritable", ["generate", "lj", "/proc/gen"], ("/proc", "not writable"), fast=True),
     Case("bench-out-is-folder", ["bench", "reference", "--system", "lj", "-o", "{w}/b.csv"], ("b.csv", "is a folder"),
