@@ -342,6 +342,7 @@ def test_choice_by_force_rmse():
         choose_step(path, 1.0, 8, 1.1, "virial")
 
 
+@pytest.mark.slow  # the default tier keeps test_select_command_end_to_end
 def test_select_on_forces_end_to_end(tmp_path, capsys):
     """hdnnp select with force training: force metric, L-BFGS refits, fakes path in a second thread."""
     from conftest import lj_boxes
