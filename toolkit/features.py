@@ -174,7 +174,7 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                       initializer=_die_with_parent, initargs=(os.getpid(),))
         try:
-            for (a, b), feats in zip(bounds, pool.map(_worker_compute, jobs)):
+            for (a, b), feats in zip(bounds, _map_ignoring_sigint(pool, jobs)):
                 yield a, structures[a:b], feats
         except BaseException:  # error, Ctrl-C, SIGTERM, consumer gone: stop the workers now, not after their chunk
             for proc in list((getattr(pool, "_processes", None) or {}).values()):
@@ -189,6 +189,26 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
                               min_distance=min_distance, where="structure",
                               force_mask=_chunk_force_mask(chunk, None if local_force is None else local_force[a:b]))
         yield a, chunk, feats
+
+
+def _map_ignoring_sigint(pool, jobs):
+    """``pool.map(_worker_compute, jobs)``, with the workers born ignoring SIGINT.
+
+    A spawned worker sets SIG_IGN only after importing torch; a Ctrl-C to the
+    process group before that would print its traceback. An ignored signal stays
+    ignored across exec, so the parent ignores SIGINT while it launches them
+    (a few milliseconds; map submits every job, which starts all workers).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return pool.map(_worker_compute, jobs)
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return pool.map(_worker_compute, jobs)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,

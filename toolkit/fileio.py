@@ -271,14 +271,26 @@ def check_input_file(path: str | os.PathLike, what: str = "file", text: bool = F
     if not os.access(path, os.R_OK):
         raise InputFileError(path, None, "permission denied (not readable)")
     if text:
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
-                                                       f"{exc.start + 1}); is this a binary file?") from None
+        for _ in text_lines(path):
+            pass
     return path
+
+
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """``(line number, stripped text)`` of a UTF-8 text file; a byte-order mark, CRLF and tabs are fine.
+
+    Undecodable bytes raise :class:`InputFileError` naming the line.
+    """
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
+                                                   f"{exc.start + 1}); is this a binary file?") from None
+            if lineno == 1:
+                text = text.lstrip("\ufeff")
+            yield lineno, text.strip()
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import InputFileError, StructureError
-from .fileio import atomic_write, check_input_file
+from .fileio import atomic_write, check_input_file, text_lines
 
 try:  # ASE's table is the reference for element symbols.
     from ase.data import atomic_numbers as _ATOMIC_NUMBERS
@@ -208,23 +208,6 @@ def _float(token: str, path, lineno: int, what: str) -> float:
     return value
 
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, stripped text)`` of a UTF-8 text file; a byte-order mark, CRLF and tabs are fine.
-
-    Undecodable bytes raise :class:`InputFileError` naming the line.
-    """
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
-                                                   f"{exc.start + 1}); is this a binary file?") from None
-            if lineno == 1:
-                text = text.lstrip("\ufeff")
-            yield lineno, text.strip()
-
-
 def _split_keyword(line: str) -> tuple[str, str, str]:
     """``keyword, ' ', rest`` of a line; any whitespace (spaces, tabs) separates, as in n2p2."""
     parts = line.split(None, 1)
@@ -240,7 +223,7 @@ def iter_n2p2(path: str | os.PathLike) -> Iterator[Structure]:
     path = check_input_file(path, "data file")
     block: dict | None = None
     begin_line = 0
-    for lineno, line in _text_lines(path):
+    for lineno, line in text_lines(path):
         if not line or line.startswith("#"):
             continue
         keyword, _, rest = _split_keyword(line)

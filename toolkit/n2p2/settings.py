@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputFileError, InputWarning
-from ..fileio import atomic_write
+from ..fileio import atomic_write, text_lines
 from ..structures import atomic_number, sort_elements
 from ..symfuncs.definitions import SymFunc, group_by_element, parse_symfunction
 from ..symfuncs.scaling import SCALING_MODES  # noqa: F401  (n2p2's SymFnc::ScalingType names)
@@ -103,19 +103,11 @@ def misspelt_keyword(key: str) -> str | None:
 
 def _settings_lines(path: Path):
     """``(line number, keyword, args)`` of an n2p2 settings file (comments ``#``/``!`` removed)."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputFileError(path, lineno, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} in column "
-                                                   f"{exc.start + 1}); is this a binary file?") from None
-            if lineno == 1:
-                text = text.lstrip("\ufeff")
-            line = text.split("#", 1)[0].split("!", 1)[0].strip()
-            if line:
-                key, *args = line.split()
-                yield lineno, key, args
+    for lineno, text in text_lines(path):
+        line = text.split("#", 1)[0].split("!", 1)[0].strip()
+        if line:
+            key, *args = line.split()
+            yield lineno, key, args
 
 
 @dataclass
