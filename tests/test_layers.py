@@ -23,10 +23,7 @@ FORBIDDEN = {
 }
 
 # known exceptions, each with its reason
-EXEMPT = {
-    # the MD check of a selection runs the choice rule on the path's records (glue of both layers)
-    ("lammps/mdcheck.py", "selection.path"),
-}
+EXEMPT: set[tuple[str, str]] = set()
 
 
 def _imports(path: Path) -> set[str]:

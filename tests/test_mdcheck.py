@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from toolkit.fileio import read_json
-from toolkit.lammps.mdcheck import MDCheckFailed, MDCheckSettings, check_path, ranked_steps
+from toolkit.lammps.mdcheck import MDCheckFailed, MDCheckSettings, check_path
+from toolkit.selection.path import ranked_steps
 
 AL_NN = Path(__file__).resolve().parents[2] / "shared" / "reference" / "n2p2" / "al_eam_22"  # ../shared
 
@@ -59,7 +60,7 @@ def test_md_check_rejects_a_bad_set_and_chooses_the_next(tmp_path):
     settings = MDCheckSettings(candidates=3, temperature=1000.0, density=2.6978, melt=0.4, equilibration=0.2,
                                measurement=0.4)
     messages = []
-    chosen, record = check_path(records, 1.0, 30, 1.5, "energy", lambda r: models[r["step"]], "Al", d_min,
+    chosen, record = check_path(ranked_steps(records, 1.0, 30, 1.5, "energy", 3), lambda r: models[r["step"]], "Al", d_min,
                                 tmp_path / "md_check", settings, seed=1, echo=messages.append)
     assert chosen["step"] == 1 and record["chosen_step"] == 1
     first, second = record["candidates"]
@@ -72,7 +73,7 @@ def test_md_check_rejects_a_bad_set_and_chooses_the_next(tmp_path):
     assert "FAILED" in messages[0] and "PASSED" in messages[1]
     # only the bad set: nothing passes, nothing is chosen
     with pytest.raises(MDCheckFailed, match="no candidate set passed the MD check.*4 functions"):
-        check_path(records[:1], 1.0, 30, 1.5, "energy", lambda r: models[r["step"]], "Al", d_min,
+        check_path(ranked_steps(records[:1], 1.0, 30, 1.5, "energy", 3), lambda r: models[r["step"]], "Al", d_min,
                    tmp_path / "md_check_bad", settings, seed=1, echo=messages.append)
     assert read_json(tmp_path / "md_check_bad" / "md_check.json")["chosen_step"] is None
 

@@ -71,25 +71,6 @@ class MDCheckSettings:
                 "measurement": meas, "msd_every": meas / 20, "traj_every": meas / 4}
 
 
-def ranked_steps(records: Sequence[dict], full_val_rmse: float, max_features: int, tolerance: float,
-                 metric: str, n: int) -> list[dict]:
-    """Up to ``n`` path records with distinct sets, in the order the choice rule prefers them."""
-    from ..selection.path import choose_step
-
-    left, out, seen = list(records), [], set()
-    while left and len(out) < n:
-        try:
-            best = choose_step(left, full_val_rmse, max_features, tolerance, metric)
-        except ToolkitError:
-            break
-        left = [r for r in left if r is not best]
-        key = tuple(sorted(best["selected"]))
-        if key not in seen:
-            seen.add(key)
-            out.append(best)
-    return out
-
-
 def md_check_available(elements: Sequence[str], lmp=None) -> str | None:
     """``None`` if the MD check can run for these elements here, else the reason it cannot."""
     from .runner import lammps_command
@@ -130,10 +111,11 @@ def check_model(model_pt: str | os.PathLike, out_dir: str | os.PathLike, element
             "distance_limit": meta["guard"]["min_distance"], "directory": str(out)}
 
 
-def check_path(records: Sequence[dict], full_val_rmse: float, max_features: int, tolerance: float, metric: str,
-               model_of: Callable[[dict], Path], element: str, data_min_distance: float | None, out_dir: str | os.PathLike,
+def check_path(ranked: Sequence[dict], model_of: Callable[[dict], Path], element: str,
+               data_min_distance: float | None, out_dir: str | os.PathLike,
                settings: MDCheckSettings = MDCheckSettings(), seed: int = 0, lmp=None, echo=print) -> tuple[dict, dict]:
-    """The first of the rule's top ``settings.candidates`` sets that passes the MD check, and the record.
+    """The first of ``ranked`` (the choice rule's top ``settings.candidates`` path records, best first:
+    :func:`toolkit.selection.path.ranked_steps`) that passes the MD check, and the record.
 
     ``model_of(record)`` gives the ``model.pt`` of a path record. The record
     (written to ``out_dir/md_check.json``) holds the rule, the protocol and
@@ -145,7 +127,6 @@ def check_path(records: Sequence[dict], full_val_rmse: float, max_features: int,
     out_dir = Path(out_dir)
     system = system_for_element(element)
     proto = settings.protocol(system)
-    ranked = ranked_steps(records, full_val_rmse, max_features, tolerance, metric, settings.candidates)
     record = {"rule": (f"the first of the choice rule's top {settings.candidates} distinct sets whose "
                        f"{proto['measurement']:g} {system.time_unit} run at {proto['temperatures'][0]:g} "
                        f"{system.temperature_unit} (after a {proto['melt_time']:g} {system.time_unit} melt) passes the "

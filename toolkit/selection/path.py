@@ -329,6 +329,23 @@ def choose_step(records: list[dict], full_val_rmse: float, max_features: int, to
     return min(ok, key=lambda r: (r["n_selected"], r[key]))
 
 
+def ranked_steps(records: Sequence[dict], full_val_rmse: float, max_features: int, tolerance: float,
+                 metric: str, n: int) -> list[dict]:
+    """Up to ``n`` path records with distinct sets, in the order the choice rule prefers them."""
+    left, out, seen = list(records), [], set()
+    while left and len(out) < n:
+        try:
+            best = choose_step(left, full_val_rmse, max_features, tolerance, metric)
+        except ToolkitError:
+            break
+        left = [r for r in left if r is not best]
+        key = tuple(sorted(best["selected"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(best)
+    return out
+
+
 def write_path_csv(path: Path, records: list[dict]) -> None:
     """One row per lambda: set size, validation RMSEs (energy, and forces if trained), functions."""
     errs = ["val_rmse_penalized", "val_rmse_refit", "test_rmse_refit"]

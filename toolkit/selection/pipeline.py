@@ -37,7 +37,7 @@ from .base import selected_columns
 from .baselines import CURSelector, PearsonSelector
 from .estimator import AdaptiveGroupLasso
 from .fakes import is_fake, make_fakes
-from .path import data_units, full_model, metric_label, reference_rmse, write_path_csv
+from .path import data_units, full_model, metric_label, ranked_steps, reference_rmse, write_path_csv
 from .per_element import column_groups, element_summary
 from .stats import pairwise_ttests, rdf, summarize
 
@@ -232,8 +232,9 @@ def _md_check(cfg: Config, exp: Experiment, structures_path, agl: AdaptiveGroupL
                                measurement=sel.md_check_measurement, distance_margin=sel.md_check_distance_margin,
                                max_ew_rate=sel.md_check_max_ew_rate)
     echo(f"MD check of the top {settings.candidates} sets (data's shortest distance {d_min:.4g})")
-    chosen, record = check_path(agl.path_, agl.full_val_rmse_, agl.max_features, agl.tolerance, metric,
-                                lambda r: out / "path" / f"step_{r['step']:03d}" / "model.pt", exp.elements[0],
+    ranked = ranked_steps(agl.path_, agl.full_val_rmse_, agl.max_features, agl.tolerance, metric,
+                          settings.candidates)
+    chosen, record = check_path(ranked, lambda r: out / "path" / f"step_{r['step']:03d}" / "model.pt", exp.elements[0],
                                 d_min, out / "md_check", settings, seed=cfg.training.seed, echo=echo)
     if chosen["step"] != agl.chosen_["step"]:  # the rule's choice failed in MD: the estimator holds the one that passed
         agl.chosen_, agl.lambda_ = chosen, chosen["lambda"]
