@@ -192,23 +192,21 @@ def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunction
 
 
 def _map_ignoring_sigint(pool, jobs):
-    """``pool.map(_worker_compute, jobs)``, with the workers born ignoring SIGINT.
+    """``pool.map(_worker_compute, jobs)``, with the workers born deaf to SIGINT.
 
-    A spawned worker sets SIG_IGN only after importing torch; a Ctrl-C to the
-    process group before that would print its traceback. An ignored signal stays
-    ignored across exec, so the parent ignores SIGINT while it launches them
-    (a few milliseconds; map submits every job, which starts all workers).
+    A spawned worker ignores SIGINT only after importing torch; a Ctrl-C to the
+    process group before that would print its traceback. A blocked signal stays
+    blocked across fork and exec, so the parent blocks SIGINT while it launches
+    them (map submits every job, which starts all workers) and then unblocks it:
+    a Ctrl-C that came meanwhile is delivered to the parent then, not lost.
     """
     import signal
-    import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        return pool.map(_worker_compute, jobs)
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         return pool.map(_worker_compute, jobs)
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
