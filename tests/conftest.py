@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,17 @@ def lj_features(tmp_path_factory):
     write_feature_file(path, structs, SymmetryFunctionSet(sfs, ["Ar"]), derivatives=True, show_progress=False,
                        workers=1)
     return path, structs
+
+
+def negated_output_copy(src: Path, dst: Path) -> Path:
+    """A deliberately bad potential: AL_NN with its output layer negated (repulsion becomes attraction)."""
+    shutil.copytree(src, dst)
+    w = dst / "weights.013.data"
+    lines = []
+    for line in w.read_text().splitlines():
+        tok = line.split()
+        if tok and not line.startswith("#") and ((tok[1] == "a" and tok[5] == "3") or (tok[1] == "b" and tok[3] == "3")):
+            line = f"{-float(tok[0]): .16E} " + " ".join(tok[1:])
+        lines.append(line)
+    w.write_text("\n".join(lines) + "\n")
+    return dst

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import negated_output_copy
 
 from toolkit.errors import LammpsError, ToolkitError
 from toolkit.fileio import read_json
@@ -209,20 +209,6 @@ def test_hdnnp_quench_bench_and_model_export(tmp_path):
     assert spec.label == "model"
 
 
-def _negated_copy(src: Path, dst: Path) -> Path:
-    """A deliberately bad potential: AL_NN with its output layer negated (repulsion becomes attraction)."""
-    shutil.copytree(src, dst)
-    w = dst / "weights.013.data"
-    lines = []
-    for line in w.read_text().splitlines():
-        tok = line.split()
-        if tok and not line.startswith("#") and ((tok[1] == "a" and tok[5] == "3") or (tok[1] == "b" and tok[3] == "3")):
-            line = f"{-float(tok[0]): .16E} " + " ".join(tok[1:])
-        lines.append(line)
-    w.write_text("\n".join(lines) + "\n")
-    return dst
-
-
 BAD_ARGS = ["--system", "al", "--runs", "1", "--temperatures", "1250", "--melt-time", "1", "--equilibration",
             "0.2", "--measurement", "0.4", "--msd-every", "0.01", "--traj-every", "0.1", "--quiet"]
 
@@ -233,7 +219,7 @@ def test_bad_potential_is_stopped_and_marked_failed_with_the_reason(tmp_path, ca
     _preamble_or_skip()
     from toolkit.cli import main
 
-    bad = _negated_copy(AL_NN, tmp_path / "negated")
+    bad = negated_output_copy(AL_NN, tmp_path / "negated")
     # collapse: pairs closer than the data's shortest distance (2.01 A in the study's data, less 10 %)
     rc = main(["quench", str(bad), "-o", str(tmp_path / "q1"), *BAD_ARGS, "--max-ew-rate", "1e6",
                "--min-distance", "1.81"])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import negated_output_copy
 
 from toolkit.fileio import read_json
 from toolkit.lammps.mdcheck import MDCheckFailed, MDCheckSettings, check_path
@@ -28,19 +28,6 @@ def test_ranked_steps_follow_the_choice_rule_and_skip_repeated_sets():
     assert len(ranked_steps(records, 1.0, 10, 1.5, "energy", n=10)) == 4  # 5 records, one repeated set
 
 
-def _negated_copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    w = dst / "weights.013.data"
-    lines = []
-    for line in w.read_text().splitlines():
-        tok = line.split()
-        if tok and not line.startswith("#") and ((tok[1] == "a" and tok[5] == "3") or (tok[1] == "b" and tok[3] == "3")):
-            line = f"{-float(tok[0]): .16E} " + " ".join(tok[1:])
-        lines.append(line)
-    w.write_text("\n".join(lines) + "\n")
-    return dst
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not (AL_NN / "input.nn").exists(), reason="shared n2p2 Al potential not available")
 def test_md_check_rejects_a_bad_set_and_chooses_the_next(tmp_path):
@@ -54,7 +41,7 @@ def test_md_check_rejects_a_bad_set_and_chooses_the_next(tmp_path):
 
     d_min = data_min_distance(AL_NN / "input.data")
     assert 2.0 < d_min < 2.4  # the shared potential's 40 liquid boxes at 2.70 g/cm^3, 1000 K
-    bad = _negated_copy(AL_NN, tmp_path / "bad")
+    bad = negated_output_copy(AL_NN, tmp_path / "bad")
     models = {0: bad, 1: AL_NN}
     records = [_rec(0, 4, 1.2), _rec(1, 22, 1.0)]  # the rule prefers the smaller, deliberately bad set
     settings = MDCheckSettings(candidates=3, temperature=1000.0, density=2.6978, melt=0.4, equilibration=0.2,
