@@ -209,7 +209,8 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
     forces = sizes.select_force_weight > 0
     return {
         "data": {"structures": str(structures), "features": str(features), "store_dtype": "float32",
-                 "derivatives": forces},
+                 "derivatives": forces,
+                 **({"force_atoms": sizes.select_force_atoms} if forces and sizes.select_force_atoms else {})},
         "symfuncs": ({"candidates": "al329"} if sizes.system == "al-eam" else
                      {"candidates": CANDIDATES[sizes.system]} if sizes.system in CANDIDATES else
                      {"candidates": "standard", "rc": float(sizes.rc), "r_min": sizes.r_min}),
@@ -333,7 +334,8 @@ def _step_features(d: _Demo) -> None:
     s = d.sizes
     cfg_dict = d.selection_config()
     st = d.step("features", {"symfuncs": cfg_dict["symfuncs"], "store_dtype": "float32", "seed": d.seed,
-                             "structures": s.select_structures, "derivatives": cfg_dict["data"]["derivatives"]},
+                             "structures": s.select_structures, "derivatives": cfg_dict["data"]["derivatives"],
+                             "force_atoms": cfg_dict["data"].get("force_atoms")},
                 "data")
     if not st.begin():
         return

@@ -35,7 +35,7 @@ _AL = dict(
 
 #: default size (liquid Al, force-aware selection on a subset)
 AL_DEFAULT = DemoSizes(
-    **_AL, configs=400, select_structures=60, batch_size=8, epochs=60, patience=60,
+    **_AL, configs=400, select_structures=400, select_force_atoms=16, batch_size=8, epochs=60, patience=60,
     lambdas=(1.0, 3.0, 10.0, 20.0, 40.0), gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=30,
     force_epochs=20, force_batch_size=30, melt_time=10.0, equilibration=5.0, measurement=20.0, traj_every=0.5,
     runs_selected=2, runs_reference=4, runs_full=1, full_md_temperatures=(1250.0,), full_melt_time=1.0, full_equilibration=0.5,

@@ -679,6 +679,10 @@ class DemoSizes(_Section):
                                     gt=0)
     select_force_weight: float = option(1.0, "force weight of the path (> 0: the choice compares force RMSEs)",
                                         ge=0)
+    select_force_atoms: int | float | None = option(
+        None, "force atoms per structure whose derivatives the selection stores (data.force_atoms; a number or a "
+        "fraction; null: every atom)", gt=0,
+        check=(lambda v: isinstance(v, int) or v <= 1, "a number of atoms (>= 1) or a fraction in (0, 1]"))
     hidden: tuple[int, ...] = option((10, 10), "hidden layer widths", ge=1)
     batch_size: int = option(16, "structures per batch", gt=0)
     lr: float = option(0.01, "learning rate", gt=0)
