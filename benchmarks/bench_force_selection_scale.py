@@ -22,9 +22,10 @@ resume; the path itself resumes from its run folder.
 
     .venv/bin/python benchmarks/bench_force_selection_scale.py --sizes 250,500 --work /tmp/scale-bench
 
-Epochs are reduced (``--gl-epochs`` ...) so that a run fits a shared machine;
-the CSV's JSON sidecar records them. Time per epoch is linear in N, so the
-path time at the study's epochs scales by the ratio of epochs.
+The path runs the Al case study's own selection settings (``hdnnp demo
+--system al``: epochs, batch size, refit optimizer, force atoms; see
+:func:`_config`); ``--gl-epochs`` ... override them, and the CSV's JSON sidecar
+records what ran.
 """
 
 from __future__ import annotations
@@ -61,18 +62,32 @@ def _subset(structures: list, n: int, seed: int) -> list:
 
 
 def _config(args, features: Path) -> dict:
-    return {
-        "data": {"features": str(features), "derivatives": True},
-        "model": {"hidden": [10, 10], "activations": ["t", "t", "l"]},
-        "training": {"epochs": args.gl_epochs, "batch_size": 32, "lr": 0.003, "force_weight": 1.0,
-                     "patience": 1000, "seed": args.seed, "memory": args.memory, "progress": False,
-                     "checkpoint_every": 5, "optimizer": "adam", "lbfgs_steps": args.lbfgs_steps},
-        "selection": {"lambdas": {"min": args.lambda_min, "max": args.lambda_max, "num": args.lambdas},
-                      "gl_epochs": args.gl_epochs, "agl_epochs": args.agl_epochs,
-                      "refit_epochs": args.refit_epochs, "refit_optimizer": args.refit_optimizer,
-                      "max_features": 30, "tolerance": 1.5, "metric": "forces", "baselines": [], "repeats": 0,
-                      "fakes": 0, "rdf_structures": 1},
-    }
+    """The Al case study's own selection config (``hdnnp demo --system al``, :data:`toolkit.demo_al.AL_DEFAULT`:
+    its epochs, batch size, learning rate, network, refit optimizer and force weight), with ``--lambdas``
+    log-spaced lambdas and without the baselines, repeats, fakes and MD check (the path alone)."""
+    from toolkit.demo import selection_config
+    from toolkit.demo_al import AL_DEFAULT
+
+    cfg = selection_config(AL_DEFAULT, args.seed, Path("input.data"), features)
+    cfg["data"] = {"features": str(features), "derivatives": True}
+    cfg["training"].update({"memory": args.memory, "progress": False, "checkpoint_every": 5,
+                            "threads": args.threads})
+    if args.epochs is not None:
+        cfg["training"].update({"epochs": args.epochs, "patience": args.epochs})
+    sel = cfg["selection"]
+    sel.update({"lambdas": {"min": args.lambda_min, "max": args.lambda_max, "num": args.lambdas},
+                "baselines": [], "repeats": 0, "fakes": 0, "md_check": False, "rdf_structures": 1,
+                "max_features": 30})
+    for key in ("gl_epochs", "agl_epochs", "refit_epochs", "refit_optimizer"):
+        if getattr(args, key) is not None:
+            sel[key] = getattr(args, key)
+    return cfg
+
+
+def _force_atoms(args):
+    from toolkit.demo_al import AL_DEFAULT
+
+    return args.force_atoms if args.force_atoms is not None else AL_DEFAULT.select_force_atoms
 
 
 def run_one(args) -> dict:
@@ -106,7 +121,7 @@ def run_one(args) -> dict:
     if "derivatives_seconds" not in times:
         t0 = time.perf_counter()
         write_feature_file(features, structures, sfset, derivatives=True, store_dtype="float32",
-                           show_progress=True, workers=args.workers, force_atoms=args.force_atoms,
+                           show_progress=True, workers=args.workers, force_atoms=_force_atoms(args),
                            force_seed=args.seed)
         times["derivatives_seconds"] = time.perf_counter() - t0
         (work / "times.json").write_text(json.dumps(times))
@@ -170,16 +185,17 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True, help="folder for data, feature files and runs (large)")
     p.add_argument("--data", default=None, help="folder with input.data (default WORK/data, generated if missing)")
     p.add_argument("--configs", type=int, default=None, help="structures to generate (default: the largest size)")
-    p.add_argument("--force-atoms", type=int, default=16, help="force atoms per structure")
+    p.add_argument("--force-atoms", type=int, default=None,
+                   help="force atoms per structure (default: the Al case study's select_force_atoms)")
     p.add_argument("--memory", default="8GB")
     p.add_argument("--lambdas", type=int, default=8)
     p.add_argument("--lambda-min", type=float, default=1.0)
     p.add_argument("--lambda-max", type=float, default=40.0)
-    p.add_argument("--gl-epochs", type=int, default=10)
-    p.add_argument("--agl-epochs", type=int, default=10)
-    p.add_argument("--refit-epochs", type=int, default=3)
-    p.add_argument("--refit-optimizer", default="adam", choices=("adam", "lbfgs"))
-    p.add_argument("--lbfgs-steps", type=int, default=10, help="L-BFGS iterations per refit epoch")
+    p.add_argument("--epochs", type=int, default=None, help="full model's epochs (default: the Al case study's)")
+    p.add_argument("--gl-epochs", type=int, default=None, help="default: the Al case study's")
+    p.add_argument("--agl-epochs", type=int, default=None, help="default: the Al case study's")
+    p.add_argument("--refit-epochs", type=int, default=None, help="default: the Al case study's")
+    p.add_argument("--refit-optimizer", default=None, choices=("adam", "lbfgs"), help="default: the Al case study's")
     p.add_argument("--workers", type=int, default=2, help="feature worker processes")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the path")
     p.add_argument("--seed", type=int, default=0)
@@ -197,8 +213,8 @@ def main(argv=None) -> int:
                         str(args.configs or max(sizes)), "--seed", str(args.seed), "--quiet"], check=True)
     out = Path(args.out)
     meta = {k: v for k, v in vars(args).items() if k not in ("one",)}
-    meta["note"] = ("reduced epochs (gl/agl/refit above; the Al case study uses 200/200/400): the path time "
-                    "scales with the epochs")
+    meta["selection_config"] = _config(args, Path("FEATURES"))
+    meta["note"] = "the path runs the Al case study's selection settings (selection_config above) unless overridden"
     rows = {}
     if out.is_file():
         rows = {int(r["structures"]): r for r in csv.DictReader(open(out))}

@@ -55,11 +55,11 @@ CRITERIA = {
 
 STEPS = ("data", "features", "select", "potentials", "md", "analysis", "bench", "report")
 TITLES = {
-    "data": "reference data (LAMMPS, lj/cut)",
+    "data": "reference data (LAMMPS)",
     "features": "candidate symmetry functions",
     "select": "adaptive-group-lasso path, CUR, Pearson, repeats",
     "potentials": "export to n2p2",
-    "md": "melt-and-quench MD (selected, full, lj/cut)",
+    "md": "melt-and-quench MD (selected, full, reference)",
     "analysis": "diffusion, Arrhenius, RDF",
     "bench": "LAMMPS speed",
     "report": "report",
@@ -270,13 +270,20 @@ def _data_min_distance(path: Path, probe: float) -> float:
     return _DATA_MIN[key]
 
 
+def _ref_label(s: DemoSizes) -> str:
+    """The reference potential's name (``lj/cut``, ``EAM (Mendelev)``, ...)."""
+    from .lammps.systems import get_system
+
+    return get_system(s.system).reference_label
+
+
 def _quench_step(d: _Demo, name: str, upstream: list, echo, show_progress) -> _Step:
     """The quench of one potential as a sub-step ``md/<name>`` with its own marker."""
     s = d.sizes
     runs = {"reference": s.runs_reference, "selected": s.runs_selected, "full": s.runs_full}[name]
     kw = _quench_kwargs(s, name)
     st = _Step(d.out, f"md/{name}", {"protocol": kw, "runs": runs, "seed": d.seed}, upstream, echo,
-               title=f"MD {name}" if name != "reference" else "MD lj/cut (reference)", indent="    ")
+               title=f"MD {name}" if name != "reference" else f"MD {_ref_label(s)} (reference)", indent="    ")
     if not st.begin():
         return st
     from .lammps.quench import quench
@@ -303,7 +310,7 @@ _REFERENCE_MD = SimpleNamespace(key="lj/cut")  # the upstream of the reference M
 
 def _in_background(d: _Demo, name: str, upstream: list) -> None:
     """Start the quench of ``name`` in a background thread (joined by the MD step)."""
-    d.echo(f"    (the {'lj/cut reference' if name == 'reference' else name + ' potential'}'s MD runs meanwhile, "
+    d.echo(f"    (the {_ref_label(d.sizes) + ' reference' if name == 'reference' else name + ' potential'}'s MD runs meanwhile, "
            "in the background)")
     d.background[name] = BackgroundTask(lambda: _quench_step(d, name, upstream,
                                                              lambda m: d.echo(f"    [background] {m.strip()}"), False))
@@ -427,7 +434,7 @@ def _step_md(d: _Demo) -> None:
     from .errors import LammpsError
 
     if "reference" in d.background:
-        d.echo("    waiting for the background lj/cut MD ...")
+        d.echo(f"    waiting for the background {_ref_label(s)} MD ...")
         d.background.pop("reference").join()
     subs = {"reference": _quench_step(d, "reference", [_REFERENCE_MD], d.echo, d.show_progress)}
     failed = {}
@@ -476,7 +483,7 @@ def _step_analysis(d: _Demo) -> None:
         for w in caught:
             d.echo(f"    warning: {w.message}")
         for _, row in res["comparison"].iterrows():
-            d.echo(f"    {name} T = {row['temperature']:g}: D/D_lj {row['D_ratio']:.3f}, RDF peak height "
+            d.echo(f"    {name} T = {row['temperature']:g}: D/D_ref {row['D_ratio']:.3f}, RDF peak height "
                    f"{row['g_peak_rel_dev']:+.1%}, position {row['r_peak_rel_dev']:+.1%}")
     st.finish([an_dir / n / f for n in analysed for f in ("diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")],
               {"analysed": analysed})

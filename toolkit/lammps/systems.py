@@ -104,6 +104,14 @@ class System:
     composition: tuple[float, ...] = ()
 
     @property
+    def reference_label(self) -> str:
+        """The reference potential as people name it: ``lj/cut``, ``EAM (Mendelev)``, ``Stillinger-Weber``."""
+        style = self.pair_style.split()[0]
+        if style.startswith("eam"):
+            return "EAM (Mendelev)"
+        return {"sw": "Stillinger-Weber", "lj/cut": "lj/cut"}.get(style, style)
+
+    @property
     def elements(self) -> tuple[str, ...]:
         """All elements, in LAMMPS type order (type 1 first)."""
         return (self.element, *self.other_elements)
