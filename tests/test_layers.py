@@ -17,7 +17,7 @@ FORBIDDEN = {
     "steps.py": ["training", "selection", "lammps", "demo", "report", "settings", "config"],
     "plotting.py": ["training", "selection", "lammps", "demo", "report"],
     "config.py": ["training", "selection", "lammps", "demo", "report"],
-    "report.py": ["demo", "commands", "cli"],
+    "report": ["demo", "commands", "cli"],
     "selection": ["demo", "report", "commands", "cli"],
     "lammps": ["demo", "report", "training", "selection", "commands", "cli"],
 }

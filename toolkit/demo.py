@@ -459,7 +459,13 @@ def _step_md(d: _Demo) -> None:
 def _step_analysis(d: _Demo) -> None:
     s = d.sizes
     an_dir = d.out / "analysis"
-    st = d.step("analysis", {"msd_source": s.msd_source, "fit_start": 0.2, "fit_end": 1.0}, "md")
+    from .lammps.systems import get_system
+
+    system = get_system(s.system)
+    # alloys: partial RDFs and D per element; covalent liquids (a bond cutoff): bond angles (the report's criteria)
+    species = len(system.elements) > 1 or system.bond_cutoff is not None
+    st = d.step("analysis", {"msd_source": s.msd_source, "fit_start": 0.2, "fit_end": 1.0,
+                             **({"species": True} if species else {})}, "md")
     if not st.begin():
         return
     import warnings
@@ -469,6 +475,8 @@ def _step_analysis(d: _Demo) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below, with the comparisons
         analyze(d.out / "md" / "reference", out_dir=an_dir / "reference", msd_source=s.msd_source)
+        if species:
+            _species_tables(d, "reference", system)
     analysed = ["reference"]
     for name in _md_names(s)[1:]:
         with warnings.catch_warnings(record=True) as caught:
@@ -480,6 +488,8 @@ def _step_analysis(d: _Demo) -> None:
                 d.echo(f"    {name}: no analysis: {exc}")
                 continue
         analysed.append(name)
+        if species:
+            _species_tables(d, name, system)
         for w in caught:
             d.echo(f"    warning: {w.message}")
         for _, row in res["comparison"].iterrows():
@@ -487,6 +497,17 @@ def _step_analysis(d: _Demo) -> None:
                    f"{row['g_peak_rel_dev']:+.1%}, position {row['r_peak_rel_dev']:+.1%}")
     st.finish([an_dir / n / f for n in analysed for f in ("diffusion.csv", "rdf.csv", "rdf_peaks.csv", "analysis.json")],
               {"analysed": analysed})
+
+
+def _species_tables(d: _Demo, name: str, system) -> None:
+    """``analysis/<name>/species/``: partial RDFs, D per element, bond angles (a failure is echoed, not fatal)."""
+    from .lammps.species_analysis import write_species_tables
+
+    try:
+        write_species_tables(d.out / "md" / name, d.out / "analysis" / name / "species", label=name,
+                             angles=system.bond_cutoff is not None)
+    except ToolkitError as exc:
+        d.echo(f"    {name}: no per-element analysis: {exc}")
 
 
 def _step_bench(d: _Demo) -> None:

@@ -25,6 +25,8 @@ AL_CRITERIA = {
     "d_ratio_tol": 0.10,        # |D_selected / D_EAM - 1| at every quench temperature (aim: 0.05)
     "rdf_peak_tol": 0.02,       # first-peak height and position
     "min_speedup": 10.0,        # timesteps/s selected / full (329 functions)
+    "max_force_rmse_ratio": 1.2,  # test force RMSE selected / full (repeats)
+    "md_guard": True,           # the choice passed the MD check; every MD run checked by the guard
 }
 
 _AL = dict(
