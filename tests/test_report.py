@@ -234,7 +234,7 @@ def test_al_rows_all_pass_in_the_data_units(demos, tmp_path):
                   "the selected potential's MD stayed"):
         _find(rows, start)
     for t in (1250.0, 1125.0):
-        row = _find(rows, "D within 10% of EAM", temperature=t)
+        row = _find(rows, "D within 10% of EAM (Mendelev)", temperature=t)
         assert "±" in row["value"] and "Angstrom^2/ps" in row["value"]
         _find(rows, "RDF first-peak height within 2%", temperature=t)
         _find(rows, "RDF first-peak position within 2%", temperature=t)
@@ -328,7 +328,7 @@ def test_si_rows(demos, tmp_path):
     base = _find(rows, "CUR and Pearson sets")
     assert "CUR (9): 0.16 eV/Angstrom" in base["value"] and "Pearson (9): 0.17" in base["value"]
     for t in (2500.0, 2300.0):
-        _find(rows, "D within 10% of SW", temperature=t)
+        _find(rows, "D within 10% of Stillinger-Weber", temperature=t)
         _find(rows, "bond-angle distribution peak within 3 degrees", temperature=t)
     assert "Stillinger-Weber" in (d / "report.html").read_text()
     # a bond-angle peak 4 degrees off fails; a missing table is "not measured"
@@ -356,7 +356,7 @@ def test_cuzr_rows_per_element(demos, tmp_path):
         share = _find(rows, f"{e}: at most 0.333 of its candidates kept")
         assert share["number"] == pytest.approx(4 / 64)
         for t in (2000.0, 1800.0):
-            _find(rows, f"D of {e} within 10% of EAM", temperature=t, element=e)
+            _find(rows, f"D of {e} within 10% of EAM (Mendelev)", temperature=t, element=e)
     for p in ("Cu-Cu", "Cu-Zr", "Zr-Zr"):
         _find(rows, f"partial RDF {p} first peak", temperature=2000.0, pair=p)
     assert not [r for r in rows if r["criterion"].startswith("D within")]  # partial D replaces the total

@@ -97,9 +97,8 @@ class System:
     quench_msd_every: float = 0.0  # time between MSD samples
     quench_traj_every: float = 0.0  # time between trajectory frames (RDF)
     aliases: tuple[str, ...] = ()
-    # the reference potential in words (reports) and as a short legend label
+    # the reference potential in words, with its file (reports); the short name: reference_label
     reference_name: str = ""
-    reference_label: str = ""
     # alloys: the elements after ``element`` (LAMMPS types 2, 3, ...), their masses (g/mol) and the
     # mole fractions of all elements (``element`` first); empty for one-element systems
     other_elements: tuple[str, ...] = ()
@@ -242,7 +241,7 @@ SYSTEMS: dict[str, System] = {
         quench_melt_time=10.0, quench_equilibration=20.0, quench_measurement=100.0,
         quench_msd_every=0.1, quench_traj_every=1.0,
         aliases=("lennard-jones",),
-        reference_name="Lennard-Jones (lj/cut, rc 2.8 sigma, shifted)", reference_label="lj/cut",
+        reference_name="Lennard-Jones (lj/cut, rc 2.8 sigma, shifted)",
     ),
     "al-eam": System(
         name="al-eam", units="metal", element="Al", mass=26.9815,
@@ -260,7 +259,7 @@ SYSTEMS: dict[str, System] = {
         quench_melt_time=20.0, quench_equilibration=10.0, quench_measurement=50.0,
         quench_msd_every=0.1, quench_traj_every=1.0,
         aliases=("al", "aluminium", "aluminum"),
-        reference_name="Mendelev EAM for Al (Al_mm.eam.fs)", reference_label="EAM",
+        reference_name="Mendelev EAM for Al (Al_mm.eam.fs)",
     ),
     "si-sw": System(
         name="si-sw", units="metal", element="Si", mass=28.0855,
@@ -280,7 +279,7 @@ SYSTEMS: dict[str, System] = {
         quench_melt_time=10.0, quench_equilibration=5.0, quench_measurement=25.0,
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("si", "silicon", "sw"),
-        reference_name="Stillinger-Weber Si (Si.sw)", reference_label="SW",
+        reference_name="Stillinger-Weber Si (Si.sw)",
     ),
     "cuzr-eam": System(
         name="cuzr-eam", units="metal", element="Cu", mass=63.546,
@@ -300,7 +299,7 @@ SYSTEMS: dict[str, System] = {
         quench_melt_temperature=2500.0, quench_melt_time=5.0, quench_equilibration=5.0, quench_measurement=40.0,
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("cuzr", "cu-zr", "cuzr-mm"),
-        reference_name="Mendelev EAM for Cu-Zr (CuZr_mm.eam.fs)", reference_label="EAM",
+        reference_name="Mendelev EAM for Cu-Zr (CuZr_mm.eam.fs)",
     ),
 }
 

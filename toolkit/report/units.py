@@ -20,7 +20,7 @@ class ReportUnits:
 
     system: str
     reference_name: str   # "Mendelev EAM for Al (Al_mm.eam.fs)"
-    reference_label: str  # legend label: "EAM", "SW", "lj/cut"
+    reference_label: str  # legend label: "EAM (Mendelev)", "Stillinger-Weber", "lj/cut"
     length: str           # "Angstrom" / "sigma"
     energy: str           # "eV" / "epsilon"
     time: str             # "ps" / "tau"
@@ -55,7 +55,7 @@ def report_units(system: str | System) -> ReportUnits:
     lj = s.is_lj
     return ReportUnits(
         system=s.name, reference_name=s.reference_name or s.pair_style,
-        reference_label=s.reference_label or s.pair_style.split()[0], length=s.length_unit, energy=s.energy_unit,
+        reference_label=s.reference_label, length=s.length_unit, energy=s.energy_unit,
         time=s.time_unit, temperature=s.temperature_unit, density=s.density_unit,
         energy_rmse="epsilon/atom" if lj else "meV/atom", energy_scale=1.0 if lj else 1000.0,
         force=f"{s.energy_unit}/{s.length_unit}",
