@@ -241,3 +241,33 @@ def test_bad_potential_is_stopped_and_marked_failed_with_the_reason(tmp_path, ca
     assert int(re.match(r"extrapolation warnings \((\d+)\)", st["reason"]).group(1)) > 771
     melt = read_json(tmp_path / "q2" / "run_000" / "melt" / "done.json")  # the melt only counts them
     assert melt["status"] == "PASSED" and melt["extrapolation_warnings"] > 1000
+
+
+def test_cuzr_quench_takes_a_composition(tmp_path, capsys):
+    """``hdnnp quench --composition Cu50Zr50``: the atom counts, quench.json and the mass density follow it."""
+    from toolkit.cli import main
+    from toolkit.lammps.partials import dump_types
+    from toolkit.lammps.systems import get_system
+
+    args = ["--system", "cuzr", "--runs", "1", "--temperatures", "2000", "--melt-time", "0.02", "--equilibration",
+            "0.02", "--measurement", "0.04", "--msd-every", "0.02", "--traj-every", "0.02", "--cells", "2,2,2",
+            "--quiet"]
+    assert main(["quench", "reference", "-o", str(tmp_path / "half"), *args, "--composition", "Cu50Zr50"]) == 0
+    meta = read_json(tmp_path / "half" / "quench.json")
+    assert meta["protocol"]["composition"] == {"Cu": 0.5, "Zr": 0.5}
+    types = dump_types(tmp_path / "half" / "run_000" / "T_2000" / "traj.lammpstrj")
+    assert (types == 1).sum() == 16 and (types == 2).sum() == 16  # 32 atoms, half of each
+    # the lattice gives 7.1 g/cm^3 at this composition's mean molar mass (not Cu64Zr36's)
+    half = get_system("cuzr").with_composition("Cu50Zr50")
+    assert meta["protocol"]["lattice_scale"] == pytest.approx(half.lattice_scale("fcc", 7.1))
+    assert main(["quench", "reference", "-o", str(tmp_path / "default"), *args]) == 0
+    types = dump_types(tmp_path / "default" / "run_000" / "T_2000" / "traj.lammpstrj")
+    assert (types == 2).sum() == get_system("cuzr").atom_counts(32)[1]
+    capsys.readouterr()
+    # a composition the system cannot have: one clear error line, nothing run
+    assert main(["quench", "reference", "-o", str(tmp_path / "bad"), *args, "--composition", "Cu50Al50"]) != 0
+    err = capsys.readouterr().err
+    assert "error:" in err and "Cu50Al50" in err and "Traceback" not in err
+    assert main(["quench", "reference", "-o", str(tmp_path / "al"), "--system", "al", "--composition", "Cu50Zr50",
+                 "--quiet"]) != 0
+    assert "needs amounts of exactly Al" in capsys.readouterr().err

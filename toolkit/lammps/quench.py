@@ -19,7 +19,8 @@ cuzr-eam  2000, 1800, 1600, 1400, 1250, 1100 K   7.1 g/cm^3   melt 5 at 2500 K, 
 ========  =====================================  ===========  ====================
 
 Alloys start from the generator's random fcc solid solution of the system's
-composition (``run_*/melt/types.in``).
+composition (``run_*/melt/types.in``; ``composition`` sets another, e.g.
+Cu50Zr50, recorded in ``quench.json`` ``protocol``).
 
 The study's Al sizes: ``equilibration=30, measurement=1000, runs=10``.
 
@@ -249,7 +250,8 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
            equilibration: float | None = None, measurement: float | None = None,
            msd_every: float | None = None, traj_every: float | None = None, timestep: float | None = None,
            cells: Sequence[int] | None = None, jobs: int = 1, label: str | None = None,
-           show_progress: bool = True, guard: GuardSettings | dict | None = None) -> Path:
+           show_progress: bool = True, guard: GuardSettings | dict | None = None,
+           composition: str | dict | None = None) -> Path:
     """Run (or resume) the melt-and-quench protocol; returns ``out_dir``.
 
     Parameters
@@ -269,6 +271,9 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     cells : unit cells of the starting crystal (default: 256 atoms, Si 216).
     jobs : independent runs executed at the same time.
     label : name of the potential in tables and plots.
+    composition : alloys only: ``"Cu50Zr50"`` or ``{"Cu": 0.5, "Zr": 0.5}`` (default: the system's,
+        Cu64Zr36; parsed by :meth:`~toolkit.lammps.systems.System.with_composition`, as
+        ``hdnnp generate``); the density stays in g/cm^3 (its atoms per A^3 follow the mean molar mass).
     guard : limits of the guard rails: a :class:`~toolkit.lammps.guard.GuardSettings`
         or the keyword arguments of :func:`toolkit.lammps.guard.guard_settings`
         (e.g. ``{"data_min_distance": 2.01}``); default: the system's fallback
@@ -285,6 +290,8 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     out_dir.mkdir(parents=True, exist_ok=True)
     sys_ = get_system(system) if isinstance(system, str) else system
     spec, sys_ = resolve_potential(potential, sys_, work_dir=out_dir, lmp=lmp, label=label)
+    if composition is not None:
+        sys_ = sys_.with_composition(composition)
     proto = protocol_settings(sys_, temperatures, density, melt_temperature, melt_time, equilibration,
                               measurement, msd_every, traj_every, timestep, cells)
     if not isinstance(guard, GuardSettings):

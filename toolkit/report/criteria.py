@@ -132,7 +132,8 @@ def _test_rmse(info: dict, name: str):
 
 def _force_rmse_row(info: dict, lim: float) -> dict:
     u = info["units"]
-    crit = f"test force RMSE of the selected set at most {lim:g}x the full {_n_full(info)}-function model's"
+    n = _n_full(info)
+    crit = f"test force RMSE of the selected set at most {lim:g}x the full " + (f"{n}-function " if n else "") + "model's"
     sel = info.get("selected")
     if sel is None:
         return _missing(crit, lim, "no selection (select/selected.json missing)")
@@ -152,7 +153,7 @@ def _force_rmse_row(info: dict, lim: float) -> dict:
 
 def _n_full(info: dict):
     sets = (info.get("selected") or {}).get("sets", {})
-    return sets.get("full", {}).get("n", "all-candidate")
+    return sets.get("full", {}).get("n")
 
 
 def _baselines_row(info: dict) -> dict:

@@ -80,7 +80,8 @@ def plot_arrhenius(info: dict, path: Path) -> Path:
                     label=f"{lab}: Ea = {f['Ea']:.3g} {u.energy}")
     ax.set_xlabel("1 / T  (kB / epsilon)" if u.is_lj else "1000 / T  (1/K)")
     ax.set_ylabel(f"ln D  (D in {u.diffusion})")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     ax.set_title(f"Arrhenius plot of the quenched {u.composition} liquid", fontsize=9)
     return _save(fig, path)
 
