@@ -29,10 +29,12 @@ import torch
 
 from .compact import CompactDerivatives
 from .cutoff import cutoff_fdf
-from .neighbors import PAD_BLOCK, PairList, pad_slots
+from .neighbors import PairList, pad_slots
 
 # Triplets processed at once for derivatives: bounds memory to ~T * F * 3 doubles.
 _TRIPLET_CHUNK = 16384
+# Triplets per block of the values: the block's terms (x (eta, rs) and (lambda, zeta) pairs) stay in cache.
+_VALUE_TRIPLETS = 16384
 
 
 @dataclass
@@ -57,30 +59,57 @@ class AngularGroup:
 
 
 
-def _pow_zeta_minus_one(plam: torch.Tensor, zetas: torch.Tensor) -> torch.Tensor:
-    """(1 + lambda cos)^(zeta - 1), 0 where 1 + lambda cos <= 0 (as n2p2), per column's zeta.
+def _integer_power(table: dict, n: int) -> torch.Tensor:
+    """x^n for an integer n >= 1 from ``table`` {1: x, 2: x^2, 4: x^4, ...} (filled as needed).
 
-    Integer zeta (the usual case) uses repeated squaring like n2p2's pow_int:
-    multiplications only, no pow().
+    Repeated squaring as n2p2's pow_int: the squares x^(2^b) of the set bits of n,
+    multiplied in increasing order of b. The squares are shared by every exponent.
     """
-    positive = plam > 0.0
-    out = torch.empty_like(plam)
-    for k, z in enumerate(zetas.tolist()):
-        x = plam[:, k]
-        n = int(round(z)) - 1
-        if abs(z - round(z)) <= 0.0 and n >= 0:
-            result = torch.ones_like(x)
-            base = x
-            while n:
-                if n & 1:
-                    result = result * base
-                n >>= 1
-                if n:
-                    base = base * base
+    result, bit = None, 1
+    while n:
+        if bit not in table:
+            table[bit] = table[bit // 2] * table[bit // 2]
+        if n & 1:
+            result = table[bit] if result is None else result * table[bit]
+        n >>= 1
+        bit *= 2
+    return result
+
+
+def _angular_powers(cos: torch.Tensor, lam: torch.Tensor, zeta: torch.Tensor, minus_one: bool = True):
+    """((1 + lambda cos)^(zeta - 1), (1 + lambda cos)^zeta) for every cos (...) and (lambda, zeta) pair: (..., n_lz).
+
+    0 where 1 + lambda cos <= 0 (as n2p2). Integer zeta (the usual case) uses
+    repeated squaring (:func:`_integer_power`), multiplications only, with the
+    squares shared by the zetas of one lambda; other zetas use pow(). With
+    ``minus_one`` False (values only) the first is None and the second is
+    computed directly.
+    """
+    bases: dict[float, tuple] = {}
+    pzm1_cols, pz_cols = [], []
+    for l, z in zip(lam.tolist(), zeta.tolist()):
+        if l not in bases:
+            plam = 1.0 + l * cos
+            positive = plam > 0.0
+            x = torch.where(positive, plam, torch.zeros_like(plam))
+            bases[l] = (plam, positive, x, {1: x})
+        plam, positive, x, table = bases[l]
+        integer = z == round(z) and z >= 1.0
+        if minus_one:
+            n = int(round(z)) - 1
+            if integer and n >= 1:
+                pzm1 = _integer_power(table, n)
+            elif integer:
+                pzm1 = positive.to(plam.dtype)
+            else:
+                pzm1 = torch.where(positive, torch.where(positive, plam, torch.ones_like(plam)) ** (z - 1.0),
+                                   torch.zeros_like(plam))
+            pzm1_cols.append(pzm1)
+            pz_cols.append(pzm1 * plam)
         else:
-            result = torch.where(positive[:, k], x, torch.ones_like(x)) ** (z - 1.0)
-        out[:, k] = result
-    return torch.where(positive, out, torch.zeros_like(out))
+            pz_cols.append(_integer_power(table, int(round(z))) if integer else x ** z)
+    pz = torch.stack(pz_cols, dim=-1)
+    return (torch.stack(pzm1_cols, dim=-1) if minus_one else None), pz
 
 
 @dataclass
@@ -109,13 +138,6 @@ def _exp_terms(r: torch.Tensor, eta: torch.Tensor, rs: torch.Tensor) -> torch.Te
     return torch.exp(-eta * x * x)
 
 
-def _angular_powers(cos: torch.Tensor, lam: torch.Tensor, zeta: torch.Tensor):
-    """((1 + lambda cos)^(zeta - 1), (1 + lambda cos)^zeta) for every cos (...) and (lambda, zeta) pair: (..., n_lz)."""
-    plam = 1.0 + lam * cos[..., None]
-    pzm1 = _pow_zeta_minus_one(plam.reshape(-1, len(lam)), zeta).view_as(plam)
-    return pzm1, pzm1 * plam
-
-
 def _neighbour_weight(g: AngularGroup, ej, ek, e1, e2, z_of_element):
     """w_jk: 1 if the neighbour elements (ej, ek) match the group's pair (any order), times Z_j Z_k for type 13.
 
@@ -142,7 +164,7 @@ class _Triplets:
     cos: torch.Tensor
     cs: torch.Tensor           # cutoff product times the neighbour weight
     E: torch.Tensor            # (..., n_er)
-    pzm1: torch.Tensor         # (..., n_lz)
+    pzm1: torch.Tensor | None  # (..., n_lz); None for values only
     pz: torch.Tensor
     w: torch.Tensor | None
     djk: torch.Tensor | None = None   # narrow types only
@@ -151,8 +173,10 @@ class _Triplets:
     dfcjk: torch.Tensor | None = None
 
 
-def _triplet_terms(g: AngularGroup, p: AngularParams, dij, dik, rij, rik, fc_ij, fc_ik, ex_ij, ex_ik, w) -> _Triplets:
-    """The terms of triplets from their two pairs' vectors, distances, cutoffs and exponentials."""
+def _triplet_terms(g: AngularGroup, p: AngularParams, dij, dik, rij, rik, fc_ij, fc_ik, ex_ij, ex_ik, w,
+                   minus_one: bool = True) -> _Triplets:
+    """The terms of triplets from their two pairs' vectors, distances, cutoffs and exponentials
+    (``minus_one`` False: values only, no (1 + lambda cos)^(zeta - 1))."""
     cos = (dij * dik).sum(-1) / (rij * rik)
     cs = fc_ij * fc_ik
     E = ex_ij * ex_ik
@@ -166,7 +190,7 @@ def _triplet_terms(g: AngularGroup, p: AngularParams, dij, dik, rij, rik, fc_ij,
         jk = dict(djk=djk, rjk=rjk, fcjk=fcjk, dfcjk=dfcjk)
     if w is not None:
         cs = cs * w
-    pzm1, pz = _angular_powers(cos, p.lam_u, p.zeta_u)
+    pzm1, pz = _angular_powers(cos, p.lam_u, p.zeta_u, minus_one)
     return _Triplets(dij, dik, rij, rik, cos, cs, E, pzm1, pz, w, **jk)
 
 
@@ -199,13 +223,13 @@ def angular_values(g: AngularGroup, p: AngularParams, pe: PairList, sub, sub_row
     fc_pad, _ = cutoff_fdf(r_pad, g.rc, g.cutoff_type, g.alpha)
     ex_pad = _exp_terms(r_pad, p.eta_u, p.rs_u)                    # (n, m, n_er)
     tri0, tri1 = torch.triu_indices(m, m, 1, device=device)
-    step = max(1, PAD_BLOCK // max(1, tri0.numel() * (len(p.eta_u) + len(p.lam_u) + 4)))
+    step = max(1, _VALUE_TRIPLETS // max(1, tri0.numel()))
     for a in range(0, n_rows, step):
         b = min(n_rows, a + step)
         rp, vp, fp, ep, elp = r_pad[a:b], v_pad[a:b], fc_pad[a:b], ex_pad[a:b], el_pad[a:b]
         w = _neighbour_weight(g, elp[:, tri0], elp[:, tri1], e1, e2, z_of_element)
         t = _triplet_terms(g, p, vp[:, tri0], vp[:, tri1], rp[:, tri0], rp[:, tri1], fp[:, tri0], fp[:, tri1],
-                           ep[:, tri0], ep[:, tri1], w)
+                           ep[:, tri0], ep[:, tri1], w, minus_one=False)
         M = torch.bmm((t.E * t.cs[:, :, None]).transpose(1, 2), t.pz)   # (nb, n_er, n_lz)
         values[a:b, p.cols] += p.pnorm[None, :] * M[:, p.er_index, p.lz_index]
 

@@ -31,8 +31,10 @@ from .cutoff import cutoff_fdf
 from .definitions import SymFunc, group_by_element, max_cutoff
 from .angular import AngularGroup, AngularParams, angular_derivatives, angular_pairs, angular_values
 from .compact import CompactDerivatives
-from .neighbors import PAD_BLOCK, PairList, build_pairs, pad_slots
+from .neighbors import PairList, build_pairs, pad_slots
 
+# Pairs per block of the radial value sums: a few rows of them stay in a core's L2 cache.
+_RADIAL_BLOCK = 32768
 
 
 @dataclass
@@ -147,43 +149,85 @@ def _radial_exp(r: torch.Tensor, g: "_RadialGroup", dtype, device) -> tuple[torc
     return ex, torch.tensor(order, device=device)
 
 
-def _radial_terms_t(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype, device):
-    """fc(r) exp(-eta (r - rs)^2) with functions along the *first* axis: (F_g, P), plus the column order.
+def _radial_rows(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype, device):
+    """Yield ``(k, row, scale)`` for every function of the group, k its position in family order.
 
-    Evenly spaced grids are built row by row (one multiplication per row), with
-    the cutoff folded into the first row, so each row is already a contribution.
+    ``row * scale`` (scale None: 1) is fc(r) exp(-eta (r - rs)^2) on the pairs ``r``.
+    Evenly spaced grids are built row by row from the previous one (one
+    multiplication per row, the cutoff folded into the first), so only two rows
+    are live: ``row`` is overwritten by the next yield, use it at once. Shared by
+    the per-pair terms (:func:`_radial_terms_t`) and the per-centre sums of the
+    values (:func:`_radial_sums`), which apply ``scale`` after summing.
     """
-    rows_out = torch.empty((len(g.cols), r.numel()), dtype=dtype, device=device)
-    order, k0 = [], 0
+    k0 = 0
+    bufs = None
     for fam in g.families:
         kind, members = fam[0], fam[1]
         n_f = len(members)
-        blk = rows_out[k0:k0 + n_f]
-        if kind == "eta":
-            _, _, e0, d, r_s = fam
-            x2 = (r - r_s) ** 2
-            q = torch.exp(-d * x2)
-            torch.mul(torch.exp(-e0 * x2), fc, out=blk[0])
-            for k in range(1, n_f):
-                torch.mul(blk[k - 1], q, out=blk[k])
-        elif kind == "rs":
-            _, _, e, r0, d = fam
-            u = r - r0
-            q = torch.exp(2.0 * e * d * u)
-            torch.mul(torch.exp(-e * u * u), fc, out=blk[0])
-            for k in range(1, n_f):
-                torch.mul(blk[k - 1], q, out=blk[k])
-            kk = torch.arange(n_f, dtype=dtype, device=device)
-            blk.mul_(torch.exp(-e * d * d * kk * kk)[:, None])
+        if kind in ("eta", "rs"):
+            if bufs is None:
+                bufs = (torch.empty_like(r), torch.empty_like(r))
+            cur, nxt = bufs
+            if kind == "eta":
+                _, _, e0, d, r_s = fam
+                x2 = (r - r_s) ** 2
+                q, first, scale = torch.exp(-d * x2), torch.exp(-e0 * x2), None
+            else:
+                _, _, e, r0, d = fam
+                u = r - r0
+                q, first = torch.exp(2.0 * e * d * u), torch.exp(-e * u * u)
+                kk = torch.arange(n_f, dtype=dtype, device=device)
+                scale = torch.exp(-e * d * d * kk * kk).tolist()
+            torch.mul(first, fc, out=cur)
+            for k in range(n_f):
+                if k:
+                    torch.mul(cur, q, out=nxt)
+                    cur, nxt = nxt, cur
+                yield k0 + k, cur, None if scale is None else scale[k]
         else:
             idx = torch.tensor(members, device=device)
             eta = g.eta.to(device, dtype)[idx]
             rs = g.rs.to(device, dtype)[idx]
             x = r[None, :] - rs[:, None]
-            torch.mul(torch.exp(-eta[:, None] * x * x), fc[None, :], out=blk)
-        order += list(members)
+            block = torch.exp(-eta[:, None] * x * x) * fc[None, :]
+            for k in range(n_f):
+                yield k0 + k, block[k], None
         k0 += n_f
-    return rows_out, torch.tensor(order, device=device)
+
+
+def _family_order(g: "_RadialGroup", device) -> torch.Tensor:
+    """Group positions of the functions in family order (so ``g.cols[order]`` are their SF columns)."""
+    return torch.tensor([i for fam in g.families for i in fam[1]], device=device)
+
+
+def _radial_terms_t(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype, device):
+    """fc(r) exp(-eta (r - rs)^2) with functions along the *first* axis: (F_g, P), plus the column order."""
+    rows_out = torch.empty((len(g.cols), r.numel()), dtype=dtype, device=device)
+    for k, row, scale in _radial_rows(r, fc, g, dtype, device):
+        if scale is None:
+            rows_out[k].copy_(row)
+        else:
+            torch.mul(row, scale, out=rows_out[k])
+    return rows_out, _family_order(g, device)
+
+
+def _radial_sums(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype, device):
+    """Per-centre sums over the slots of ``r``, ``fc`` (n, m): (F_g, n) in family order, plus the column order.
+
+    Each row is summed right after it is made, so a block of pairs stays in
+    cache (the full (F_g, n m) terms never exist).
+    """
+    n, m = r.shape
+    out = torch.empty((len(g.cols), n), dtype=dtype, device=device)
+    scales = torch.ones(len(g.cols), dtype=dtype, device=device)
+    scaled = False
+    for k, row, scale in _radial_rows(r.reshape(-1), fc.reshape(-1), g, dtype, device):
+        torch.sum(row.view(n, m), 1, out=out[k])
+        if scale is not None:
+            scales[k], scaled = scale, True
+    if scaled:
+        out.mul_(scales[:, None])
+    return out, _family_order(g, device)
 
 
 def radial_terms(symfuncs: Sequence[SymFunc], r) -> np.ndarray:
@@ -423,14 +467,14 @@ class SymmetryFunctionSet:
             if zw is not None:
                 w_pad = torch.zeros((n, m), dtype=dtype, device=device)
                 w_pad[rows[idx], slot] = zw
-            step = max(1, PAD_BLOCK // max(1, m * len(cols)))
+            step = max(1, _RADIAL_BLOCK // max(1, m))
             for a in range(0, n, step):
                 rb = r_pad[a:a + step]
                 fc, _ = cutoff_fdf(rb, g.rc, g.cutoff_type, g.alpha)
                 if w_pad is not None:
                     fc = fc * w_pad[a:a + step]
-                terms, order = _radial_terms_t(rb.reshape(-1), fc.reshape(-1), g, dtype, device)
-                values[a:a + step, cols[order]] += terms.view(len(cols), rb.shape[0], m).sum(-1).T
+                sums, order = _radial_sums(rb, fc, g, dtype, device)
+                values[a:a + step, cols[order]] += sums.T
         if dG is None and grad is None:
             return
         if isinstance(dG, CompactDerivatives):     # only the needed pairs
