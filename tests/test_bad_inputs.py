@@ -584,7 +584,7 @@ def test_killed_symfuncs_leaves_no_worker_and_no_temporary_file(shared, tmp_path
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     p = subprocess.Popen([sys.executable, "-m", "toolkit", "symfuncs", shared / "al_eam_22" / "input.nn",
-                          tmp_path / "big.data", "-o", out / "f.h5", "--derivatives"],
+                          tmp_path / "big.data", "-o", out / "f.h5", "--derivatives", "--workers", "3"],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, text=True)
     deadline = time.time() + 180
     kids: set[int] = set()
@@ -598,7 +598,7 @@ def test_killed_symfuncs_leaves_no_worker_and_no_temporary_file(shared, tmp_path
             break
         time.sleep(0.2)
     assert p.poll() is None, f"finished before it could be killed: {p.stderr.read()[-2000:]}"
-    assert len(kids) >= 3  # two workers and the temporary file's guardian (and multiprocessing's tracker)
+    assert len(kids) >= 3  # two helpers and the temporary file's guardian (and multiprocessing's tracker)
     if how == "SIGKILL":
         os.kill(p.pid, signal.SIGKILL)
     elif how == "SIGTERM":

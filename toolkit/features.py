@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -63,6 +64,7 @@ from .fileio import atomic_path
 from .provenance import provenance
 from .structures import Structure
 from .symfuncs import SymmetryFunctionSet
+from .symfuncs.threads import one_thread
 
 FEATURES_FORMAT = "hdnnp-toolkit/features/2"
 #: older files: values readable, derivatives in the old (P, F, 3) layout are not
@@ -132,17 +134,20 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
 
 
+def _compute_chunk(sfset, chunk, derivatives, min_distance, first, local_force, dtype=torch.float64, device=None):
+    """One chunk of structures (``first``: index of its first structure), on one thread (:func:`one_thread`)."""
+    with one_thread():
+        return sfset.compute(chunk, derivatives=derivatives, dtype=dtype, device=device, min_distance=min_distance,
+                             where=f"structure (from {first})", force_mask=_chunk_force_mask(chunk, local_force))
+
+
 def _worker_compute(args):
-    """Runs in a worker process: one thread each, so two workers use two cores without contention."""
-    sfset, chunk, derivatives, min_distance, first, local_force = args
-    torch.set_num_threads(1)
-    feats = sfset.compute(chunk, derivatives=derivatives, min_distance=min_distance,
-                          where=f"structure (from {first})", force_mask=_chunk_force_mask(chunk, local_force))
-    return feats
+    """Runs in a helper process: one thread each, so the processes use the cores without contention."""
+    return _compute_chunk(*args)
 
 
 def default_workers() -> int:
-    """Worker processes for feature computation: the number of usable cores (at most 8)."""
+    """Computing processes for features at most: the number of usable cores (at most 8)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
@@ -150,63 +155,153 @@ def default_workers() -> int:
     return max(1, min(8, n))
 
 
+#: Seconds a helper process needs before it computes (starting Python, importing torch): measured 1-1.5 s.
+HELPER_START_SECONDS = 1.5
+#: A helper is started only if the remaining work is at least this many times its start-up.
+HELPER_WORTH = 3.0
+
+
+def helper_count(workers: int | None, seconds_left: float) -> int:
+    """Helper processes beside this one for ``seconds_left`` of remaining one-process work.
+
+    ``workers`` (computing processes including this one) fixes the count; None
+    chooses it from the work: one helper per ``HELPER_WORTH`` start-ups of
+    remaining work, at most :func:`default_workers` - 1. A small job stays in
+    this process, where it costs no start-up at all.
+    """
+    if workers is not None:
+        return max(0, int(workers) - 1)
+    return max(0, min(default_workers() - 1, int(seconds_left // (HELPER_WORTH * HELPER_START_SECONDS))))
+
+
 def iter_feature_chunks(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
                         derivatives: bool | str = False, dtype=torch.float64, device=None,
-                        min_distance: float | None = None, workers: int = 1,
+                        min_distance: float | None = None, workers: int | None = 1,
                         local_force: Sequence[np.ndarray] | None = None):
     """Yield ``(first_structure_index, structures_chunk, BatchFeatures)`` over chunks of about ``chunk_atoms`` atoms.
 
     ``derivatives``: as :meth:`SymmetryFunctionSet.compute`; with ``"compact"``,
     ``local_force[s]`` are the force atoms of structure s (None: all).
 
-    ``workers`` > 1 computes chunks in that many single-threaded processes (CPU only);
-    results still arrive in order. Many small tensor operations scale better over
-    processes than over threads.
+    Chunks are computed on one thread each. ``workers``: computing processes,
+    this one included (CPU, float64 only); None chooses them from the work
+    (:func:`helper_count`, timed on the first chunk). Helpers are single-threaded
+    spawned processes; this process keeps computing while they start and run,
+    and the results still arrive in order.
     """
     bounds = list(structure_chunks(structures, chunk_atoms))
-    if workers > 1 and len(bounds) > 1 and (device is None or torch.device(device).type == "cpu") \
-            and dtype == torch.float64:
-        import concurrent.futures as cf
-        import multiprocessing as mp
 
-        jobs = ((sfset, structures[a:b], derivatives, min_distance, a,
-                 None if local_force is None else local_force[a:b]) for a, b in bounds)
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                      initializer=_die_with_parent, initargs=(os.getpid(),))
-        try:
-            for (a, b), feats in zip(bounds, _map_ignoring_sigint(pool, jobs)):
-                yield a, structures[a:b], feats
-        except BaseException:  # error, Ctrl-C, SIGTERM, consumer gone: stop the workers now, not after their chunk
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        return
-    for a, b in bounds:
-        chunk = structures[a:b]
-        feats = sfset.compute(chunk, derivatives=derivatives, dtype=dtype, device=device,
-                              min_distance=min_distance, where="structure",
-                              force_mask=_chunk_force_mask(chunk, None if local_force is None else local_force[a:b]))
-        yield a, chunk, feats
+    def job(k):
+        a, b = bounds[k]
+        return (sfset, structures[a:b], derivatives, min_distance, a, None if local_force is None else local_force[a:b])
+
+    def here(k):
+        return _compute_chunk(*job(k), dtype=dtype, device=device)
+
+    helpers_possible = (workers is None or workers > 1) and len(bounds) > 1 and dtype == torch.float64 \
+        and (device is None or torch.device(device).type == "cpu")
+    k = 0
+    if helpers_possible:
+        t0 = time.perf_counter()
+        first = here(0)
+        per_chunk = time.perf_counter() - t0
+        yield bounds[0][0], structures[slice(*bounds[0])], first
+        k = 1
+        helpers = helper_count(workers, per_chunk * (len(bounds) - 1))
+        if helpers:
+            for i, feats in _with_helpers(len(bounds), 1, here, job, helpers):
+                yield bounds[i][0], structures[slice(*bounds[i])], feats
+            return
+    for i in range(k, len(bounds)):
+        yield bounds[i][0], structures[slice(*bounds[i])], here(i)
 
 
-def _map_ignoring_sigint(pool, jobs):
-    """``pool.map(_worker_compute, jobs)``, with the workers born deaf to SIGINT.
+def _with_helpers(n: int, start: int, here, job, helpers: int, hold_bytes: float = 2.5e8):
+    """Yield ``(k, features)`` for chunks ``start..n-1`` in order, computed by ``helpers`` processes and this one.
 
-    A spawned worker ignores SIGINT only after importing torch; a Ctrl-C to the
+    Two chunks per helper are in flight; whenever the next chunk in order is not
+    ready, this process computes the next unassigned one itself (also while the
+    helpers start) and holds it until its turn. Held chunks are bounded by
+    ``hold_bytes`` (at least one), so memory stays bounded.
+    """
+    import collections
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    pool = cf.ProcessPoolExecutor(max_workers=helpers, mp_context=mp.get_context("spawn"),
+                                  initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
+        pending: collections.deque = collections.deque()   # (k, future) in order
+        held: dict[int, object] = {}
+        max_held, nxt, out = 1, start, start
+        while out < n:
+            while len(pending) < 2 * helpers and nxt < n:
+                pending.append((nxt, _submit_ignoring_sigint(pool, job(nxt))))
+                nxt += 1
+            if out in held:
+                yield out, held.pop(out)
+                out += 1
+            elif pending and pending[0][0] == out and (pending[0][1].done() or nxt >= n or len(held) >= max_held):
+                yield out, pending.popleft()[1].result()
+                out += 1
+            else:
+                held[nxt] = here(nxt)
+                max_held = max(1, int(hold_bytes // max(_nbytes(held[nxt]), 1)))
+                nxt += 1
+    except BaseException:  # error, Ctrl-C, SIGTERM, consumer gone: stop the helpers now, not after their chunk
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_resource_tracker()
+        raise
+    pool.shutdown(wait=True)
+    _stop_resource_tracker()
+
+
+def _nbytes(obj) -> int:
+    """Bytes of the tensors in features (dataclasses of tensors, nested)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if hasattr(obj, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(obj, f)) for f in obj.__dataclass_fields__)
+    return 0
+
+
+def _submit_ignoring_sigint(pool, args):
+    """``pool.submit(_worker_compute, args)``, with a helper it starts born deaf to SIGINT.
+
+    A spawned helper ignores SIGINT only after importing torch; a Ctrl-C to the
     process group before that would print its traceback. A blocked signal stays
-    blocked across fork and exec, so the parent blocks SIGINT while it launches
-    them (map submits every job, which starts all workers) and then unblocks it:
-    a Ctrl-C that came meanwhile is delivered to the parent then, not lost.
+    blocked across fork and exec, so SIGINT is blocked while a submit may start a
+    helper and then unblocked: a Ctrl-C that came meanwhile is delivered to this
+    process then, not lost.
     """
     import signal
 
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        return pool.map(_worker_compute, jobs)
+        return pool.submit(_worker_compute, args)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _stop_resource_tracker() -> None:
+    """Stop multiprocessing's resource tracker once the helpers are gone.
+
+    Spawned pools start it; left alone it outlives this process by a moment, a
+    process left behind in the command's process group. It holds nothing once
+    the pool is shut down, and a later pool starts a new one.
+    """
+    from multiprocessing import resource_tracker
+
+    stop = getattr(getattr(resource_tracker, "_resource_tracker", None), "_stop", None)
+    if stop is not None:
+        try:
+            stop()
+        except (OSError, ChildProcessError):  # pragma: no cover - already gone
+            pass
 
 
 def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
@@ -384,10 +479,9 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
         if progress:
             progress.start()
         try:
-            n_workers = default_workers() if workers is None else workers
             for first, chunk, feats in iter_feature_chunks(
                     structures, sfset, chunk_atoms, "compact" if derivatives else False, min_distance=min_distance,
-                    workers=n_workers, local_force=local_force if force_atoms is not None else None):
+                    workers=workers, local_force=local_force if force_atoms is not None else None):
                 base_atom = int(offsets[first])
                 s_local = feats.structure_index.cpu().numpy()
                 for e, f in feats.per_element.items():

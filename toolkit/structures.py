@@ -423,9 +423,11 @@ def check_min_distance(structures: Sequence[Structure], min_distance: float | No
     if not min_distance:
         return
     from .symfuncs.neighbors import build_pairs
+    from .symfuncs.threads import one_thread
 
     for k, s in enumerate(structures):
-        pairs = build_pairs(s.positions, s.cell, float(min_distance))
+        with one_thread():  # many small tensor operations: threads only add overhead
+            pairs = build_pairs(s.positions, s.cell, float(min_distance))
         if len(pairs):
             p = int(pairs.dist.argmin())
             i, j, d = int(pairs.center[p]), int(pairs.neighbor[p]), float(pairs.dist[p])

@@ -17,6 +17,9 @@ def register(sub):
     p.add_argument("--float32", action="store_true", help="store values in single precision")
     p.add_argument("--min-distance", type=float, default=0.5,
                    help="error if two atoms are closer than this (length units; default 0.5, 0: no check)")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="computing processes, this one included (default: chosen from the amount of work, "
+                        "at most the usable cores; a small job stays in one process)")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
 
@@ -32,6 +35,14 @@ def _force_atoms(text: str):
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def run(args):
@@ -51,7 +62,7 @@ def run(args):
     sfset = SymmetryFunctionSet(settings.symfuncs, settings.elements)
     path = write_feature_file(args.out, structures, sfset, derivatives=args.derivatives,
                               store_dtype="float32" if args.float32 else "float64",
-                              force_atoms=args.force_atoms, force_seed=args.force_seed,
+                              force_atoms=args.force_atoms, force_seed=args.force_seed, workers=args.workers,
                               settings={"input_nn": str(args.input_nn), "data": str(args.data),
                                         "derivatives": args.derivatives, "force_atoms": args.force_atoms,
                                         "force_seed": args.force_seed})
