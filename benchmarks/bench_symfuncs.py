@@ -1,81 +1,140 @@
-"""Symmetry-function throughput: 256-atom liquid Al with the 329 candidates of the reference study.
+"""Symmetry-function throughput end to end: the real ``hdnnp symfuncs`` command, start-up included.
 
-Prints atoms per second for values only and for values with derivatives, and
-writes ``benchmarks/results/symfuncs.csv``. Structures: liquid Al at 1000 K
-(Mendelev EAM, LAMMPS) from ../shared/reference/n2p2/al_eam_22/input.data.
-n2p2's own C++ code does about 1,400 atoms/s (values) on this 2-core machine.
+Liquid Al (Mendelev EAM at 1000 K, 256 atoms per structure, from
+../shared/reference/n2p2/al_eam_22/input.data) with the reference study's 329
+candidates (``n2p2_templates/al_329.input.nn``). Each case runs the command as
+a subprocess and takes its wall time and the CPU time of the command and its
+helper processes (``resource.getrusage(RUSAGE_CHILDREN)``):
 
-    .venv/bin/python benchmarks/bench_symfuncs.py [--structures 20] [--threads 2]
+* data: the 40 structures of the file, and 400 (the 40 written 10 times);
+* ``values``: values only; ``derivatives_16``: ``--derivatives --force-atoms 16``;
+  ``derivatives_10pct``: ``--derivatives --force-atoms 0.1`` (26 of 256 atoms);
+* ``--workers 1``, ``--workers 2`` and the default (chosen from the work).
+
+Every repeat runs all cases one after the other (side by side, so a change of
+the machine's load hits them alike); the CSV has the medians. n2p2's
+``nnp-scaling`` does about 3,000 atoms/s per core on this set, start-up
+included: ``ratio_to_n2p2`` = atoms per CPU second / 3,000. ``derivative_ratio``:
+CPU time of the case / CPU time of ``values`` with the same data and workers.
+Writes ``benchmarks/results/symfuncs.csv`` and ``symfuncs.json`` (settings,
+load averages, versions).
+
+    python benchmarks/bench_symfuncs.py [--repeats 3] [--sizes 40 400] [--workers 1 2 auto]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from toolkit.features import _worker_compute
-from toolkit.fileio import atomic_write
-from toolkit.structures import read_n2p2
-from toolkit.symfuncs import SymmetryFunctionSet, al_candidates_329
-
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "reference" / "n2p2" / "al_eam_22" / "input.data"
+INPUT_NN = ROOT / "n2p2_templates" / "al_329.input.nn"
+N2P2_ATOMS_PER_CORE_SECOND = 3000.0
+CASES = {"values": [], "derivatives_16": ["--derivatives", "--force-atoms", "16"],
+         "derivatives_10pct": ["--derivatives", "--force-atoms", "0.1"]}
 
 
-def rate(sfset, structures, derivatives: bool, workers: int) -> float:
-    """Steady-state atoms per second, one structure per task, ``workers`` single-threaded processes.
-
-    Worker start-up (importing torch) is excluded: each worker first computes one
-    structure untimed, as it would early in a long feature-file run.
-    """
-    n = sum(len(s) for s in structures)
-    if workers == 1:
-        sfset.compute(structures[:1], derivatives=derivatives)  # warm-up
-        t0 = time.perf_counter()
-        for s in structures:
-            sfset.compute(s, derivatives=derivatives)
-        return n / (time.perf_counter() - t0)
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        list(pool.map(_worker_compute, [(sfset, structures[:1], derivatives, None, 0)] * workers))
-        t0 = time.perf_counter()
-        list(pool.map(_worker_compute, [(sfset, [s], derivatives, None, i) for i, s in enumerate(structures)]))
-        return n / (time.perf_counter() - t0)
+def run_once(data: Path, out: Path, extra: list[str], workers: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children) of one ``hdnnp symfuncs`` run."""
+    cmd = [sys.executable, "-m", "toolkit", "symfuncs", str(INPUT_NN), str(data), "-o", str(out), "--force", *extra]
+    if workers != "auto":
+        cmd += ["--workers", workers]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--structures", type=int, default=40, help="structures per measurement (cycling the file)")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
-                    help="worker-process counts to measure (each process single-threaded)")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    pool_structs = read_n2p2(args.data)
-    structures = [pool_structs[i % len(pool_structs)] for i in range(args.structures)]
-    sfset = SymmetryFunctionSet(al_candidates_329())
+def versions() -> dict:
+    import h5py
+    import numpy
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "h5py": h5py.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[40, 400], help="structures (cycling the 40 of the file)")
+    ap.add_argument("--workers", nargs="+", default=["1", "2", "auto"])
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "symfuncs.csv"))
+    args = ap.parse_args(argv)
+    from toolkit.fileio import atomic_write
+    from toolkit.structures import read_structures
+
+    text = DATA.read_text()
+    n_file = len(read_structures(DATA))
+    atoms_file = sum(len(s) for s in read_structures(DATA))
+    loads = [os.getloadavg()]
+    times: dict[tuple, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        datasets = {}
+        for n in args.sizes:
+            if n % n_file:
+                raise SystemExit(f"--sizes: {n} is not a multiple of the file's {n_file} structures")
+            path = tmp / f"input_{n}.data"
+            path.write_text(text * (n // n_file))
+            datasets[n] = path
+        for rep in range(args.repeats):
+            for n, path in datasets.items():
+                for workers in args.workers:
+                    for case in args.cases:
+                        wall, cpu = run_once(path, tmp / "out.h5", CASES[case], workers)
+                        times.setdefault((n, case, workers), []).append((wall, cpu))
+                        print(f"repeat {rep + 1}/{args.repeats}: {n} structures, {case}, workers {workers}: "
+                              f"{wall:.2f} s wall, {cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}", flush=True)
+            loads.append(os.getloadavg())
     rows = []
-    for workers in args.workers:
-        for deriv in (False, True):
-            r = rate(sfset, structures, deriv, workers)
-            rows.append({"case": "values+derivatives" if deriv else "values", "functions": 329,
-                         "atoms_per_structure": len(structures[0]), "structures": len(structures),
-                         "processes": workers, "atoms_per_s": round(r, 1)})
-            print(f"{rows[-1]['case']:>20s}: {r:9.0f} atoms/s  (329 functions, {len(structures)} x "
-                  f"{len(structures[0])} atoms, {workers} single-threaded process(es))")
-    out = ROOT / "benchmarks" / "results" / "symfuncs.csv"
-    with atomic_write(out) as fh:
+    for (n, case, workers), tw in times.items():
+        atoms = atoms_file * n // n_file
+        wall = statistics.median(t[0] for t in tw)
+        cpu = statistics.median(t[1] for t in tw)
+        base = times.get((n, "values", workers))
+        ratio = None if base is None else statistics.median(t[1] for t in tw) / statistics.median(t[1] for t in base)
+        rows.append({"structures": n, "atoms": atoms, "case": case, "workers": workers, "repeats": len(tw),
+                     "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                     "atoms_per_wall_s": round(atoms / wall), "atoms_per_cpu_s": round(atoms / cpu),
+                     "ratio_to_n2p2": round(atoms / cpu / N2P2_ATOMS_PER_CORE_SECOND, 2),
+                     "derivative_ratio": None if ratio is None else round(ratio, 2)})
+    out = Path(args.out)
+    with atomic_write(out, newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    meta = {"command": "python benchmarks/bench_symfuncs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "input_nn": INPUT_NN.name, "data": "shared/reference/n2p2/al_eam_22/input.data (cycled)",
+            "n2p2_atoms_per_core_second": N2P2_ATOMS_PER_CORE_SECOND,
+            "load_average_1_5_15_min": [[round(x, 2) for x in l] for l in loads],
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": versions(),
+            "cpu_s": "user + system time of the command and its helper processes (RUSAGE_CHILDREN)",
+            "medians_of": args.repeats}
+    with atomic_write(out.with_suffix(".json")) as fh:
+        json.dump(meta, fh, indent=1)
+    for r in rows:
+        print(r)
     print(f"written {out}")
+    return 0
 
 
-if __name__ == "__main__":  # worker processes are spawned: keep this guard
-    main()
+if __name__ == "__main__":
+    raise SystemExit(main())
