@@ -51,3 +51,18 @@ def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
     assert set(sel["md_costs"]) == set(sel["sets"]["AGL"]["by_element"])  # measured MD costs, per element
     q = json.loads((out / "md" / "selected" / "quench.json").read_text())
     assert q["protocol"]["system"] == name
+    # the analysis step's per-element tables (bond angles for Si) for the report, and the report's rows
+    species = out / "analysis" / "reference" / "species"
+    assert (species / "diffusion_elements_summary.csv").exists() and (species / "partial_rdf_peaks.csv").exists()
+    assert (species / "bond_angle_peaks.csv").exists() == (system == "si")
+    rep = json.loads((out / "report.json").read_text())
+    crits = [r["criterion"] for r in rep["criteria"]]
+    assert rep["reference_potential"] == {"si": "Stillinger-Weber Si (Si.sw)",
+                                          "cuzr": "Mendelev EAM for Cu-Zr (CuZr_mm.eam.fs)"}[system]
+    wanted = (["the AGL set keeps angular functions", "CUR and Pearson sets", "bond-angle distribution peak",
+               "test force RMSE"] if system == "si" else
+              ["Cu: at most", "Zr: at most", "D of Cu within", "D of Zr within", "partial RDF Cu-Zr"])
+    for start in wanted + ["every MD run checked", "the chosen set passed the MD check", "selected potential faster"]:
+        assert any(c.startswith(start) for c in crits), (start, crits)
+    for r in rep["criteria"]:  # every row has its verdict from a number, or says why there is none
+        assert r["number"] is not None or r["value"].startswith(("not measured", "FAILED"))

@@ -391,3 +391,24 @@ def test_old_lj_folder_layout_still_reads(demos, tmp_path):
     assert info["units"].reference_label == "lj/cut" and info["units"].length == "sigma"
     assert _find(rows, "D within 10% of lj/cut at T = 1250", temperature=1250.0)
     assert not [r for r in rows if "MD check" in r["criterion"]]  # no md_guard key: no guard rows
+
+
+def test_a_failed_step_still_leaves_a_report(tmp_path, monkeypatch):
+    """hdnnp demo: a step that raises (e.g. no set passed the MD check) -> the report of what exists, then the error."""
+    import toolkit.demo as demo
+    from toolkit.errors import ToolkitError
+
+    def fail(d):
+        raise ToolkitError("no candidate set passed the MD check")
+
+    steps = {n: (lambda d: None) for n in demo.STEPS}
+    steps["select"] = fail
+    monkeypatch.setattr(demo, "_PIPELINE", steps)
+    lines = []
+    with pytest.raises(ToolkitError, match="MD check"):
+        demo.run_demo(tmp_path / "D", system="al", echo=lines.append, show_progress=False)
+    rep = json.loads((tmp_path / "D" / "report.json").read_text())
+    assert rep["criteria"] and not rep["all_pass"]
+    assert all(r["value"].startswith("not measured") for r in rep["criteria"])
+    assert "select/selected.json" in rep["missing_artefacts"]
+    assert any("step select failed" in ln for ln in lines)

@@ -586,10 +586,27 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
                                    "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     d = _Demo(out, s, seed, lmp, locked_echo, show_progress)
     for name in STEPS:
-        _PIPELINE[name](d)
+        try:
+            _PIPELINE[name](d)
+        except ToolkitError:
+            if name != "report":
+                _partial_report(d, name)
+            raise
     report = out / "report.html"
     locked_echo(f"total {_fmt_time(time.perf_counter() - t_start)} (this invocation); report: {report}")
     return report
+
+
+def _partial_report(d: _Demo, failed_step: str) -> None:
+    """A step failed: the report of what the earlier steps wrote (every later criterion "not measured", FAIL)."""
+    from .report import write_report
+
+    try:
+        write_report(d.out)
+    except Exception as exc:  # noqa: BLE001 -- the step's own error is the one the caller sees
+        d.echo(f"    no report after the failed step {failed_step}: {exc}")
+        return
+    d.echo(f"    step {failed_step} failed: the report of the steps before it: {d.out / 'report.html'}")
 
 
 def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -> Path:

@@ -172,7 +172,7 @@ def _baselines_row(info: dict) -> dict:
             parts.append(f"{name}: {NOT_MEASURED}")
             continue
         parts.append(f"{name} ({sets[key]['n']}): {u.rmse_text(t['mean'], metric)}")
-    return _row(crit, None, None, ok, ("" if ok else f"{NOT_MEASURED} (some): ") + "; ".join(parts))
+    return _row(crit, int(agl["n"]), None, ok, ("" if ok else f"{NOT_MEASURED} (some): ") + "; ".join(parts))
 
 
 # ---------------------------------------------------------------------------
@@ -420,9 +420,11 @@ def guard_rows(info: dict) -> list[dict]:
     limit_text = (f"; limit {lim['min_distance']:.3g} {u.length} = {lim.get('distance_source', 'guard')}, at most "
                   f"{lim.get('max_ew_rate', float('nan')):g} warnings per atom and step" if lim.get("min_distance")
                   else "")
+    unmeasured = [n for n in names if n not in info.get("guard", {})]
     rows = [_row("every MD run checked: shortest pair distance and extrapolation warnings counted and reported",
                  sum(ok for ok, _ in results), len(names), all(ok for ok, _ in results),
-                 "; ".join(t for _, t in results) + limit_text)]
+                 (f"{NOT_MEASURED} ({', '.join(unmeasured)}): " if unmeasured else "")
+                 + "; ".join(t for _, t in results) + limit_text)]
     g = info.get("guard", {}).get("selected")
     crit = "the selected potential's MD stayed in the data's range (no pair below the guard's limit, every run PASSED)"
     if g is None or not g["runs"]:

@@ -281,7 +281,8 @@ def md(info: dict, figs: dict) -> list[str]:
                           f"{g(c['D_reference'])} ± {g(b.get('D_sem'), '.2g')}", f"{c['D_ratio']:.3f} ± {g(err, '.2g')}",
                           f"{c['r_peak_rel_dev']:+.2%}", f"{c['g_peak_rel_dev']:+.2%}"])
     h.append(table(["potential", f"T ({u.temperature})", f"D ({u.diffusion})", f"D {u.reference_label}",
-                    "D ratio", "RDF peak position", "RDF peak height"], drows))
+                    "D ratio", "RDF peak position", "RDF peak height"], drows) if drows else
+             f"<p>{NOT_MEASURED}: no potential compared with {html.escape(u.reference_label)} (no analysis).</p>")
     for name, err in info["md_failed"].items():
         h.append(f"<p class='verdict bad'><b>MD with the {name} potential FAILED</b> (not analysed): "
                  f"{html.escape(err)}</p>")
@@ -295,7 +296,8 @@ def md(info: dict, figs: dict) -> list[str]:
             if f["source"] == src:
                 arr.append([u.reference_label if name == "reference" else name, g(f["Ea"]), g(f.get("Ea_stderr")),
                             g(f["D0"]), g(f.get("r2"), ".4f")])
-    h.append(table(["potential", f"Ea ({u.energy})", "± (s.e.)", f"D0 ({u.diffusion})", "r²"], arr))
+    if arr:
+        h.append(table(["potential", f"Ea ({u.energy})", "± (s.e.)", f"D0 ({u.diffusion})", "r²"], arr))
     h += _species(info, figs)
     return h
 
