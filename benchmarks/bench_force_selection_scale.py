@@ -75,7 +75,9 @@ def _config(args, features: Path) -> dict:
     if args.epochs is not None:
         cfg["training"].update({"epochs": args.epochs, "patience": args.epochs})
     sel = cfg["selection"]
-    sel.update({"lambdas": {"min": args.lambda_min, "max": args.lambda_max, "num": args.lambdas},
+    grid = ({"lambdas": {"min": args.lambda_min, "max": args.lambda_max, "num": args.lambdas}}
+            if args.lambda_min is not None else {"lambdas": None, "n_lambdas": args.lambdas})
+    sel.update({**grid,
                 "baselines": [], "repeats": 0, "fakes": 0, "md_check": False, "rdf_structures": 1,
                 "max_features": 30})
     for key in ("gl_epochs", "agl_epochs", "refit_epochs", "refit_optimizer"):
@@ -189,8 +191,10 @@ def main(argv=None) -> int:
                    help="force atoms per structure (default: the Al case study's select_force_atoms)")
     p.add_argument("--memory", default="8GB")
     p.add_argument("--lambdas", type=int, default=8)
-    p.add_argument("--lambda-min", type=float, default=1.0)
-    p.add_argument("--lambda-max", type=float, default=40.0)
+    p.add_argument("--lambda-min", type=float, default=None,
+                   help="explicit log-spaced grid (with --lambda-max); default: the grid from the data as the Al "
+                        "case study (lambda_ratio x lambda_max to lambda_max)")
+    p.add_argument("--lambda-max", type=float, default=None)
     p.add_argument("--epochs", type=int, default=None, help="full model's epochs (default: the Al case study's)")
     p.add_argument("--gl-epochs", type=int, default=None, help="default: the Al case study's")
     p.add_argument("--agl-epochs", type=int, default=None, help="default: the Al case study's")

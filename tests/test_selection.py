@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from toolkit.selection import AdaptiveGroupLasso, CURSelector, PearsonSelector
 from toolkit.selection.agl import GroupPenalty, adaptive_weights, frozen_mask, group_norms, group_soft_threshold_
@@ -428,3 +429,31 @@ def test_estimator_from_settings_and_bad_hyperparameters(lj_features):
         AdaptiveGroupLasso(lambdas=[1.0], tolerance=0.5, training=st).fit(exp)
     with pytest.raises(ToolkitError, match="needs force training"):
         AdaptiveGroupLasso(metric="forces", training=st).fit(exp)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_restricted_stage_equals_the_masked_full_network(lj_features, optimizer):
+    """The AGL and the refit train only their live columns (selection.path): the same numbers as the
+    masked full network, energies and forces, AdamW with proximal steps and full-batch L-BFGS."""
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[5, 5]), split=(0.6, 0.2, 0.2), dtype=torch.float64, forces=True)
+    st = TrainSettings(epochs=3, batch_size=4, lr=1e-2 if optimizer == "adam" else 1.0, weight_decay=0.0,
+                       force_weight=1.0, optimizer=optimizer, lbfgs_steps=5, progress=False)
+    n = exp.data.n_features["Ar"]
+    w = np.ones(n)
+    w[[1, 4]] = np.inf
+    live = [i for i in range(n) if np.isfinite(w[i])]
+    pen = (lambda ww: GroupPenalty(0.05, len(exp.train), {"Ar": ww})) if optimizer == "adam" else (lambda ww: None)
+    full = exp.new_networks(seed=3)
+    with torch.no_grad():
+        full["Ar"].input_layer.weight[:, [1, 4]] = 0.0
+    small = nn.ModuleDict({"Ar": full["Ar"].select_inputs(live)})
+    train(full, exp.data, exp.train, exp.val, st, penalty=pen(w), mask=frozen_mask({"Ar": w}))
+    train(small, exp.data.subset_columns({"Ar": live}), exp.train, exp.val, st, penalty=pen(w[live]))
+    W_full = full["Ar"].input_layer.weight.detach()
+    assert torch.count_nonzero(W_full[:, [1, 4]]) == 0
+    torch.testing.assert_close(small["Ar"].input_layer.weight.detach(), W_full[:, live], rtol=1e-9, atol=1e-12)
+    for a, b in zip(list(small["Ar"].parameters())[2:], list(full["Ar"].parameters())[2:]):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-9, atol=1e-12)
+    assert not torch.equal(W_full, exp.new_networks(seed=3)["Ar"].input_layer.weight)   # it trained

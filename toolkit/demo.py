@@ -220,7 +220,9 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                      "weight_decay": 0.0, "seed": seed, "split_seed": seed, "progress": False,
                      "threads": sizes.threads or None, "checkpoint_every": 10,
                      "force_weight": float(sizes.select_force_weight)},
-        "selection": {"lambdas": [float(x) for x in sizes.lambdas], "gl_epochs": sizes.gl_epochs,
+        "selection": {**({"lambdas": [float(x) for x in sizes.lambdas]} if sizes.lambdas else
+                         {"lambdas": None, "n_lambdas": sizes.n_lambdas, "lambda_ratio": float(sizes.lambda_ratio)}),
+                      "gl_epochs": sizes.gl_epochs,
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
                       "refit_optimizer": sizes.refit_optimizer, "metric": "forces" if forces else "energy",
                       "angular_cost": float(sizes.angular_cost),

@@ -38,7 +38,7 @@ _AL = dict(
 #: default size (liquid Al, force-aware selection on a subset)
 AL_DEFAULT = DemoSizes(
     **_AL, configs=400, select_structures=400, select_force_atoms=16, batch_size=8, epochs=60, patience=60,
-    lambdas=(1.0, 3.0, 10.0, 20.0, 40.0), gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=30,
+    lambdas=None, n_lambdas=8, lambda_ratio=0.01, gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=30,
     force_epochs=20, force_batch_size=30, melt_time=10.0, equilibration=5.0, measurement=20.0, traj_every=0.5,
     runs_selected=2, runs_reference=4, runs_full=1, full_md_temperatures=(1250.0,), full_melt_time=1.0, full_equilibration=0.5,
     full_measurement=2.0, bench_steps=500, bench_full_steps=20, bench_repeats=3,
@@ -47,7 +47,7 @@ AL_DEFAULT = DemoSizes(
 #: the reference study's sizes
 AL_FULL = DemoSizes(
     **_AL, configs=25000, select_structures=1000, batch_size=64, epochs=1000, patience=1000,
-    lambdas=(1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0), gl_epochs=300, agl_epochs=300, refit_epochs=20,
+    lambdas=None, n_lambdas=10, lambda_ratio=0.01, gl_epochs=300, agl_epochs=300, refit_epochs=20,
     repeats=10, repeat_epochs=1000, threads=0, force_epochs=100, melt_time=20.0, equilibration=30.0,
     measurement=1000.0, traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10,
     full_md_temperatures=(1250.0, 1125.0, 1000.0, 875.0), full_melt_time=20.0, full_equilibration=30.0,

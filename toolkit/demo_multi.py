@@ -40,7 +40,7 @@ _CUZR = dict(
     md_temperatures=(2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0), md_density=7.1, msd_source="trajectory",
 )
 _SMALL = dict(
-    configs=300, select_structures=40, batch_size=8, epochs=60, patience=60, lambdas=(1.0, 3.0, 10.0, 20.0, 40.0),
+    configs=300, select_structures=40, batch_size=8, epochs=60, patience=60, lambdas=None, n_lambdas=8, lambda_ratio=0.01,
     gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=30, force_epochs=20, force_batch_size=20,
     melt_time=5.0, equilibration=5.0, measurement=20.0, traj_every=0.5, runs_selected=2, runs_reference=4,
     runs_full=1, full_melt_time=1.0, full_equilibration=0.5, full_measurement=2.0, bench_steps=300,
@@ -48,7 +48,7 @@ _SMALL = dict(
 )
 _LARGE = dict(
     configs=25000, select_structures=1000, batch_size=64, epochs=1000, patience=1000,
-    lambdas=(1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0), gl_epochs=300, agl_epochs=300, refit_epochs=20,
+    lambdas=None, n_lambdas=10, lambda_ratio=0.01, gl_epochs=300, agl_epochs=300, refit_epochs=20,
     repeats=10, repeat_epochs=1000, threads=0, force_epochs=100, melt_time=20.0, equilibration=30.0,
     measurement=1000.0, traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_melt_time=20.0,
     full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000, bench_full_steps=100, bench_repeats=5,

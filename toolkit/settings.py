@@ -440,7 +440,7 @@ class TrainSettings(_Section):
     progress: bool = option(True, "progress bars", results=False)
     compile: bool = option(False, "torch.compile the networks (falls back to eager on failure)")
     optimizer: str = option("adam", "adam (minibatch AdamW) or lbfgs (full-batch L-BFGS with a strong-Wolfe line "
-                            "search, gradient accumulated over batch_size chunks; for refits with lr 1 and float64, "
+                            "search, gradient accumulated over chunks sized by training.memory; for refits with lr 1 and float64, "
                             "not for the lasso stages)", choices=("adam", "lbfgs"))
     lbfgs_steps: int = option(10, "L-BFGS iterations per epoch", gt=0)
     split: list[float] = option(factory=lambda: [0.8, 0.1, 0.1], doc="train/validation/test fractions (sum 1)",
@@ -688,7 +688,10 @@ class DemoSizes(_Section):
     lr: float = option(0.01, "learning rate", gt=0)
     epochs: int = option(100, "epochs of the full model (one cosine cycle)", gt=0)
     patience: int = option(100, "early stopping patience", gt=0)
-    lambdas: tuple[float, ...] = option((200.0, 300.0, 400.0, 550.0), "lambdas of the AGL path", gt=0)
+    lambdas: tuple[float, ...] | None = option((200.0, 300.0, 400.0, 550.0), "lambdas of the AGL path (null: "
+                                               "n_lambdas from the data, selection.lambdas: null)", gt=0)
+    n_lambdas: int = option(8, "lambdas of the grid from the data (lambdas: null)", ge=1)
+    lambda_ratio: float = option(0.01, "smallest / largest lambda of the grid from the data", gt=0, le=1)
     gl_epochs: int = option(20, "epochs of the group-lasso stage", gt=0)
     agl_epochs: int = option(20, "epochs of the adaptive stage", gt=0)
     refit_epochs: int = option(10, "epochs of the path refits (x 10 L-BFGS iterations, from the AGL solution)", gt=0)
@@ -703,7 +706,7 @@ class DemoSizes(_Section):
     # 4. final refit: the chosen set's path refit continued (warm start) on the same structures
     force_weight: float = option(0.1, "force weight of the final refit", ge=0)
     force_epochs: int = option(30, "epochs of the final refit (0: none; lbfgs: 10 iterations each)", ge=0)
-    force_batch_size: int = option(60, "L-BFGS chunk of the final refit (memory only: the step is full batch)",
+    force_batch_size: int = option(60, "batch of the final refit with adam (lbfgs: full batch, chunks from the memory budget)",
                                    gt=0)
     force_optimizer: str = option("lbfgs", "optimizer of the final refit", choices=("adam", "lbfgs"))
     force_dtype: str = option("float64", "precision of the final refit", choices=_FLOAT_DTYPES)

@@ -51,7 +51,7 @@ from ..fileio import atomic_path, atomic_write, read_json, write_json
 from ..training.experiment import Experiment
 from ..settings import SelectionSettings, TrainSettings
 from ..training.trainer import evaluate, train
-from .agl import GroupPenalty, adaptive_weights, frozen_mask, group_norms
+from .agl import GroupPenalty, adaptive_weights, group_norms
 
 
 #: metric -> (record field of the penalised, refit validation, refit test RMSE; unit label)
@@ -86,16 +86,14 @@ def metric_key(metric: str, which: str = "refit") -> str:
 _REFIT_KEYS = ("val_rmse_refit", "test_rmse_refit", "val_rmse_forces_refit", "test_rmse_forces_refit")
 
 
-def errors(nets: nn.ModuleDict, exp: Experiment, idx, forces: bool) -> tuple[float, float]:
-    """(energy RMSE per atom, force RMSE or nan) of ``nets`` on the structures ``idx``, physical units."""
+def errors(nets: nn.ModuleDict, data, idx, forces: bool) -> tuple[float, float]:
+    """(energy RMSE per atom, force RMSE or nan) of ``nets`` on the structures ``idx`` of ``data`` (a
+    FeatureData, or an Experiment: its data), physical units."""
     if len(idx) == 0:
         return float("nan"), float("nan")
-    ev = evaluate(nets, exp.data, idx, forces=forces)
+    data = data.data if isinstance(data, Experiment) else data
+    ev = evaluate(nets, data, idx, forces=forces)
     return ev["rmse_energy"], ev.get("rmse_forces", float("nan"))
-
-
-def _mask_from_active(active: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {e: a.clone() for e, a in active.items()}
 
 
 def _names(exp: Experiment, keep: dict[str, Sequence[int]]) -> list[str]:
@@ -255,21 +253,7 @@ class _PathRun:
                         **{k_: float("nan") for k_ in ("val_rmse_penalized", "val_rmse_forces_penalized") + _REFIT_KEYS}})
         else:
             weights = {e: adaptive_weights(norms_gl[e], self.settings.gamma) * self.cost[e] for e in exp.elements}
-            r_agl = train(nets, exp.data, exp.train, exp.val, self.st_agl,
-                          penalty=GroupPenalty(lam, n_train, weights, self.settings.prox), mask=frozen_mask(weights),
-                          checkpoint=_in(step, "ckpt_agl.pt"), label=f"AGL lambda={lam:.3g}")
-            norms = {e: group_norms(nets[e].input_layer.weight.detach()) for e in exp.elements}
-            keep = {e: [int(i) for i in torch.nonzero(norms[e] > 0).flatten().tolist()] for e in exp.elements}
-            val_pen, val_pen_f = errors(nets, exp, exp.val, self.forces)
-            rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": sum(len(v) for v in keep.values()),
-                        "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
-                        "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
-                        "selected": _names(exp, keep), "selected_idx": keep,
-                        "group_norms": {e: [float(x) for x in norms[e].cpu().tolist()] for e in exp.elements}})
-            if rec["n_selected"] == 0 or any(len(v) == 0 for v in keep.values()):
-                rec.update({k_: float("nan") for k_ in _REFIT_KEYS})
-            else:
-                self.refit(rec, nets, {e: norms[e] > 0 for e in exp.elements}, step)
+            self.adaptive(rec, lam, nets, weights, step)
         rec["full_val_rmse"] = self.full_val_rmse
         if step is not None:
             write_json(step / "result.json", rec)
@@ -280,18 +264,51 @@ class _PathRun:
                   f"(full {self.full_val_rmse:.4g})")
         return rec, warm
 
-    def refit(self, rec: dict, nets: nn.ModuleDict, active: dict[str, torch.Tensor], step: Path | None) -> None:
-        """The AGL-zero groups frozen at zero, training continued without penalty; errors into ``rec``."""
+    def adaptive(self, rec: dict, lam: float, nets: nn.ModuleDict, weights: dict[str, np.ndarray],
+                 step: Path | None) -> None:
+        """AGL from the GL solution ``nets``, then the refit; into ``rec``.
+
+        Both stages train only the columns they can change: the GL-zero groups are frozen
+        at zero in the AGL (infinite weights), the AGL-zero groups in the refit, and a
+        frozen column contributes nothing to energies, forces or (elementwise or
+        dot-product) optimiser steps. Dropping them gives the numbers of the masked full
+        network up to round-off, at the cost of the active columns only.
+        """
+        exp, n_train = self.exp, len(self.exp.train)
+        live = {e: [int(i) for i in np.flatnonzero(np.isfinite(weights[e]))] for e in exp.elements}
+        data = exp.data.subset_columns(live)
+        sub = _restricted(nets, live)
+        r_agl = train(sub, data, exp.train, exp.val, self.st_agl,
+                      penalty=GroupPenalty(lam, n_train, {e: weights[e][live[e]] for e in exp.elements},
+                                           self.settings.prox),
+                      checkpoint=_in(step, "ckpt_agl.pt"), label=f"AGL lambda={lam:.3g}")
+        norms = {e: torch.zeros(exp.data.n_features[e], dtype=torch.float64) for e in exp.elements}
+        for e in exp.elements:
+            norms[e][live[e]] = group_norms(sub[e].input_layer.weight.detach()).cpu().to(torch.float64)
+        keep = {e: [int(i) for i in torch.nonzero(norms[e] > 0).flatten().tolist()] for e in exp.elements}
+        val_pen, val_pen_f = errors(sub, data, exp.val, self.forces)
+        rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": sum(len(v) for v in keep.values()),
+                    "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
+                    "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
+                    "selected": _names(exp, keep), "selected_idx": keep,
+                    "group_norms": {e: [float(x) for x in norms[e].tolist()] for e in exp.elements}})
+        if rec["n_selected"] == 0 or any(len(v) == 0 for v in keep.values()):
+            rec.update({k_: float("nan") for k_ in _REFIT_KEYS})
+            return
+        pos = {e: {c: j for j, c in enumerate(live[e])} for e in exp.elements}
+        self.refit(rec, _restricted(sub, {e: [pos[e][i] for i in keep[e]] for e in exp.elements}), step)
+
+    def refit(self, rec: dict, small: nn.ModuleDict, step: Path | None) -> None:
+        """``small`` (networks on the selected columns, from the AGL) trained without penalty; errors into ``rec``."""
         from ..potential import save_model
 
         exp, lam, keep = self.exp, rec["lambda"], rec["selected_idx"]
-        refit = copy.deepcopy(nets)
-        r_ref = train(refit, exp.data, exp.train, exp.val, self.st_ref, mask=_mask_from_active(active),
-                      checkpoint=_in(step, "ckpt_refit.pt"), label=f"refit lambda={lam:.3g}")
+        data = exp.data.subset_columns(keep)
+        r_ref = train(small, data, exp.train, exp.val, self.st_ref, checkpoint=_in(step, "ckpt_refit.pt"),
+                      label=f"refit lambda={lam:.3g}")
         rec["refit_epochs"] = r_ref.best_epoch
-        rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(refit, exp, exp.val, self.forces)
-        rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(refit, exp, exp.test, self.forces)
-        small = _restricted(refit, keep)
+        rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(small, data, exp.val, self.forces)
+        rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(small, data, exp.test, self.forces)
         if step is not None:
             with atomic_path(step / "refit_networks.pt") as tmp:
                 torch.save({k_: v.cpu() for k_, v in small.state_dict().items()}, tmp)

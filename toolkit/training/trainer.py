@@ -446,12 +446,13 @@ def _loss_backward(networks, data: FeatureData, idx: np.ndarray, settings: Train
 
 
 def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings: TrainSettings, mask, forces: bool):
-    """The L-BFGS closure: loss and gradient of the whole training set (chunks of ``batch_size`` structures).
+    """The L-BFGS closure: loss and gradient of the whole training set, in chunks as large as the memory
+    budget allows (few large chunks: per-operation overhead dominates small ones).
 
     Chunks are built once and kept when the derivatives are in memory anyway
     (the line search evaluates the loss several times per iteration).
     """
-    size = min(max(settings.batch_size, 1), structures_per_batch(data, forces, settings.memory_bytes))
+    size = structures_per_batch(data, forces, settings.memory_bytes)
     chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / size)))
     keep = not forces or getattr(data.derivatives, "in_memory", False)
     cache: list = []
