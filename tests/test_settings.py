@@ -171,3 +171,17 @@ def test_a_run_folder_refuses_other_settings(tmp_path):
     p.write_text("data: {features: f.h5}\ntraining: {epochs: 20}\nmodel: {hidden: [4]}\n")
     with pytest.raises(InputFileError, match=r"c\.yaml.*model\.hidden.*training\.epochs"):
         check_run_dir(load_config(p), run)
+
+
+@pytest.mark.parametrize("body, weight", [
+    ("data: {structures: x.data, derivatives: true}\n", 1.0),                    # derivatives: forces by default
+    ("data: {structures: x.data}\ntraining: {derivatives: on_the_fly}\n", 1.0),
+    ("data: {structures: x.data, derivatives: true}\ntraining: {force_weight: 0}\n", 0.0),  # the study's setting
+    ("data: {structures: x.data, derivatives: true}\ntraining: {force_weight: 0.3}\n", 0.3),
+    ("data: {structures: x.data}\n", 0.0),                                       # no derivatives: energies only
+])
+def test_force_aware_by_default_wherever_derivatives_can_be_had(tmp_path, body, weight):
+    (tmp_path / "c.yaml").write_text(body)
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.training.force_weight == weight
+    assert cfg.selection.resolved_metric(cfg.training.force_weight) == ("forces" if weight > 0 else "energy")

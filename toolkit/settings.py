@@ -419,7 +419,9 @@ class TrainSettings(_Section):
     weight_decay: float = option(1e-4, "AdamW weight decay (hidden and output weights only)", ge=0)
     patience: int = option(100, "early stopping: epochs without improvement", gt=0)
     min_delta: float = option(1e-4, "early stopping: relative improvement that counts", ge=0)
-    force_weight: float = option(0.0, "weight of the force MSE in the loss (> 0 needs data.derivatives)", ge=0)
+    force_weight: float = option(0.0, "weight of the force MSE in the loss (> 0 needs data.derivatives); not given: "
+                                 "1 wherever derivatives can be had (data.derivatives: true or derivatives: "
+                                 "on_the_fly), else 0. 0: energies only, the reference study's setting", ge=0)
     seed: int = option(0, "seed of initialisation and batch order")
     checkpoint_every: int = option(10, "epochs between checkpoints", ge=0, results=False)
     eval_batch_size: int | None = option(None, "structures per batch when evaluating (null: as many as fit in "
@@ -626,9 +628,22 @@ def from_dict(raw: Any, source: str | None = None) -> Config:
             sections[name] = _build(SECTIONS[name], body, name)
         if "data" not in sections:
             sections["data"] = _build(DataSettings, {}, "data")
+        sections = _force_aware_default(sections, raw)
         return Config(**sections, source=source)
     except SettingsError as exc:
         raise InputFileError(where, None, str(exc)) from None
+
+
+def _force_aware_default(sections: dict, raw: dict) -> dict:
+    """``training.force_weight`` not given: 1 (train and select on energies and forces) wherever derivatives can
+    be had (``data.derivatives: true`` or ``training.derivatives: on_the_fly``), else 0 (energies only)."""
+    given = raw.get("training") if isinstance(raw.get("training"), dict) else {}
+    if "force_weight" in given:
+        return sections
+    tr = sections.get("training") or _build(TrainSettings, {}, "training")
+    if sections["data"].derivatives or tr.derivatives == "on_the_fly":
+        sections = {**sections, "training": tr.replace(force_weight=1.0)}
+    return sections
 
 
 def section_fields(cls) -> list:
