@@ -15,7 +15,10 @@ structures), in a fresh process:
 
 ``seconds`` is steps 2 + 3 (the features a force-aware run needs, and the
 path), ``peak_rss_gb`` the largest resident memory of the process and its
-feature workers. Writes ``benchmarks/results/force_selection_scale.csv`` (one
+feature workers. ``*cpu_seconds``: the CPU time (user + system, the process
+and its feature workers) of the same steps. The path runs one torch thread, so
+on a quiet machine its wall time equals its CPU time; on a shared one (these
+machines) the CPU time is the figure that does not depend on the other jobs. Writes ``benchmarks/results/force_selection_scale.csv`` (one
 row per size, plus the settings and epochs in ``.json`` beside it) and a
 log-log plot ``force_selection_scale.png``. Finished sizes are kept: rerun to
 resume; the path itself resumes from its run folder.
@@ -42,7 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-COLUMNS = ["structures", "seconds", "peak_rss_gb", "disk_gb", "values_seconds", "derivatives_seconds"]
+COLUMNS = ["structures", "seconds", "peak_rss_gb", "disk_gb", "values_seconds", "derivatives_seconds",
+           "cpu_seconds", "values_cpu_seconds", "derivatives_cpu_seconds"]
 
 
 def _peak_rss_gb() -> float:
@@ -50,6 +54,12 @@ def _peak_rss_gb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) * 1024 / 1e9
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children (the feature workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _subset(structures: list, n: int, seed: int) -> list:
@@ -113,31 +123,35 @@ def run_one(args) -> dict:
     sfset = SymmetryFunctionSet(settings.symfuncs, settings.elements)
     times = json.loads((work / "times.json").read_text()) if (work / "times.json").is_file() else {}
     if "values_seconds" not in times:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         write_feature_file(work / "values.h5", structures, sfset, store_dtype="float32", show_progress=True,
                            workers=args.workers)
-        times["values_seconds"] = time.perf_counter() - t0
+        times["values_seconds"], times["values_cpu_seconds"] = time.perf_counter() - t0, _cpu() - c0
         (work / "values.h5").unlink()
         (work / "times.json").write_text(json.dumps(times))
     features = work / "features.h5"
     if "derivatives_seconds" not in times:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         write_feature_file(features, structures, sfset, derivatives=True, store_dtype="float32",
                            show_progress=True, workers=args.workers, force_atoms=_force_atoms(args),
                            force_seed=args.seed)
-        times["derivatives_seconds"] = time.perf_counter() - t0
+        times["derivatives_seconds"], times["derivatives_cpu_seconds"] = time.perf_counter() - t0, _cpu() - c0
         (work / "times.json").write_text(json.dumps(times))
     if "path_seconds" not in times:
         cfg_path = work / "select.yaml"
         cfg_path.write_text(yaml.safe_dump(_config(args, features)))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         run_select(load_config(cfg_path), work / "run", echo=lambda m: print(f"[{n}] {m}", flush=True))
         times["path_seconds"] = time.perf_counter() - t0 + times.get("path_seconds_before", 0.0)
+        times["path_cpu_seconds"] = _cpu() - c0
         (work / "times.json").write_text(json.dumps(times))
     return {"structures": n, "seconds": round(times["derivatives_seconds"] + times["path_seconds"], 1),
             "peak_rss_gb": round(_peak_rss_gb(), 3), "disk_gb": round(features.stat().st_size / 1e9, 3),
             "values_seconds": round(times["values_seconds"], 1),
-            "derivatives_seconds": round(times["derivatives_seconds"], 1)}
+            "derivatives_seconds": round(times["derivatives_seconds"], 1),
+            "cpu_seconds": round(times["derivatives_cpu_seconds"] + times["path_cpu_seconds"], 1),
+            "values_cpu_seconds": round(times["values_cpu_seconds"], 1),
+            "derivatives_cpu_seconds": round(times["derivatives_cpu_seconds"], 1)}
 
 
 def _write(rows: list[dict], out: Path, meta: dict) -> None:

@@ -53,9 +53,12 @@ _LARGE = dict(
     measurement=1000.0, traj_every=1.0, runs_selected=10, runs_reference=10, runs_full=10, full_melt_time=20.0,
     full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000, bench_full_steps=100, bench_repeats=5,
 )
-SI_DEFAULT = DemoSizes(**_SI, **{**_SMALL, "full_md_temperatures": (2500.0,)})
+# the selection on every structure, derivatives of 16 sampled force atoms each (docs/scale.md)
+SI_DEFAULT = DemoSizes(**_SI, **{**_SMALL, "select_structures": 150, "select_force_atoms": 16,
+                                 "full_md_temperatures": (2500.0,)})
 SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperatures"]})
-CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "full_md_temperatures": (2000.0,)})
+CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
+                                     "full_md_temperatures": (2000.0,)})
 CUZR_FULL = DemoSizes(**_CUZR, **{**_LARGE, "full_md_temperatures": _CUZR["md_temperatures"]})
 
 #: system -> candidate set of the demo's selection (``symfuncs.candidates``)
