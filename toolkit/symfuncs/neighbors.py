@@ -96,20 +96,19 @@ def build_pairs(positions, cell, cutoff: float, dtype=torch.float64, device=None
         cell_np = np.asarray(cell, dtype=float)
         frac = pos_np @ np.linalg.inv(cell_np)
         pos_np = (frac - np.floor(frac)) @ cell_np
-    if cell is None:
-        shifts_np = np.zeros((1, 3))
-    else:
-        shifts_np = image_shifts(cell, cutoff) @ np.asarray(cell, dtype=float)
     if cell is not None and n * n <= _BRUTE_FORCE_LIMIT and _min_height(cell) >= 2.0 * cutoff:
+        # one image per pair; nonzero() lists them by centre, then neighbour: sorted already
         center, neighbor, vec = _minimum_image(pos_np, cell, cutoff, dtype, device)
-    elif n * n * len(shifts_np) <= _BRUTE_FORCE_LIMIT or cell is None and n < 3000:
-        pos = torch.as_tensor(pos_np, dtype=dtype, device=device)
-        shifts = torch.as_tensor(shifts_np, dtype=dtype, device=device)
-        center, neighbor, vec = _brute_force(pos, shifts, cutoff)
     else:
-        center, neighbor, vec = _cell_list(pos_np, cell, cutoff, dtype, device)
-    order = torch.argsort(center * (n + 1) + neighbor, stable=True)
-    center, neighbor, vec = center[order], neighbor[order], vec[order]
+        shifts_np = np.zeros((1, 3)) if cell is None else image_shifts(cell, cutoff) @ np.asarray(cell, dtype=float)
+        if n * n * len(shifts_np) <= _BRUTE_FORCE_LIMIT or cell is None and n < 3000:
+            pos = torch.as_tensor(pos_np, dtype=dtype, device=device)
+            shifts = torch.as_tensor(shifts_np, dtype=dtype, device=device)
+            center, neighbor, vec = _brute_force(pos, shifts, cutoff)
+        else:
+            center, neighbor, vec = _cell_list(pos_np, cell, cutoff, dtype, device)
+        order = torch.argsort(center * (n + 1) + neighbor, stable=True)
+        center, neighbor, vec = center[order], neighbor[order], vec[order]
     dist = torch.linalg.vector_norm(vec, dim=1)
     if min_distance is not None and dist.numel() and float(dist.min()) < min_distance:
         p = int(torch.argmin(dist))
@@ -147,12 +146,16 @@ def _minimum_image(pos_np: np.ndarray, cell, cutoff: float, dtype, device):
     cell shape.
     """
     pos = torch.as_tensor(pos_np, dtype=dtype, device=device)
-    cell_t = torch.as_tensor(np.asarray(cell, float), dtype=dtype, device=device)
+    cell_np = np.asarray(cell, float)
+    cell_t = torch.as_tensor(cell_np, dtype=dtype, device=device)
     inv = torch.linalg.inv(cell_t)
     diff = pos[None, :, :] - pos[:, None, :]
-    frac = diff @ inv
-    shift = -torch.round(frac)
-    d = diff + shift @ cell_t
+    if not np.any(cell_np - np.diag(np.diag(cell_np))):
+        # orthorhombic: the same numbers as below (the products with the zeros add nothing), in place
+        t = diff * inv.diagonal()
+        d = diff.sub_(t.round_().mul_(cell_t.diagonal()))
+    else:
+        d = diff - torch.round(diff @ inv) @ cell_t
     r2 = torch.einsum("ijk,ijk->ij", d, d)
     mask = r2 < cutoff * cutoff
     mask.fill_diagonal_(False)
