@@ -299,8 +299,12 @@ def _contracted_pair_gradients(t: _Triplets, d: _RadialDerivatives, wt: torch.Te
     return gj, gk
 
 
-def _per_function_pair_gradients(t: _Triplets, d: _RadialDerivatives, p: AngularParams, zl_u: torch.Tensor):
-    """dG_f/dd_ij and dG_f/dd_ik per triplet and function, (T, F, 3) each."""
+def _per_function_pair_terms(t: _Triplets, d: _RadialDerivatives, p: AngularParams, zl_u: torch.Tensor):
+    """Coefficients ``(aj, ak, b, c3)``, (T, F) each, of the pair gradients per triplet and function:
+
+    dG_f/dd_ij = aj d_ij + b d_ik + c3 d_jk,  dG_f/dd_ik = ak d_ik + b d_ij - c3 d_jk
+    (c3 None for the wide type 9).
+    """
     pn = p.pnorm[None, :]
     cs, cos, rij, rik = t.cs, t.cos, t.rij, t.rik
     e_f, exij_f, exik_f = t.E[:, p.er_index], d.exr_ij[:, p.er_index], d.exr_ik[:, p.er_index]
@@ -310,14 +314,35 @@ def _per_function_pair_gradients(t: _Triplets, d: _RadialDerivatives, p: Angular
                + (cs[:, None] * exij_f + d.dcs_ij[:, None] * e_f) * pz_f / rij[:, None])
     ak = pn * (-(cs * cos / (rik * rik))[:, None] * e_f * pzm1zl_f
                + (cs[:, None] * exik_f + d.dcs_ik[:, None] * e_f) * pz_f / rik[:, None])
-    gj = aj[:, :, None] * t.dij[:, None, :] + b[:, :, None] * t.dik[:, None, :]
-    gk = ak[:, :, None] * t.dik[:, None, :] + b[:, :, None] * t.dij[:, None, :]
+    c3 = None
     if t.rjk is not None:
         c3 = -pn * (cs[:, None] * d.exr_jk[:, p.er_index] + d.dcs_jk[:, None] * e_f) * pz_f / d.safe_rjk[:, None]
         c3 = torch.where(d.inside[:, None], c3, torch.zeros_like(c3))
+    return aj, ak, b, c3
+
+
+def _per_function_pair_gradients(t: _Triplets, d: _RadialDerivatives, p: AngularParams, zl_u: torch.Tensor):
+    """dG_f/dd_ij and dG_f/dd_ik per triplet and function, (T, F, 3) each."""
+    aj, ak, b, c3 = _per_function_pair_terms(t, d, p, zl_u)
+    gj = aj[:, :, None] * t.dij[:, None, :] + b[:, :, None] * t.dik[:, None, :]
+    gk = ak[:, :, None] * t.dik[:, None, :] + b[:, :, None] * t.dij[:, None, :]
+    if c3 is not None:
         gj = gj + c3[:, :, None] * t.djk[:, None, :]
         gk = gk - c3[:, :, None] * t.djk[:, None, :]
     return gj, gk
+
+
+def _add_partner_terms(buf: torch.Tensor, sj, sk, t: _Triplets, b, c3) -> None:
+    """Add the terms of the pair gradients along the *other* pairs (b d_ik + c3 d_jk for ij, b d_ij - c3 d_jk
+    for ik) into ``buf`` rows ``sj``, ``sk``; the terms along a pair's own vector are summed as scalars."""
+    v = b[:, :, None] * t.dik[:, None, :]
+    if c3 is not None:
+        v.addcmul_(c3[:, :, None], t.djk[:, None, :])
+    buf.index_add_(0, sj, v)
+    v = b[:, :, None] * t.dij[:, None, :]
+    if c3 is not None:
+        v.addcmul_(c3[:, :, None], t.djk[:, None, :], value=-1.0)
+    buf.index_add_(0, sk, v)
 
 
 def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, sub_rows, nb_elem, z_of_element,
@@ -340,7 +365,11 @@ def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, su
     block = max(1, _TRIPLET_CHUNK // max(1, nmax * (nmax - 1) // 2)) * (4 if dG is None else 1)
     compact = dG if isinstance(dG, CompactDerivatives) else None
     if compact is not None:   # one buffer per group, not per block: time stays linear in the pairs
-        buf = torch.zeros((compact.angular.shape[0], len(p.cols), 3), dtype=dtype, device=p.eta_u.device)
+        # row per stored angular pair, plus a last row for the pairs not stored
+        n_a = compact.angular.shape[0]
+        buf = torch.zeros((n_a + 1, len(p.cols), 3), dtype=dtype, device=p.eta_u.device)
+        own = torch.zeros((n_a + 1, len(p.cols)), dtype=dtype, device=p.eta_u.device)   # along the pair itself
+        slot_of = torch.where(compact.angular_slot >= 0, compact.angular_slot, n_a)
     for pl, ql, row in _triplet_blocks(counts, starts, n_rows, block):
         if compact is not None:   # only the triplets that touch a needed pair
             t_keep = compact.need[sub[pl]] | compact.need[sub[ql]]
@@ -357,11 +386,11 @@ def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, su
             grad.index_add_(0, pp, gj)
             grad.index_add_(0, qq, gk)
         if compact is not None:
-            gj, gk = _per_function_pair_gradients(t, d, p, zl_u)
-            sj, sk = compact.angular_slot[pp], compact.angular_slot[qq]
-            mj, mk = sj >= 0, sk >= 0
-            buf.index_add_(0, sj[mj], gj[mj])
-            buf.index_add_(0, sk[mk], gk[mk])
+            aj, ak, b, c3 = _per_function_pair_terms(t, d, p, zl_u)
+            sj, sk = slot_of[pp], slot_of[qq]
+            own.index_add_(0, sj, aj)
+            own.index_add_(0, sk, ak)
+            _add_partner_terms(buf, sj, sk, t, b, c3)
         elif dG is not None:
             gj, gk = _per_function_pair_gradients(t, d, p, zl_u)
             blk = torch.zeros((dG.shape[0], len(p.cols), 3), dtype=dtype, device=dG.device)
@@ -369,4 +398,6 @@ def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, su
             blk.index_add_(0, qq, gk)
             dG[:, p.cols] += blk
     if compact is not None:
+        vec = pe.vec[compact.pairs[compact.angular_pair]]
+        buf = buf[:-1].addcmul_(own[:-1, :, None], vec[:, None, :])
         compact.angular[:, compact.column_pos[p.cols]] += buf

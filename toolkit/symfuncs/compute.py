@@ -35,6 +35,9 @@ from .neighbors import PairList, build_pairs, pad_slots
 
 # Pairs per block of the radial value sums: a few rows of them stay in a core's L2 cache.
 _RADIAL_BLOCK = 32768
+# (pair, function) terms per block of the radial derivatives: ~1 MB, so the block's temporaries stay in
+# cache and are reused by the allocator (the whole (pairs, F) at once ran 1.5-2x slower).
+_RADIAL_TERMS_BLOCK = 131072
 
 
 @dataclass
@@ -484,21 +487,26 @@ class SymmetryFunctionSet:
                 zw = zw[keep]
             if idx.numel() == 0:
                 return
-        fc, dfc = cutoff_fdf(r, g.rc, g.cutoff_type, g.alpha)
-        ex, order = _radial_exp(r, g, dtype, device)
-        eta, rs = g.eta.to(device, dtype)[order], g.rs.to(device, dtype)[order]
-        x = r[:, None] - rs[None, :]
-        coef = (dfc[:, None] - 2.0 * eta[None, :] * x * fc[:, None]) * ex / r[:, None]
-        if zw is not None:
-            coef = coef * zw[:, None]
+        order = _family_order(g, device)
+        eta2, rs = 2.0 * g.eta.to(device, dtype)[order], g.rs.to(device, dtype)[order]
         cols_o = cols[order]
-        if isinstance(dG, CompactDerivatives):    # D = coef * d_p: store the scalar
-            dG.radial[dG.slot[idx][:, None], dG.column_pos[cols_o][None, :]] = coef
-        elif dG is not None:
-            dG[idx[:, None], cols_o[None, :]] += coef[:, :, None] * pe.vec[idx][:, None, :]
-        if grad is not None:
-            c = (coef * weights[rows[idx]][:, cols_o]).sum(1)
-            grad.index_add_(0, idx, c[:, None] * pe.vec[idx])
+        step = max(1, _RADIAL_TERMS_BLOCK // max(1, len(cols)))
+        for a in range(0, idx.numel(), step):
+            ib, rb = idx[a:a + step], r[a:a + step]
+            fc, dfc = cutoff_fdf(rb, g.rc, g.cutoff_type, g.alpha)
+            ex, _ = _radial_exp(rb, g, dtype, device)
+            # coef = (dfc - 2 eta (r - rs) fc) ex / r, in place
+            coef = (rb[:, None] - rs[None, :]).mul_(eta2[None, :]).mul_(fc[:, None]).neg_().add_(dfc[:, None])
+            coef.mul_(ex).div_(rb[:, None])
+            if zw is not None:
+                coef.mul_(zw[a:a + step, None])
+            if isinstance(dG, CompactDerivatives):    # D = coef * d_p: store the scalar
+                dG.radial[dG.slot[ib][:, None], dG.column_pos[cols_o][None, :]] = coef
+            elif dG is not None:
+                dG[ib[:, None], cols_o[None, :]] += coef[:, :, None] * pe.vec[ib][:, None, :]
+            if grad is not None:
+                c = (coef * weights[rows[ib]][:, cols_o]).sum(1)
+                grad.index_add_(0, ib, c[:, None] * pe.vec[ib])
 
     def _angular(self, g: AngularGroup, pe: PairList, rows, nb_elem, z_of_element, n_rows, values, dG,
                  dtype, device, weights=None, grad=None):
