@@ -305,19 +305,22 @@ def _per_function_pair_terms(t: _Triplets, d: _RadialDerivatives, p: AngularPara
     dG_f/dd_ij = aj d_ij + b d_ik + c3 d_jk,  dG_f/dd_ik = ak d_ik + b d_ij - c3 d_jk
     (c3 None for the wide type 9).
     """
-    pn = p.pnorm[None, :]
+    eta, rs = p.eta_u[None, :], p.rs_u[None, :]
     cs, cos, rij, rik = t.cs, t.cos, t.rij, t.rik
-    e_f, exij_f, exik_f = t.E[:, p.er_index], d.exr_ij[:, p.er_index], d.exr_ik[:, p.er_index]
-    pzm1zl_f, pz_f = (t.pzm1 * zl_u[None, :])[:, p.lz_index], t.pz[:, p.lz_index]
-    b = pn * cs[:, None] * e_f * pzm1zl_f / (rij * rik)[:, None]
-    aj = pn * (-(cs * cos / (rij * rij))[:, None] * e_f * pzm1zl_f
-               + (cs[:, None] * exij_f + d.dcs_ij[:, None] * e_f) * pz_f / rij[:, None])
-    ak = pn * (-(cs * cos / (rik * rik))[:, None] * e_f * pzm1zl_f
-               + (cs[:, None] * exik_f + d.dcs_ik[:, None] * e_f) * pz_f / rik[:, None])
+    # per (eta, rs) pair: d(cs E)/dr along a pair, per unit E and per unit length: (T, n_er)
+    hj = (cs[:, None] * (-2.0 * eta * (rij[:, None] - rs)) + d.dcs_ij[:, None]) / rij[:, None]
+    hk = (cs[:, None] * (-2.0 * eta * (rik[:, None] - rs)) + d.dcs_ik[:, None]) / rik[:, None]
+    pe = t.E[:, p.er_index] * p.pnorm[None, :]                 # (T, F) from here on
+    u = pe * (t.pzm1 * zl_u[None, :])[:, p.lz_index]            # pnorm E zeta lambda (1 + lambda cos)^(zeta - 1)
+    w = pe * t.pz[:, p.lz_index]                                # pnorm E (1 + lambda cos)^zeta
+    b = u * (cs / (rij * rik))[:, None]
+    aj = (w * hj[:, p.er_index]).sub_(u * (cs * cos / (rij * rij))[:, None])
+    ak = (w * hk[:, p.er_index]).sub_(u * (cs * cos / (rik * rik))[:, None])
     c3 = None
     if t.rjk is not None:
-        c3 = -pn * (cs[:, None] * d.exr_jk[:, p.er_index] + d.dcs_jk[:, None] * e_f) * pz_f / d.safe_rjk[:, None]
-        c3 = torch.where(d.inside[:, None], c3, torch.zeros_like(c3))
+        hjk = (cs[:, None] * (-2.0 * eta * (t.rjk[:, None] - rs)) + d.dcs_jk[:, None]) / d.safe_rjk[:, None]
+        hjk = torch.where(d.inside[:, None], hjk, torch.zeros_like(hjk))
+        c3 = (w * hjk[:, p.er_index]).neg_()
     return aj, ak, b, c3
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .neighbors import PairList
+from .neighbors import PairList, pad_slots
 
 
 @dataclass
@@ -65,10 +65,15 @@ class CompactDerivatives:
         slot_c = row_slot[rows[self.pairs[c_pairs]]]
         vec = pe.vec[self.pairs[c_pairs]]
         rcols = self.radial_columns.to(dev)
-        for k in range(3):                 # radial: s * d_p summed per centre, one coordinate at a time
-            part = torch.zeros((len(self_rows), len(rcols)), dtype=dt, device=dev)
-            part.index_add_(0, slot_c, self.radial[c_pairs] * vec[:, k:k + 1])
-            block[:, rcols, k] = part
+        if len(rcols) and len(c_pairs):
+            # radial: sum_p s_p d_p per centre, as one batched product over the centre's pairs (sorted by
+            # centre, laid out densely: (M, slots, F_r)^T (M, slots, 3))
+            slot_in, _, m = pad_slots(slot_c, len(self_rows))
+            s_pad = torch.zeros((len(self_rows), m, len(rcols)), dtype=dt, device=dev)
+            s_pad[slot_c, slot_in] = self.radial[c_pairs]
+            v_pad = torch.zeros((len(self_rows), m, 3), dtype=dt, device=dev)
+            v_pad[slot_c, slot_in] = vec
+            block[:, rcols] = torch.bmm(s_pad.transpose(1, 2), v_pad)
         if self.angular.numel():
             a_pos = self.pairs[self.angular_pair]
             a_c = centre_in[a_pos].nonzero().squeeze(1)
