@@ -81,3 +81,36 @@ def test_fakes_do_not_copy_the_feature_matrix(lj_features):
     assert torch.equal(b.x["Ar"][:F], b0.x["Ar"]) and torch.equal(b.x["Ar"][F:], aug.columns("Ar", aug.rows_of("Ar", [2, 7]))[F:])
     sub = aug.subset_columns({"Ar": [1, F + 2]})
     assert torch.equal(sub.batch([2, 7]).x["Ar"], torch.stack([b.x["Ar"][1], b.x["Ar"][F + 2]]))
+
+
+@pytest.mark.slow
+def test_selection_evaluations_use_budget_sized_batches(lj_features, monkeypatch, tmp_path):
+    """Under a small budget every batch of the path (lr finder, lambda_max, training, the evaluations of the
+    full model, the penalized and refit models, repeats) holds at most the budget's structures."""
+    from toolkit.selection import AdaptiveGroupLasso
+    from toolkit.selection.pipeline import _repeats
+
+    path, _ = lj_features
+    exp = _exp(path)
+    per = {f: bytes_per_structure(exp.data, forces=f) for f in (False, True)}
+    memory = 2 * 2.5 * per[True]                      # half of it: 2 structures with forces per step
+    cap = {f: structures_per_batch(exp.data, f, memory) for f in (False, True)}
+    assert cap[True] == 2 and len(exp.val) == 3 and len(exp.test) == 3
+    sizes = []
+    real_batch = FeatureData.batch
+
+    def spy(self, structures, forces=False, epoch=None):
+        sizes.append((len(structures), bool(forces)))
+        return real_batch(self, structures, forces=forces, epoch=epoch)
+
+    monkeypatch.setattr(FeatureData, "batch", spy)
+    st = TrainSettings(epochs=1, batch_size=6, lr=None, force_weight=1.0, progress=False, memory=memory)
+    agl = AdaptiveGroupLasso(n_lambdas=2, lambda_ratio=0.1, training=st, refit_optimizer="lbfgs").fit(exp)
+    assert len(agl.path_) == 2
+    _repeats(exp, {"AGL": {"Ar": [0, 1, 2]}}, st.replace(lr=1e-3), 1, tmp_path, echo=lambda m: None, metric="forces")
+    assert sizes and max(n for n, f in sizes if f) == cap[True]
+    assert all(n <= cap[f] for n, f in sizes), sorted(set(sizes))
+    # without the budget the same run uses larger batches (the spy sees them: the test can fail)
+    sizes.clear()
+    AdaptiveGroupLasso(lambdas=[0.1], training=st.replace(memory=4e9, epochs=1)).fit(exp)
+    assert max(n for n, f in sizes if f) > cap[True]

@@ -56,6 +56,6 @@ def train_model(experiment: Experiment, training: TrainSettings | None = None,
     nets = exp.new_networks(seed=st.seed)
     train(nets, exp.data, exp.train, exp.val, st, checkpoint=checkpoint, label="train")
     forces = st.force_weight > 0
-    rmse = {"val": evaluate(nets, exp.data, exp.val, forces=forces),
-            "test": evaluate(nets, exp.data, exp.test, forces=forces) if len(exp.test) else {}}
+    rmse = {"val": evaluate(nets, exp.data, exp.val, forces=forces, memory=st.memory_bytes),
+            "test": evaluate(nets, exp.data, exp.test, forces=forces, memory=st.memory_bytes) if len(exp.test) else {}}
     return exp.to_model(nets), rmse

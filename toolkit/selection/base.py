@@ -31,21 +31,24 @@ from sklearn.feature_selection import SelectorMixin
 
 from ..training.data import FeatureData
 from ..training.experiment import Experiment, ModelSpec, prepare
+from ..training.memory import DEFAULT_MEMORY
 
 #: the default train/validation/test fractions when a selector splits feature data itself
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 
 
 def as_experiment(X, y=None, model: ModelSpec | None = None, split: Sequence[float] = DEFAULT_SPLIT,
-                  split_seed: int = 0, forces: bool = False, dtype=torch.float32) -> Experiment:
-    """The prepared experiment of a selector's input (module docstring); raises TypeError for anything else."""
+                  split_seed: int = 0, forces: bool = False, dtype=torch.float32,
+                  memory: float = DEFAULT_MEMORY) -> Experiment:
+    """The prepared experiment of a selector's input (module docstring); raises TypeError for anything else.
+    ``memory`` (bytes, ``training.memory``): the derivatives are loaded only if they fit in half of it."""
     if isinstance(X, Experiment):
         if y is not None:
             raise ValueError("y: an Experiment carries its own energies; give y only with feature data")
         return X
     spec = copy.deepcopy(model) if model is not None else ModelSpec()
     if isinstance(X, (str, os.PathLike)):
-        data = FeatureData.from_file(X, dtype=dtype, derivatives=forces)
+        data = FeatureData.from_file(X, dtype=dtype, derivatives=forces, derivative_memory=0.5 * memory)
     elif isinstance(X, FeatureData):
         if X.scale_a is not None:
             raise ValueError("the feature data are already scaled: pass the Experiment they belong to")

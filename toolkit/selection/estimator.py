@@ -121,12 +121,12 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
             raise ToolkitError("metric 'forces' needs force training (training.force_weight > 0)")
         if self.lambdas is None and self.prox != "adam":
             raise ToolkitError("the lambda grid from the data assumes prox 'adam'; with prox 'lr' give the lambdas")
-        exp = as_experiment(X, y, self.model, self.split, self.split_seed, forces=forces)
+        exp = as_experiment(X, y, self.model, self.split, self.split_seed, forces=forces, memory=st.memory_bytes)
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         if ckpt is not None:
             ckpt.mkdir(parents=True, exist_ok=True)
         nets = full_networks if full_networks is not None else full_model(exp, st, ckpt / "full" if ckpt else None)[0]
-        val_e, val_f = errors(nets, exp, exp.val, forces)
+        val_e, val_f = errors(nets, exp, exp.val, forces, st.memory_bytes)
         self.full_networks_, self.metric_ = nets, metric
         self.full_val_rmse_ = val_e if metric == "energy" else val_f
         self._log(f"full model ({sum(exp.data.n_features.values())} functions): validation {metric} RMSE "

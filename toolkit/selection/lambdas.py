@@ -32,6 +32,7 @@ from torch import nn
 
 from ..errors import ToolkitError
 from ..training.experiment import Experiment
+from ..training.memory import structures_per_batch
 from ..training.trainer import TrainSettings, batch_loss
 from .agl import group_norms
 
@@ -69,10 +70,11 @@ def lambda_max(exp: Experiment, networks: nn.ModuleDict, train_settings: TrainSe
         for net in nets.values():
             net.input_layer.weight.zero_()
     train = np.asarray(exp.train)
-    chunk = max(1, int(train_settings.batch_size))
+    forces = train_settings.force_weight > 0
+    chunk = max(1, min(int(train_settings.batch_size),
+                       structures_per_batch(exp.data, forces, train_settings.memory_bytes)))
     _set_constant_output_(nets, exp, train, chunk)
     Ws = {e: nets[e].input_layer.weight.requires_grad_(True) for e in exp.elements}
-    forces = train_settings.force_weight > 0
     for a in range(0, len(train), chunk):
         idx = train[a:a + chunk]
         loss, _, _ = batch_loss(nets, exp.data.batch(idx, forces=forces), train_settings.force_weight)

@@ -50,6 +50,7 @@ from ..errors import ToolkitError
 from ..fileio import atomic_path, atomic_write, read_json, write_json
 from ..training.experiment import Experiment
 from ..settings import SelectionSettings, TrainSettings
+from ..training.memory import DEFAULT_MEMORY
 from ..training.trainer import evaluate, train
 from .agl import GroupPenalty, adaptive_weights, group_norms
 
@@ -86,13 +87,14 @@ def metric_key(metric: str, which: str = "refit") -> str:
 _REFIT_KEYS = ("val_rmse_refit", "test_rmse_refit", "val_rmse_forces_refit", "test_rmse_forces_refit")
 
 
-def errors(nets: nn.ModuleDict, data, idx, forces: bool) -> tuple[float, float]:
+def errors(nets: nn.ModuleDict, data, idx, forces: bool, memory: float = DEFAULT_MEMORY) -> tuple[float, float]:
     """(energy RMSE per atom, force RMSE or nan) of ``nets`` on the structures ``idx`` of ``data`` (a
-    FeatureData, or an Experiment: its data), physical units."""
+    FeatureData, or an Experiment: its data), physical units; batches that fit in ``memory`` bytes
+    (``training.memory``)."""
     if len(idx) == 0:
         return float("nan"), float("nan")
     data = data.data if isinstance(data, Experiment) else data
-    ev = evaluate(nets, data, idx, forces=forces)
+    ev = evaluate(nets, data, idx, forces=forces, memory=memory)
     return ev["rmse_energy"], ev.get("rmse_forces", float("nan"))
 
 
@@ -199,7 +201,7 @@ class _PathRun:
                  save_models: bool, provenance: dict | None, echo, on_refit, cost=None):
         self.exp, self.settings, self.full_val_rmse = exp, settings, full_val_rmse
         self.save_models, self.provenance, self.echo, self.on_refit = save_models, provenance, echo, on_refit
-        self.forces = st.force_weight > 0
+        self.forces, self.memory = st.force_weight > 0, st.memory_bytes
         self.metric = settings.resolved_metric(st.force_weight)
         metric_key(self.metric)
         if self.metric == "forces" and not self.forces:
@@ -286,7 +288,7 @@ class _PathRun:
         for e in exp.elements:
             norms[e][live[e]] = group_norms(sub[e].input_layer.weight.detach()).cpu().to(torch.float64)
         keep = {e: [int(i) for i in torch.nonzero(norms[e] > 0).flatten().tolist()] for e in exp.elements}
-        val_pen, val_pen_f = errors(sub, data, exp.val, self.forces)
+        val_pen, val_pen_f = errors(sub, data, exp.val, self.forces, self.memory)
         rec.update({"agl_epochs": r_agl.best_epoch, "n_selected": sum(len(v) for v in keep.values()),
                     "n_angular": sum(_is_angular(exp, e, i) for e in exp.elements for i in keep[e]),
                     "val_rmse_penalized": val_pen, "val_rmse_forces_penalized": val_pen_f,
@@ -307,8 +309,8 @@ class _PathRun:
         r_ref = train(small, data, exp.train, exp.val, self.st_ref, checkpoint=_in(step, "ckpt_refit.pt"),
                       label=f"refit lambda={lam:.3g}")
         rec["refit_epochs"] = r_ref.best_epoch
-        rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(small, data, exp.val, self.forces)
-        rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(small, data, exp.test, self.forces)
+        rec["val_rmse_refit"], rec["val_rmse_forces_refit"] = errors(small, data, exp.val, self.forces, self.memory)
+        rec["test_rmse_refit"], rec["test_rmse_forces_refit"] = errors(small, data, exp.test, self.forces, self.memory)
         if step is not None:
             with atomic_path(step / "refit_networks.pt") as tmp:
                 torch.save({k_: v.cpu() for k_, v in small.state_dict().items()}, tmp)

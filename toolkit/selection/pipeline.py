@@ -110,7 +110,7 @@ def _repeats(exp: Experiment, sets: dict[str, dict[str, list[int]]], st, n_rep: 
                 step.start()
                 nets = sub_exp.new_networks(seed=seed)
                 train(nets, sub, exp.train, exp.val, st.replace(seed=seed), label=f"{name} seed {seed}")
-                ev = evaluate(nets, sub, exp.test, forces=metric == "forces")
+                ev = evaluate(nets, sub, exp.test, forces=metric == "forces", memory=st.memory_bytes)
                 rec = step.finish(test_rmse=ev["rmse_energy"] if metric == "energy" else ev["rmse_forces"])
                 echo(f"repeat {name} seed {seed}: test {metric} RMSE {rec['test_rmse']:.4g}")
             rows.append({"set": name, "seed": seed, "test_rmse": rec["test_rmse"]})

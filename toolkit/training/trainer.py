@@ -203,16 +203,15 @@ def find_lr(networks: nn.ModuleDict, data: FeatureData, train_idx, settings: Tra
     factor = (lr_end / lr_start) ** (1.0 / max(steps - 1, 1))
     lr, best, avg, lrs, losses = lr_start, math.inf, None, [], []
     bs = min(settings.batch_size, len(train_idx))
+    micro = structures_per_batch(data, settings.force_weight > 0, settings.memory_bytes)
     for k in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr
         idx = train_idx[torch.randint(len(train_idx), (bs,), generator=gen).numpy()]
-        b = data.batch(idx, forces=settings.force_weight > 0, epoch=0)
         opt.zero_grad(set_to_none=True)
-        loss, _, _ = batch_loss(networks, b, settings.force_weight)
+        loss = _loss_backward(networks, data, idx, settings, 0, None, micro)   # micro-batches within the budget
         if not torch.isfinite(loss):
             break
-        loss.backward()
         opt.step()
         apply_mask_(networks, mask)
         v = float(loss.detach())
