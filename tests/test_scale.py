@@ -114,3 +114,69 @@ def test_selection_evaluations_use_budget_sized_batches(lj_features, monkeypatch
     sizes.clear()
     AdaptiveGroupLasso(lambdas=[0.1], training=st.replace(memory=4e9, epochs=1)).fit(exp)
     assert max(n for n, f in sizes if f) > cap[True]
+
+
+def test_values_on_disk_give_the_same_numbers(lj_features):
+    """A budget smaller than the value matrix: values read per batch from the file, bit for bit the in-memory
+    numbers (statistics, scaled batches, losses, gradients, column subsets, fakes, training)."""
+    from toolkit.selection.fakes import make_fakes
+    from toolkit.training.data import DiskValues, held_memory, value_bytes
+
+    path, _ = lj_features
+    vb = value_bytes(path, torch.float32)
+    assert vb == 12 * 16 * 6 * 4
+    assert held_memory(path, torch.float32, 4 * vb) == (2 * vb, vb) and held_memory(path, torch.float32, None)[0] > vb
+    mk = lambda memory: prepare(path, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), dtype=torch.float32,
+                                forces=True, memory=memory)
+    mem, disk = mk(None), mk(vb)                 # half of vb: the values do not fit
+    assert isinstance(disk.data.values["Ar"], DiskValues) and isinstance(mem.data.values["Ar"], torch.Tensor)
+    assert disk.data.values["Ar"].shape == mem.data.values["Ar"].shape and disk.data.dtype == torch.float32
+    for e in mem.raw_stats:
+        assert np.array_equal(mem.raw_stats[e], disk.raw_stats[e])
+    idx = np.array([5, 0, 7])
+    assert torch.equal(mem.data.batch(idx).x["Ar"], disk.data.batch(idx).x["Ar"])
+    assert torch.equal(mem.data.columns("Ar", [9, 3, 4]), disk.data.columns("Ar", [9, 3, 4]))
+    st = TrainSettings(force_weight=0.7)
+    grads = []
+    for exp in (mem, disk):
+        nets = exp.new_networks(seed=2)
+        loss = _loss_backward(nets, exp.data, exp.train, st, epoch=0, forward=None, micro=2)
+        grads.append((float(loss), [p.grad for p in nets.parameters()]))
+    assert grads[0][0] == grads[1][0] and all(torch.equal(a, b) for a, b in zip(grads[0][1], grads[1][1]))
+    keep = {"Ar": [1, 4, 5]}
+    sm, sd = mem.data.subset_columns(keep), disk.data.subset_columns(keep)
+    assert torch.equal(sm.batch(idx, forces=True).x["Ar"], sd.batch(idx, forces=True).x["Ar"])
+    fm, fd = (make_fakes(x.data, x.raw_stats, 3, x.train, "scalecenter", 0.0, 1.0, seed=0) for x in (mem, disk))
+    both = {"Ar": [0, 6, 8]}                     # a real column and two fakes
+    assert torch.equal(fm.subset_columns(both).batch(idx).x["Ar"], fd.subset_columns(both).batch(idx).x["Ar"])
+    run = TrainSettings(epochs=2, batch_size=3, lr=1e-3, force_weight=1.0, progress=False, memory=vb)
+    nm, nd = mem.new_networks(seed=0), disk.new_networks(seed=0)   # the same budget: the same (micro-)batches
+    rm = train(nm, mem.data, mem.train, mem.val, run)
+    rd = train(nd, disk.data, disk.train, disk.val, run)
+    assert rm.history == rd.history
+    assert all(torch.equal(p, q) for p, q in zip(nm.parameters(), nd.parameters()))
+
+
+def test_values_on_disk_non_uniform_structures(tmp_path):
+    """Structures of different sizes (the segment path of batches): the same energies from disk as from memory."""
+    from conftest import lj_boxes
+    from toolkit.features import write_feature_file
+    from toolkit.structures import Structure
+    from toolkit.symfuncs import SymmetryFunctionSet, standard_candidates
+    from toolkit.training.data import DiskValues
+    from toolkit.training.trainer import predict_energies
+
+    structs = []
+    for k, s in enumerate(lj_boxes(8, seed=1)):
+        n = 16 - 2 * (k % 3)                     # 16, 14 and 12 atoms
+        structs.append(Structure(positions=s.positions[:n], elements=s.elements[:n], cell=s.cell, energy=s.energy))
+    path = write_feature_file(tmp_path / "f.h5", structs, SymmetryFunctionSet(
+        standard_candidates("Ar", rc=2.0, rc_angular=1.4, n_centered=2, n_shifted=2, zetas=(1,)), ["Ar"]),
+        show_progress=False, workers=1)
+    mem, disk = (prepare(path, ModelSpec(hidden=[4]), split=(0.5, 0.25, 0.25), memory=m) for m in (None, 1e3))
+    assert not mem.data.uniform and isinstance(disk.data.values["Ar"], DiskValues)
+    idx = np.array([6, 1, 2])
+    bm, bd = mem.data.batch(idx), disk.data.batch(idx)
+    assert torch.equal(bm.x["Ar"], bd.x["Ar"]) and torch.equal(bm.seg["Ar"], bd.seg["Ar"])
+    nets = mem.new_networks(seed=0)
+    assert np.array_equal(predict_energies(nets, mem.data, np.arange(8)), predict_energies(nets, disk.data, np.arange(8)))

@@ -428,7 +428,8 @@ class TrainSettings(_Section):
                                          "training.memory)", gt=0, results=False)
     memory: str | float = option("4GB", "memory budget of a training or evaluation step (e.g. 8GB): sets the "
                                  "evaluation batches, splits larger training batches into micro-batches (same "
-                                 "gradients) and keeps SF derivatives on disk unless they fit in half of it",
+                                 "gradients) and keeps SF values and derivatives on disk unless they fit in half "
+                                 "of it",
                                  check=(_memory_ok, "a size such as 8GB, 512MB or a number of bytes"),
                                  unit="bytes", results=False)
     force_atoms: int | float | None = option(

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.feature_selection import SelectorMixin
 
-from ..training.data import FeatureData
+from ..training.data import FeatureData, held_memory
 from ..training.experiment import Experiment, ModelSpec, prepare
 from ..training.memory import DEFAULT_MEMORY
 
@@ -48,7 +48,9 @@ def as_experiment(X, y=None, model: ModelSpec | None = None, split: Sequence[flo
         return X
     spec = copy.deepcopy(model) if model is not None else ModelSpec()
     if isinstance(X, (str, os.PathLike)):
-        data = FeatureData.from_file(X, dtype=dtype, derivatives=forces, derivative_memory=0.5 * memory)
+        value_memory, derivative_memory = held_memory(X, dtype, memory)
+        data = FeatureData.from_file(X, dtype=dtype, derivatives=forces, derivative_memory=derivative_memory,
+                                     value_memory=value_memory)
     elif isinstance(X, FeatureData):
         if X.scale_a is not None:
             raise ValueError("the feature data are already scaled: pass the Experiment they belong to")

@@ -67,14 +67,16 @@ def _scaled_rows(exp, e: str, rows: np.ndarray) -> np.ndarray:
     return exp.data.columns(e, rows).T.double().cpu().numpy()
 
 
-def _structure_means(exp, e: str) -> tuple[np.ndarray, np.ndarray]:
-    """Training structures containing ``e``: mean scaled functions of their e atoms, energy per atom."""
+def _structure_means(exp, e: str, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Training structures containing ``e``: mean scaled functions of their e atoms, energy per atom
+    (read ``chunk`` structures at a time: never the whole value matrix in float64)."""
     train = np.asarray(exp.train)
     counts = exp.data.counts[e][train]
     ok = counts > 0
-    seg = np.repeat(np.arange(len(train)), counts)
     Xs = np.zeros((len(train), exp.data.n_features[e]))
-    np.add.at(Xs, seg, _scaled_rows(exp, e, exp.data.rows_of(e, train)))
+    for a in range(0, len(train), chunk):
+        seg = np.repeat(np.arange(a, min(a + chunk, len(train))), counts[a:a + chunk])
+        np.add.at(Xs, seg, _scaled_rows(exp, e, exp.data.rows_of(e, train[a:a + chunk])))
     return Xs[ok] / counts[ok, None], exp.data.energy[train][ok] / exp.data.n_atoms[train][ok]
 
 

@@ -1,4 +1,4 @@
-"""Training data in memory: symmetry functions of every atom, grouped by structure, ready to batch.
+"""Training data: symmetry functions of every atom, grouped by structure, ready to batch.
 
 A :class:`FeatureData` holds, per element, one contiguous *feature-major*
 ``(F, n_rows)`` tensor of symmetry-function values whose columns (atoms) are
@@ -18,7 +18,11 @@ Batches are gathered with one ``index_select``:
 
 Memory: ``S x atoms x F`` numbers in the chosen dtype (25,000 x 256 x 329 in
 float32 is 8.4 GB); values are read from HDF5 in chunks and scaled in place
-(:meth:`FeatureData.apply_scaling`), so no second copy is made; appended fake
+(:meth:`FeatureData.apply_scaling`), so no second copy is made. Values that do
+not fit in ``value_memory`` bytes stay in the file (:class:`DiskValues`): each
+batch reads its structures' rows, scaled on the way with the same arithmetic,
+so the numbers are the same bit for bit (:func:`held_memory` splits a budget
+between values and derivatives). Appended fake
 columns live in a separate block (:attr:`FeatureData.extra`), so adding them
 copies nothing. SF derivatives for force training (the compact layout of
 :mod:`toolkit.features`: radial scalars, angular vectors, only the pairs the
@@ -345,6 +349,106 @@ class DerivativeStore:
                                self_row=as_t(s_row), self_atom=as_t(row_atom[s_row]), self_block=s_blk, self_pos=sp)
 
 
+class DiskValues:
+    """The (F, n_rows) value matrix of one element left in the feature file: rows read when a batch needs them.
+
+    Stands in for the in-memory tensor of :attr:`FeatureData.values` where the data
+    use it (``shape``, ``dtype``, ``device``, ``index_select(1, rows)``, ``to``): every
+    read converts the stored rows to the training dtype, takes the column subset and
+    applies the scaling ``a G + b`` exactly as the in-memory path does (the same
+    numbers, bit for bit), and returns them feature-major on ``device``.
+    """
+
+    def __init__(self, path: Path, element: str, dtype):
+        import h5py
+
+        self.path, self.element, self.dtype = Path(path), element, dtype
+        # no chunk cache: batches read contiguous row runs once (see DerivativeStore)
+        self.h5 = h5py.File(self.path, "r", rdcc_nbytes=0)
+        self.ds = self.h5[f"features/{element}/values"]
+        self.device = torch.device("cpu")
+        self.cols: np.ndarray | None = None               # column subset of the stored functions
+        self.a: np.ndarray | None = None                  # scaling of every stored column (float64)
+        self.b: np.ndarray | None = None
+
+    @property
+    def shape(self) -> torch.Size:
+        n, F = self.ds.shape
+        return torch.Size((F if self.cols is None else len(self.cols), n))
+
+    def _view(self, **changes) -> "DiskValues":
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
+    def subset(self, cols: Sequence[int]) -> "DiskValues":
+        """The columns ``cols`` (positions in this view's columns)."""
+        cols = np.asarray(list(cols), dtype=np.int64)
+        return self._view(cols=cols if self.cols is None else self.cols[cols])
+
+    def scaled(self, a: np.ndarray, b: np.ndarray) -> "DiskValues":
+        """This view with the scaling ``a G + b`` of its columns (``a``, ``b``: one per column of the view)."""
+        F = self.ds.shape[1]
+        full_a, full_b = np.ones(F), np.zeros(F)
+        cols = np.arange(F) if self.cols is None else self.cols
+        full_a[cols], full_b[cols] = a, b
+        return self._view(a=full_a, b=full_b)
+
+    def to(self, device) -> "DiskValues":
+        return self._view(device=torch.device(device))
+
+    def index_select(self, dim: int, rows) -> torch.Tensor:
+        """(F, len(rows)) values of the value rows ``rows`` (any order; runs of consecutive rows read at once)."""
+        if dim != 1:
+            raise ValueError("values on disk are selected by rows (dim 1)")
+        rows = np.asarray(rows.cpu() if isinstance(rows, torch.Tensor) else rows, dtype=np.int64)
+        F = self.shape[0]
+        if len(rows) == 0:
+            return torch.empty((F, 0), dtype=self.dtype, device=self.device)
+        cut = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts, stops = np.concatenate([[0], cut]), np.concatenate([cut, [len(rows)]])
+        parts = [self.ds[rows[i]:rows[j - 1] + 1] for i, j in zip(starts, stops)]
+        x = torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0]).to(self.dtype)
+        cols = None if self.cols is None else torch.as_tensor(self.cols)
+        if cols is not None:
+            x = x.index_select(1, cols)
+        if self.a is not None:   # dtype arithmetic, as FeatureData.apply_scaling does in memory
+            a, b = (torch.as_tensor(v if cols is None else v[self.cols]).to(self.dtype) for v in (self.a, self.b))
+            x = x.mul_(a).add_(b)
+        return x.T.contiguous().to(self.device)
+
+
+def _value_bytes(ff, dtype) -> float:
+    item = torch.empty(0, dtype=dtype).element_size()
+    return float(sum(int(np.prod(ff.values(e).shape)) for e in ff.elements) * item)
+
+
+def value_bytes(path: str | os.PathLike, dtype) -> float:
+    """Bytes of the value matrices of a feature file in memory in ``dtype`` (1.3 kB per atom for 329
+    functions in float32)."""
+    from ..features import FeatureFile
+
+    if not Path(path).is_file():
+        raise ToolkitError(f"{path}: feature file not found")
+    with FeatureFile(path) as ff:
+        return _value_bytes(ff, dtype)
+
+
+def held_memory(path: str | os.PathLike, dtype, memory: float | None) -> tuple[float, float]:
+    """(value_memory, derivative_memory) for :meth:`FeatureData.from_file` under the budget ``memory`` (bytes).
+
+    What is held for the whole run (values first, then derivatives) takes at most
+    half of the budget, the steps the other half; None: no budget (values always
+    in memory, derivatives up to 4 GB, as before budgets existed).
+    """
+    if memory is None:
+        return math.inf, 4e9
+    half = 0.5 * float(memory)
+    vb = value_bytes(path, dtype)
+    return half, (half - vb if vb <= half else half)
+
+
 class FeatureData:
     """Symmetry functions, energies and (optionally) forces of a data set, in memory.
 
@@ -380,8 +484,14 @@ class FeatureData:
     # -- construction -----------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | os.PathLike, dtype=torch.float32, derivatives: bool = False,
-                  derivative_memory: float = 4e9, chunk_rows: int = 1 << 20) -> "FeatureData":
-        """Load a feature file written by :func:`toolkit.features.write_feature_file`."""
+                  derivative_memory: float = 4e9, chunk_rows: int = 1 << 20,
+                  value_memory: float = math.inf) -> "FeatureData":
+        """Load a feature file written by :func:`toolkit.features.write_feature_file`.
+
+        The value matrices are loaded if they fit in ``value_memory`` bytes, else they stay
+        in the file and batches read their rows (:class:`DiskValues`); the derivatives
+        likewise with ``derivative_memory`` (:class:`DerivativeStore`). See :func:`held_memory`.
+        """
         from ..features import FeatureFile
 
         path = Path(path)
@@ -393,13 +503,17 @@ class FeatureData:
             n_atoms = ff.n_atoms()
             energy = ff.energies()
             values, row_offset, counts, names, sfs, row_atom = {}, {}, {}, {}, {}, {}
+            on_disk = _value_bytes(ff, dtype) > value_memory
             for e in ff.elements:
-                ds = ff.values(e)
-                n, F = ds.shape
-                out = torch.empty((F, n), dtype=dtype)
-                for a in range(0, n, chunk_rows):
-                    out[:, a:a + chunk_rows] = torch.as_tensor(ds[a:a + chunk_rows]).to(dtype).T
-                values[e] = out
+                if on_disk:
+                    values[e] = DiskValues(path, e, dtype)
+                else:
+                    ds = ff.values(e)
+                    n, F = ds.shape
+                    out = torch.empty((F, n), dtype=dtype)
+                    for a in range(0, n, chunk_rows):
+                        out[:, a:a + chunk_rows] = torch.as_tensor(ds[a:a + chunk_rows]).to(dtype).T
+                    values[e] = out
                 struct = ff.h5[f"features/{e}/structure"][()]
                 if len(struct) > 1 and np.any(np.diff(struct) < 0):
                     raise ToolkitError(f"{path}: rows of {e} are not sorted by structure")
@@ -536,8 +650,11 @@ class FeatureData:
         for e in self.elements:
             a, b = scaling_affine(stats[e], mode, smin, smax, names=self.names[e])
             v = self.values[e]
-            for f in range(v.shape[0]):
-                v[f].mul_(float(a[f])).add_(float(b[f]))
+            if isinstance(v, DiskValues):
+                self.values[e] = v.scaled(a, b)          # applied to every read
+            else:
+                for f in range(v.shape[0]):
+                    v[f].mul_(float(a[f])).add_(float(b[f]))
             a_all[e], b_all[e] = a, b
         self.scale_a, self.scale_b = a_all, b_all
 
@@ -574,7 +691,9 @@ class FeatureData:
         new.__dict__.update(self.__dict__)
         idx = {e: sorted(int(i) for i in keep[e]) for e in self.elements}
         n_real = {e: self.values[e].shape[0] for e in self.elements}
-        new.values = {e: self.values[e][[i for i in idx[e] if i < n_real[e]]].contiguous() for e in self.elements}
+        real = {e: [i for i in idx[e] if i < n_real[e]] for e in self.elements}
+        new.values = {e: self.values[e].subset(real[e]) if isinstance(self.values[e], DiskValues)
+                      else self.values[e][real[e]].contiguous() for e in self.elements}
         new.extra = {e: self.extra[e][[i - n_real[e] for i in idx[e] if i >= n_real[e]]].contiguous()
                      for e in self.extra if any(i >= n_real[e] for i in idx[e])}
         new.names = {e: [self.names[e][i] for i in idx[e]] for e in self.elements}
@@ -634,8 +753,11 @@ class FeatureData:
                 n = int(self.counts[e][0]) if len(self.counts[e]) else 0
                 if n == 0:
                     continue
-                parts = [v.view(v.shape[0], -1, n).index_select(1, idx).view(v.shape[0], -1) for v in blocks]
-                x[e] = parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+                if isinstance(self.values[e], DiskValues):   # the structures' rows, in batch order
+                    x[e] = self.columns(e, self.rows_of(e, idx.cpu().numpy()))
+                else:
+                    parts = [v.view(v.shape[0], -1, n).index_select(1, idx).view(v.shape[0], -1) for v in blocks]
+                    x[e] = parts[0] if len(parts) == 1 else torch.cat(parts, 0)
                 seg[e], n_e[e] = None, n
             else:
                 idx_np = idx.cpu().numpy()

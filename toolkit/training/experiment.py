@@ -24,7 +24,7 @@ from ..errors import ToolkitError
 from ..model import HDNNP, ElementNetwork
 from ..n2p2.settings import NNSettings
 from ..settings import ModelSpec  # the model: section of a config
-from .data import FeatureData, split_indices
+from .data import FeatureData, held_memory, split_indices
 
 _INIT_LOCK = threading.Lock()
 
@@ -148,8 +148,9 @@ def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.
     path = None
     if not isinstance(data, FeatureData):
         path = Path(data)
-        data = FeatureData.from_file(path, dtype=dtype, derivatives=forces,
-                                     derivative_memory=4e9 if memory is None else 0.5 * memory)
+        value_memory, derivative_memory = held_memory(path, dtype, memory)
+        data = FeatureData.from_file(path, dtype=dtype, derivatives=forces, derivative_memory=derivative_memory,
+                                     value_memory=value_memory)
     spec.letters()
     train, val, test = split_indices(data.n_structures, split, split_seed)
     raw_stats = data.raw_stats(train)

@@ -4,7 +4,8 @@ A budget (bytes; ``"8GB"``, ``"512MB"`` or a number) bounds what one step
 holds, whatever the size of the data set: evaluation splits its structures
 into batches that fit, a training batch larger than the budget is processed
 in micro-batches whose gradients add up to the batch's (the same numbers), and
-the SF derivatives stay on disk (read per batch) unless they fit in half of it.
+the SF values and derivatives stay on disk (read per batch) unless they fit in
+half of it (values first: :func:`toolkit.training.data.held_memory`).
 
 Estimate per structure (bytes, training dtype of ``itemsize`` bytes):
 
