@@ -77,9 +77,9 @@ def _train_child(path: Path, memory: float) -> dict:
 def test_force_training_rss_is_bounded_by_the_budget(al_derivative_file):
     """Derivatives 4.5x the budget train within budget + margin; a budget that holds them uses clearly more.
 
-    Measured (torch 2.13, Linux): derivatives 288 MB, values 2.7 MB. Budget 64 MB: peak 20.5 MB
+    Measured (torch 2.13, Linux): derivatives 288 MB, values 2.7 MB. Budget 64 MB: peak 25 MB
     above the RSS after loading (92 MB without micro-batches, ~75 MB more with HDF5's default
-    chunk cache); budget 4 GB (derivatives loaded): peak 361 MB above the 64 MB run's.
+    chunk cache); budget 4 GB (derivatives loaded): peak 356 MB above the 64 MB run's.
     """
     budget = 64 * MB
     small = _train_child(al_derivative_file, budget)

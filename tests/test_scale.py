@@ -126,13 +126,16 @@ def test_values_on_disk_give_the_same_numbers(lj_features):
     vb = value_bytes(path, torch.float32)
     assert vb == 12 * 16 * 6 * 4
     assert held_memory(path, torch.float32, 4 * vb) == (2 * vb, vb) and held_memory(path, torch.float32, None)[0] > vb
-    mk = lambda memory: prepare(path, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), dtype=torch.float32,
-                                forces=True, memory=memory)
-    mem, disk = mk(None), mk(vb)                 # half of vb: the values do not fit
+    # the same budget (chunks of the statistics, batches); half of vb: the values do not fit, unless loaded before
+    mk = lambda data: prepare(data, ModelSpec(hidden=[6, 5]), split=(0.5, 0.25, 0.25), dtype=torch.float32,
+                              forces=True, memory=vb)
+    mem, disk = mk(FeatureData.from_file(path, derivatives=True)), mk(path)
     assert isinstance(disk.data.values["Ar"], DiskValues) and isinstance(mem.data.values["Ar"], torch.Tensor)
     assert disk.data.values["Ar"].shape == mem.data.values["Ar"].shape and disk.data.dtype == torch.float32
+    whole = FeatureData.from_file(path).raw_stats(mem.train)      # one chunk; the budget's: one structure each
     for e in mem.raw_stats:
         assert np.array_equal(mem.raw_stats[e], disk.raw_stats[e])
+        assert np.allclose(whole[e], disk.raw_stats[e], rtol=1e-12, atol=1e-15)
     idx = np.array([5, 0, 7])
     assert torch.equal(mem.data.batch(idx).x["Ar"], disk.data.batch(idx).x["Ar"])
     assert torch.equal(mem.data.columns("Ar", [9, 3, 4]), disk.data.columns("Ar", [9, 3, 4]))

@@ -62,7 +62,7 @@ def as_experiment(X, y=None, model: ModelSpec | None = None, split: Sequence[flo
         if len(y) != data.n_structures:
             raise ValueError(f"y has {len(y)} energies for {data.n_structures} structures")
         data.energy = y
-    return prepare(data, spec, split=tuple(split), split_seed=split_seed)
+    return prepare(data, spec, split=tuple(split), split_seed=split_seed, memory=memory)
 
 
 def is_structure_data(X) -> bool:

@@ -627,14 +627,23 @@ class FeatureData:
         return base + np.arange(total)
 
     # -- scaling and normalisation -------------------------------------------------------
-    def raw_stats(self, structures: np.ndarray, chunk: int = 2048) -> dict[str, np.ndarray]:
-        """n2p2 scaling statistics (F, 4) per element over the rows of ``structures`` (e.g. the training split)."""
+    def raw_stats(self, structures: np.ndarray, chunk: int = 2048,
+                  memory: float | None = None) -> dict[str, np.ndarray]:
+        """n2p2 scaling statistics (F, 4) per element over the rows of ``structures`` (e.g. the training split),
+        accumulated over chunks of ``chunk`` structures; ``memory`` (bytes): fewer, so that a chunk's
+        float64 working copies fit in half of it."""
         if self.scale_a is not None or self.extra:
             raise ToolkitError("statistics of raw values requested after the data were scaled")
         structures = np.sort(np.asarray(structures, dtype=np.int64))
         out = {}
         for e in self.elements:
             acc = _StatsAccumulator(self.values[e].shape[0])
+            if memory is not None:
+                # the block read, its copies and the accumulator's float64 temporaries: measured ~70 bytes
+                # per value in float32 (Al, 329 functions, values read from the file)
+                rows_per = max(float(np.mean(self.counts[e])) if len(self.counts[e]) else 1.0, 1.0)
+                row_bytes = self.values[e].shape[0] * (torch.empty(0, dtype=self.dtype).element_size() + 66)
+                chunk = int(min(chunk, max(1, 0.5 * memory // (rows_per * row_bytes))))
             for a in range(0, len(structures), chunk):
                 rows = self.rows_of(e, structures[a:a + chunk])
                 acc.add(self.values[e].index_select(1, torch.as_tensor(rows)).T)

@@ -144,7 +144,11 @@ class Experiment:
 
 def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.1), split_seed: int = 0,
             dtype=torch.float32, forces: bool = False, device=None, memory: float | None = None) -> Experiment:
-    """Load (if a path), split, compute training-split scaling and normalisation, scale in place."""
+    """Load (if a path), split, compute training-split scaling and normalisation, scale in place.
+
+    ``memory`` (bytes, ``training.memory``): values and derivatives stay in the file unless they
+    fit in half of it (:func:`~toolkit.training.data.held_memory`); the statistics are accumulated
+    in chunks that fit in the other half. None: everything loaded (derivatives up to 4 GB)."""
     path = None
     if not isinstance(data, FeatureData):
         path = Path(data)
@@ -153,7 +157,7 @@ def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.
                                      value_memory=value_memory)
     spec.letters()
     train, val, test = split_indices(data.n_structures, split, split_seed)
-    raw_stats = data.raw_stats(train)
+    raw_stats = data.raw_stats(train, memory=memory)
     data.apply_scaling(raw_stats, spec.scaling, spec.scale_min, spec.scale_max)
     mean_e, conv_e = data.energy_normalisation(train, spec.atom_energy)
     data.set_normalisation(mean_e, conv_e, spec.atom_energy)
