@@ -86,7 +86,8 @@ def _config(args, features: Path) -> dict:
         cfg["training"].update({"epochs": args.epochs, "patience": args.epochs})
     sel = cfg["selection"]
     grid = ({"lambdas": {"min": args.lambda_min, "max": args.lambda_max, "num": args.lambdas}}
-            if args.lambda_min is not None else {"lambdas": None, "n_lambdas": args.lambdas})
+            if args.lambda_min is not None else {"lambdas": None, "n_lambdas": args.lambdas,
+                                                 "lambda_ratio": args.lambda_ratio})
     sel.update({**grid,
                 "baselines": [], "repeats": 0, "fakes": 0, "md_check": False, "rdf_structures": 1,
                 "max_features": 30})
@@ -209,6 +210,9 @@ def main(argv=None) -> int:
                    help="explicit log-spaced grid (with --lambda-max); default: the grid from the data as the Al "
                         "case study (lambda_ratio x lambda_max to lambda_max)")
     p.add_argument("--lambda-max", type=float, default=None)
+    p.add_argument("--lambda-ratio", type=float, default=0.01,
+                   help="smallest / largest lambda of the grid from the data (8 lambdas from 0.01 lambda_max reach "
+                        "sets of 2-15 functions on this data)")
     p.add_argument("--epochs", type=int, default=None, help="full model's epochs (default: the Al case study's)")
     p.add_argument("--gl-epochs", type=int, default=None, help="default: the Al case study's")
     p.add_argument("--agl-epochs", type=int, default=None, help="default: the Al case study's")
