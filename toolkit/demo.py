@@ -396,7 +396,8 @@ def _step_potentials(d: _Demo) -> None:
     pot_dir = d.out / "potentials"
     chosen_model = Path(read_json(d.out / "select" / "selected.json")["chosen_model"])
     refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
-             "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype}
+             "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype,
+             "force_atoms": s.select_force_atoms}
     st = d.step("potentials", {"chosen": os.path.relpath(chosen_model, d.out), "refit": refit}, "select")
     if not st.begin():
         return
@@ -629,7 +630,8 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
     lbfgs = s.force_optimizer == "lbfgs"
     cfg_dict = {
         "data": {"structures": str(out / "features" / "structures.data"), "features": str(work / "features.h5"),
-                 "derivatives": True, "store_dtype": s.force_dtype},
+                 "derivatives": True, "store_dtype": s.force_dtype,
+                 **({"force_atoms": s.select_force_atoms} if s.select_force_atoms else {})},
         "symfuncs": {"candidates": "input.nn", "input_nn": str(work / "chosen" / "input.nn")},
         "model": {"hidden": [int(h) for h in s.hidden]},
         "training": {"epochs": s.force_epochs, "batch_size": s.force_batch_size,
