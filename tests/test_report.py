@@ -139,6 +139,10 @@ def _species(d, name, temps, elements, d_ratio, theta):
     pairs = [f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i:]]
     _write_csv(s / "partial_rdf_peaks.csv", [{"source": name, "temperature": t, "pair": p, "r_peak": 2.7 + 0.1 * k,
                                               "g_peak": 2.5, "n_frames": 20} for k, p in enumerate(pairs) for t in temps])
+    _write_csv(s / "partial_rdf.csv", [{"source": name, "temperature": t, "pair": p, "r": 0.1 * k, "g": min(1.0, 0.03 * k)}
+                                       for p in pairs for t in temps for k in range(1, 40)])
+    _write_csv(s / "arrhenius_elements.csv", [{"source": name, "element": e, "D0": 30.0 + i, "Ea": 0.41 + 0.1 * i,
+                                               "Ea_stderr": 0.02} for i, e in enumerate(elements)])
     if theta is not None:
         _write_csv(s / "bond_angle_peaks.csv", [{"source": name, "temperature": t, "theta_peak": theta, "p_peak": 0.02,
                                                  "bond_cutoff": 3.1} for t in temps])
@@ -362,6 +366,8 @@ def test_cuzr_rows_per_element(demos, tmp_path):
     assert not [r for r in rows if r["criterion"].startswith("D within")]  # partial D replaces the total
     page = (d / "report.html").read_text()
     assert "Per element" in page and "<b>Cu</b> keeps" in page and "Mendelev EAM for Cu-Zr" in page
+    assert "<td>Zr</td><td>0.51</td>" in page  # the per-element Arrhenius fit, from arrhenius_elements.csv
+    assert (d / "report" / "partial_rdf.png").exists() and "partial_rdf" not in numbers["figures_not_drawn"]
     # Cu keeps more than a third; Zr's D 15 % off
     sel = json.loads((d / "select" / "selected.json").read_text())
     sel["sets"]["AGL"]["by_element"]["Cu"]["n_kept"] = 22

@@ -175,6 +175,35 @@ def plot_bond_angles(info: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_partial_rdfs(info: dict, path: Path) -> Path:
+    """Partial g_ab(r) of every element pair at the lowest common temperature, potentials against the reference."""
+    plt = _plt()
+    u = info["units"]
+    curves = {}
+    for name in ("reference", "selected", "full"):
+        f = info["dir"] / "analysis" / name / "species" / "partial_rdf.csv"
+        if name in info["md"] and f.exists():
+            curves[name] = read_csv(f)
+    if "reference" not in curves or len(curves) < 2:
+        raise ToolkitError("no partial RDFs to compare (analysis/*/species/partial_rdf.csv)")
+    temps = set.intersection(*({r["temperature"] for r in rows} for rows in curves.values()))
+    if not temps:
+        raise ToolkitError("the partial RDFs share no temperature")
+    t = min(temps)
+    pairs = list(dict.fromkeys(r["pair"] for r in curves["reference"]))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3.0), squeeze=False)
+    for ax, pair in zip(axes[0], pairs):
+        for name, rows in curves.items():
+            d = [r for r in rows if r["pair"] == pair and r["temperature"] == t]
+            ax.plot([r["r"] for r in d], [r["g"] for r in d], color=_COLORS[name], ls=_STYLES[name], lw=1.2,
+                    label=_label(info, name))
+        ax.set_title(f"{pair} at {u.temperature_text(t)}", fontsize=9)
+        ax.set_xlabel(f"r  ({u.length})")
+    axes[0][0].set_ylabel("partial g(r)")
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_radial_vs_rdf(info: dict, path: Path) -> Path:
     """The candidate radial functions (selected ones bold) over g(r) of the reference liquid (one element)."""
     from ..potential import load_potential
@@ -205,6 +234,8 @@ def draw_figures(info: dict, fig_dir: Path) -> tuple[dict[str, Path], dict[str, 
         todo.pop("path")
     if len(info["units"].elements) == 1:
         todo["radial_rdf"] = plot_radial_vs_rdf
+    if len(info["units"].elements) > 1:
+        todo["partial_rdf"] = plot_partial_rdfs
     if any((info["md"].get(n) or {}).get("species", {}).get("bond_angles") for n in info["md"]):
         todo["bond_angles"] = plot_bond_angles
     figs, missing = {}, {}

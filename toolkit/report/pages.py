@@ -335,6 +335,12 @@ def _species(info: dict, figs: dict) -> list[str]:
                        [[r["pair"], g(r["temperature"], "g"), g(r["r_peak"]), g(r["r_peak_ref"]),
                          f"{r['r_peak_dev']:+.2%}", g(r["g_peak"]), g(r["g_peak_ref"]), f"{r['g_peak_dev']:+.2%}"]
                         for r in p_cmp.to_dict("records")]))
+        h.append(_fig(figs, "partial_rdf", "partial RDFs"))
+    fits = [(u.reference_label if n == "reference" else n, f) for n in ("reference", "selected", "full")
+            for f in ((info["md"].get(n) or {}).get("species", {}).get("arrhenius_elements") or [])]
+    if len(u.elements) > 1 and fits:
+        h.append(table(["potential", "element", f"Ea ({u.energy})", "± (s.e.)", f"D0 ({u.diffusion})"],
+                       [[lab, f["element"], g(f["Ea"]), g(f.get("Ea_stderr")), g(f["D0"])] for lab, f in fits]))
     peaks = {n: (info["md"].get(n) or {}).get("species", {}).get("bond_angle_peaks") for n in ("reference", "selected")}
     if peaks["selected"] and peaks["reference"]:
         ref = {r["temperature"]: r for r in peaks["reference"]}
