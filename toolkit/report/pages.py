@@ -104,7 +104,8 @@ def selection(info: dict, figs: dict) -> list[str]:
     unit = u.rmse_unit(metric)
     scale = u.energy_scale if metric == "energy" else 1.0
     forces_cols = any(np.isfinite(float(r.get("val_rmse_forces_refit", float("nan")))) for r in info["path"])
-    sc = info["config"].get("selection", {})
+    sc = {"max_features": sel.get("max_features"), "tolerance": sel.get("tolerance"),
+          **{k: v for k, v in (info["config"].get("selection") or {}).items() if v is not None}}
     listed = ("per element below" if len(u.elements) > 1 else
               f"<code>{html.escape('; '.join(sel['sets']['AGL']['functions']))}</code>")
     h.append(f"<p>Chosen set (λ = {sel['lambda']:.3g}, {sel['sets']['AGL']['n']} of {sel['sets']['full']['n']} "
