@@ -250,6 +250,7 @@ def test_al_rows_all_pass_in_the_data_units(demos, tmp_path):
     assert not re.search(r"\b(sigma|epsilon|tau)\b", page)
     assert "The MD-checked choice" in page and "shortest pair distance 0.06 Angstrom" in page
     assert "MD guard: every quench run" in page
+    assert page.count("class='pass'>PASS<") == len(rows) and "class='fail'" not in page  # one verdict cell per row
     assert (d / "report" / "arrhenius.png").exists() and (d / "report" / "speed.png").exists()
 
 

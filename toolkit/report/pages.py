@@ -20,8 +20,8 @@ CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
-font-size:.9em} th{background:#f3f3f3} td.pass{background:#d9f2d9;font-weight:bold}
-td.fail{background:#f8d0d0;font-weight:bold} img{max-width:100%;margin:.5em 0} .fig{display:inline-block;
+font-size:.9em} th{background:#f3f3f3} td.pass,td.passed{background:#d9f2d9;font-weight:bold}
+td.fail,td.failed{background:#f8d0d0;font-weight:bold} img{max-width:100%;margin:.5em 0} .fig{display:inline-block;
 vertical-align:top;max-width:49%} pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.8em}
 .verdict{font-size:1.15em;padding:.5em;border-radius:4px} .ok{background:#d9f2d9} .bad{background:#f8d0d0}
 """
@@ -207,8 +207,8 @@ def md_check(info: dict) -> list[str]:
                      "chosen" if c.get("step") == rec.get("chosen_step") and ok else ""])
     h.append(table(["rank", "λ", "functions", "status", "reason", f"closest pair ({u.length})",
                     f"limit ({u.length})", "extrapolation warnings", ""], rows)
-             .replace("<td><span>PASSED</span></td>", "<td class='pass'>PASSED</td>")
-             .replace("<td><span>FAILED</span></td>", "<td class='fail'>FAILED</td>"))
+             .replace("<td><span>PASSED</span></td>", "<td class='passed'>PASSED</td>")
+             .replace("<td><span>FAILED</span></td>", "<td class='failed'>FAILED</td>"))
     if rec.get("chosen_step") is None:
         h.append("<p class='verdict bad'>No candidate set passed: no potential was handed out.</p>")
     return h
@@ -238,8 +238,8 @@ def guard(info: dict) -> list[str]:
                 for r in gd["runs"]]
         h.append(table(["run", "status", "failed at", "reason", f"closest pair ({u.length})", "extrapolation warnings",
                         "max warnings / atom / step", "steps passed"], rows)
-                 .replace("<td><span>PASSED</span></td>", "<td class='pass'>PASSED</td>")
-                 .replace("<td><span>FAILED</span></td>", "<td class='fail'>FAILED</td>"))
+                 .replace("<td><span>PASSED</span></td>", "<td class='passed'>PASSED</td>")
+                 .replace("<td><span>FAILED</span></td>", "<td class='failed'>FAILED</td>"))
         if name in info.get("md_failed", {}):
             h.append(f"<p class='verdict bad'><b>The {label} potential FAILED in MD</b>: "
                      f"{html.escape(info['md_failed'][name])}. It is reported as FAILED and not analysed.</p>")
