@@ -34,7 +34,11 @@ __all__ = ["collect", "evaluate_criteria", "plot_path", "write_report"]
 def _numbers(info: dict, rows: list[dict], timings: dict) -> dict:
     """Every number the report shows (``report.json``)."""
     sel, speed, u = info["selected"] or {}, info["speed"], info["units"]
-    ratio = speed["selected"]["median"] / speed["full"]["median"] if "selected" in speed and "full" in speed else None
+    speed_row = next((r for r in rows if "as fast as the full" in r["criterion"] or "faster than the full" in r["criterion"]),
+                     None)
+    ratio = speed_row["number"] if speed_row is not None else (
+        speed["selected"]["median"] / speed["full"]["median"] if "selected" in speed and "full" in speed
+        and speed["full"]["median"] else None)
     agl = sel.get("sets", {}).get("AGL", {})
     return {
         "system": u.system, "reference_potential": u.reference_name,

@@ -363,7 +363,10 @@ def speed_row(info: dict, lim: float) -> dict:
             f"selected potential at least {lim:g}x as fast as the full one")
     if "selected" not in sp or "full" not in sp:
         return _missing(crit, lim, "no speed measurement (bench/bench.csv)")
-    ratio = sp["selected"]["median"] / sp["full"]["median"]
+    a, b = sp["selected"].get("median"), sp["full"].get("median")
+    if not _finite(a, b) or a <= 0 or b <= 0:
+        return _missing(crit, lim, f"timesteps/s {a} (selected) and {b} (full) in bench/bench.csv")
+    ratio = a / b
     ok = ratio > 1.0 if lim <= 1.0 else ratio >= lim
     return _row(crit, ratio, lim, ok,
                 f"{ratio:.2f}x ({sp['selected']['median']:.0f} vs {sp['full']['median']:.0f} timesteps/s)")

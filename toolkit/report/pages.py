@@ -365,7 +365,8 @@ def speed(info: dict, figs: dict) -> list[str]:
     h.append(table(["potential", "median timesteps/s", "min", "max", per_day, "vs selected"],
                    [[u.reference_label if k == "reference" else k, g(v["median"], ".0f"), g(v["min"], ".0f"),
                      g(v["max"], ".0f"), g(v["per_day_median"], ".3g"),
-                     g(v["median"] / sp["selected"]["median"], ".2f") if "selected" in sp else "–"]
+                     g(v["median"] / sp["selected"]["median"], ".2f") if sp.get("selected", {}).get("median")
+                     else "–"]
                     for k, v in sp.items()]))
     h.append(_fig(figs, "speed", "speed"))
     return h
