@@ -415,9 +415,36 @@ def _step_potentials(d: _Demo) -> None:
         _in_background(d, "full", [st])
     selected_src = chosen_model
     if s.force_epochs > 0:
-        selected_src = _force_refit(d.out, s, d.seed, chosen_model, d.echo)
+        selected_src = _checked_refit(d, _force_refit(d.out, s, d.seed, chosen_model, d.echo), chosen_model)
     export("selected", selected_src)
     st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
+
+
+def _checked_refit(d: _Demo, refit_model: Path, chosen_model: Path) -> Path:
+    """The final refit passes the selection's MD check before it is handed out, else the chosen path refit
+    (which passed it) is; what happened goes to ``potentials/refit/md_check.json``."""
+    s = d.sizes
+    if s.md_check is False:
+        return refit_model
+    from .lammps.mdcheck import MDCheckSettings, check_model, md_check_available
+    from .potential import load_potential
+
+    element = load_potential(refit_model).settings.elements
+    why_not = md_check_available(element)
+    out = refit_model.parent / "md_check.json"
+    if why_not is not None:
+        write_json(out, {"skipped": why_not, "exported": str(refit_model)})
+        return refit_model
+    settings = MDCheckSettings(distance_margin=s.guard_distance_margin, max_ew_rate=s.guard_max_ew_rate)
+    rec = check_model(refit_model, refit_model.parent / "md_check", element[0],
+                      _data_min_distance(d.out / "data" / "input.data", s.rc), settings, seed=d.seed, lmp=d.lmp)
+    use = refit_model if rec["status"] == "PASSED" else chosen_model
+    d.echo(f"    MD check of the final refit: {rec['status']}"
+           + (f" ({rec['reason']}): the chosen path refit (which passed) is exported instead"
+              if rec["status"] != "PASSED" else f" (shortest pair {rec['min_pair_distance']:.3g})"))
+    write_json(out, {"rule": "the selection's MD check (selection.md_check), on the final refit", "refit": rec,
+                     "exported": str(use)})
+    return use
 
 
 def _md_names(s: DemoSizes) -> list[str]:
