@@ -368,3 +368,19 @@ def test_fake_columns_have_zero_derivatives(lj_features):
     train(nets, aug, exp.train, exp.val, TrainSettings(epochs=2, batch_size=2, lr=1e-3, force_weight=1.0,
                                                        progress=False))
     assert np.isfinite(evaluate(nets, aug, exp.val, forces=True)["rmse_forces"])
+
+
+def test_evaluate_of_no_structures_is_not_measured(lj_features):
+    """An empty split gives NaN RMSEs (not measured), never a perfect 0."""
+    import math
+
+    from toolkit.training import ModelSpec, prepare
+    from toolkit.training.trainer import evaluate
+
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[3]), split=(0.6, 0.2, 0.2), forces=True)
+    nets = exp.new_networks(seed=0)
+    ev = evaluate(nets, exp.data, [], forces=True)
+    assert math.isnan(ev["rmse_energy"]) and math.isnan(ev["rmse_forces"])
+    ev = evaluate(nets, exp.data, exp.val, forces=True)
+    assert ev["rmse_energy"] > 0 and ev["rmse_forces"] > 0

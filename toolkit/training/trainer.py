@@ -141,10 +141,11 @@ def evaluate(networks: nn.ModuleDict, data: FeatureData, structures, forces: boo
                 E = internal_energies(networks, b)
             se += float((((E.detach() - b.target) / b.n_atoms) ** 2).sum())
             n += b.n_structures
-    out = {"e_mse": se / max(n, 1), "rmse_energy": math.sqrt(se / max(n, 1)) / conv}
+    # no structures (an empty split) or no force components: not measured (NaN), never a perfect 0
+    out = {"e_mse": se / n if n else math.nan, "rmse_energy": math.sqrt(se / n) / conv if n else math.nan}
     if forces:
-        out["f_mse"] = sf / max(nf, 1)
-        out["rmse_forces"] = math.sqrt(sf / max(nf, 1)) / conv
+        out["f_mse"] = sf / nf if nf else math.nan
+        out["rmse_forces"] = math.sqrt(sf / nf) / conv if nf else math.nan
     return out
 
 
