@@ -122,3 +122,18 @@ def test_drop_below_removes_radial_candidates_that_are_zero_on_the_data():
     n_shifted = sum((fc * np.exp(-1.85 * (r - rs) ** 2)).max() >= 1e-3 for rs in np.linspace(0.05, 6.8, 68))
     assert n_shifted == 58 and 70 < n_centred < 90  # 10 shifted centres below ~1 A, the narrowest centred ones
     assert len(kept) == n_centred + n_shifted + 60 and sum(sf.is_angular for sf in kept) == 60
+
+
+def test_md_check_runs_alloys_at_the_data_composition():
+    """Two-element potentials are MD-checked too (Cu-Zr): the built-in system at the data's composition."""
+    from toolkit.lammps.mdcheck import md_check_available
+
+    s = MDCheckSettings(composition=(("Cu", 150.0), ("Zr", 150.0)))  # atom counts of the data
+    system = s.system(["Zr", "Cu"])
+    assert system.name == "cuzr-eam" and system.elements == ("Cu", "Zr")
+    assert system.fractions == pytest.approx((0.5, 0.5))
+    assert MDCheckSettings().system(["Cu", "Zr"]).fractions == pytest.approx((0.64, 0.36))  # the default Cu64Zr36
+    proto = s.protocol(system)
+    assert proto["temperatures"] == [max(system.quench_temperatures)] and proto["melt_time"] == 3.0
+    assert MDCheckSettings().system("Al").name == "al-eam"
+    assert "no built-in system" in md_check_available(["Cu", "Zr", "Al"])

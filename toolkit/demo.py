@@ -436,7 +436,7 @@ def _checked_refit(d: _Demo, refit_model: Path, chosen_model: Path) -> Path:
         write_json(out, {"skipped": why_not, "exported": str(refit_model)})
         return refit_model
     settings = MDCheckSettings(distance_margin=s.guard_distance_margin, max_ew_rate=s.guard_max_ew_rate)
-    rec = check_model(refit_model, refit_model.parent / "md_check", element[0],
+    rec = check_model(refit_model, refit_model.parent / "md_check", element,
                       _data_min_distance(d.out / "data" / "input.data", s.rc), settings, seed=d.seed, lmp=d.lmp)
     use = refit_model if rec["status"] == "PASSED" else chosen_model
     d.echo(f"    MD check of the final refit: {rec['status']}"

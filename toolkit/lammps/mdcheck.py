@@ -34,7 +34,8 @@ from ..errors import ToolkitError
 from ..fileio import read_json, write_json
 
 #: Short protocols per system: (melt, equilibration, measurement) in the system's time unit.
-CHECK_TIMES = {"lj": (5.0, 2.0, 10.0), "al-eam": (3.0, 1.0, 4.0), "si-sw": (3.0, 1.0, 3.0)}
+CHECK_TIMES = {"lj": (5.0, 2.0, 10.0), "al-eam": (3.0, 1.0, 4.0), "si-sw": (3.0, 1.0, 3.0),
+               "cuzr-eam": (3.0, 1.0, 4.0)}
 
 
 class MDCheckFailed(ToolkitError):
@@ -49,7 +50,8 @@ class MDCheckSettings:
     ``temperature``: default the system's highest quench temperature;
     ``density``: default the system's quench density (g/cm^3, sigma^-3);
     ``melt``, ``equilibration``, ``measurement``: default ``CHECK_TIMES``;
-    ``distance_margin``, ``max_ew_rate``, ``max_drift_kT``: the guard's limits.
+    ``distance_margin``, ``max_ew_rate``, ``max_drift_kT``: the guard's limits;
+    ``composition``: alloys, the mole fractions of the MD box (e.g. the data's; default the system's).
     """
 
     candidates: int = 3
@@ -61,6 +63,14 @@ class MDCheckSettings:
     distance_margin: float = 0.1
     max_ew_rate: float = 0.01
     max_drift_kT: float = 0.1
+    composition: tuple[tuple[str, float], ...] | None = None
+
+    def system(self, elements) -> "System":
+        """The built-in system of ``elements`` (one element or a list), at ``composition`` if given."""
+        from .systems import system_for_elements
+
+        system = system_for_elements([elements] if isinstance(elements, str) else list(elements))
+        return system.with_composition(dict(self.composition)) if self.composition else system
 
     def protocol(self, system) -> dict:
         melt, eq, meas = CHECK_TIMES.get(system.name, (3.0, 1.0, 4.0))
@@ -74,12 +84,10 @@ class MDCheckSettings:
 def md_check_available(elements: Sequence[str], lmp=None) -> str | None:
     """``None`` if the MD check can run for these elements here, else the reason it cannot."""
     from .runner import lammps_command
-    from .systems import system_for_element
+    from .systems import system_for_elements
 
-    if len(elements) != 1:
-        return f"no built-in MD protocol for {len(elements)} elements"
     try:
-        system_for_element(elements[0])
+        system_for_elements(list(elements))
         lammps_command(lmp)
         from ..lammps_plugin.build import pair_style_preamble
 
@@ -89,13 +97,15 @@ def md_check_available(elements: Sequence[str], lmp=None) -> str | None:
     return None
 
 
-def check_model(model_pt: str | os.PathLike, out_dir: str | os.PathLike, element: str, data_min_distance: float | None,
-                settings: MDCheckSettings = MDCheckSettings(), seed: int = 0, lmp=None) -> dict:
-    """Run one candidate's MD check; returns its record (``status`` PASSED/FAILED, ``reason``, guard values)."""
-    from .quench import quench
-    from .systems import system_for_element
+def check_model(model_pt: str | os.PathLike, out_dir: str | os.PathLike, element: str | Sequence[str],
+                data_min_distance: float | None, settings: MDCheckSettings = MDCheckSettings(), seed: int = 0,
+                lmp=None) -> dict:
+    """Run one candidate's MD check; returns its record (``status`` PASSED/FAILED, ``reason``, guard values).
 
-    system = system_for_element(element)
+    ``element``: the potential's element, or its elements (alloys: the box of ``settings.composition``)."""
+    from .quench import quench
+
+    system = settings.system(element)
     proto = settings.protocol(system)
     guard = {"data_min_distance": data_min_distance, "distance_margin": settings.distance_margin,
              "max_ew_rate": settings.max_ew_rate, "max_drift_kT": settings.max_drift_kT}
@@ -111,7 +121,7 @@ def check_model(model_pt: str | os.PathLike, out_dir: str | os.PathLike, element
             "distance_limit": meta["guard"]["min_distance"], "directory": str(out)}
 
 
-def check_path(ranked: Sequence[dict], model_of: Callable[[dict], Path], element: str,
+def check_path(ranked: Sequence[dict], model_of: Callable[[dict], Path], element: str | Sequence[str],
                data_min_distance: float | None, out_dir: str | os.PathLike,
                settings: MDCheckSettings = MDCheckSettings(), seed: int = 0, lmp=None, echo=print) -> tuple[dict, dict]:
     """The first of ``ranked`` (the choice rule's top ``settings.candidates`` path records, best first:
@@ -122,10 +132,8 @@ def check_path(ranked: Sequence[dict], model_of: Callable[[dict], Path], element
     every candidate's result. Raises :class:`MDCheckFailed` (after writing it)
     if no candidate passes.
     """
-    from .systems import system_for_element
-
     out_dir = Path(out_dir)
-    system = system_for_element(element)
+    system = settings.system(element)
     proto = settings.protocol(system)
     record = {"rule": (f"the first of the choice rule's top {settings.candidates} distinct sets whose "
                        f"{proto['measurement']:g} {system.time_unit} run at {proto['temperatures'][0]:g} "

@@ -228,13 +228,15 @@ def _md_check(cfg: Config, exp: Experiment, structures_path, agl: AdaptiveGroupL
     from ..symfuncs.neighbors import shortest_distance
 
     d_min = shortest_distance(read_structures(structures_path), cfg.symfuncs.rc)
+    counts = {e: float(np.sum(exp.data.counts[e])) for e in exp.elements}
     settings = MDCheckSettings(candidates=sel.md_check_candidates, temperature=sel.md_check_temperature,
                                measurement=sel.md_check_measurement, distance_margin=sel.md_check_distance_margin,
-                               max_ew_rate=sel.md_check_max_ew_rate)
+                               max_ew_rate=sel.md_check_max_ew_rate,
+                               composition=tuple(counts.items()) if len(counts) > 1 else None)  # the data's
     echo(f"MD check of the top {settings.candidates} sets (data's shortest distance {d_min:.4g})")
     ranked = ranked_steps(agl.path_, agl.full_val_rmse_, agl.max_features, agl.tolerance, metric,
                           settings.candidates)
-    chosen, record = check_path(ranked, lambda r: out / "path" / f"step_{r['step']:03d}" / "model.pt", exp.elements[0],
+    chosen, record = check_path(ranked, lambda r: out / "path" / f"step_{r['step']:03d}" / "model.pt", exp.elements,
                                 d_min, out / "md_check", settings, seed=cfg.training.seed, echo=echo)
     if chosen["step"] != agl.chosen_["step"]:  # the rule's choice failed in MD: the estimator holds the one that passed
         agl.chosen_, agl.lambda_ = chosen, chosen["lambda"]
