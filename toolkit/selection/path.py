@@ -17,6 +17,11 @@ by c (a cost-weighted group lasso, ``c_i a_i ||w_i||``): an angular function
 costs far more MD time than a radial one (triplets against pairs), so it must
 buy c times as much accuracy to stay. c = 1 is the method of Sandberg et al.
 
+The AGL and the refit train networks restricted to their live columns (a frozen
+column is exactly zero and stays so: the same numbers as the masked full
+network up to round-off, ``tests/test_selection.py``), so their cost is that of
+the active functions, not of all candidates.
+
 Every finished lambda writes ``path/step_NNN/result.json`` (atomic), so an
 interrupted run resumes after the last finished lambda; within a lambda each
 stage checkpoints (``ckpt_gl.pt``, ...) and resumes too.
