@@ -305,7 +305,7 @@ def _stop_resource_tracker() -> None:
 
 
 def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunctionSet, chunk_atoms: int = 4096,
-                           budget_bytes: float = 5e8) -> int:
+                           budget_bytes: float = 5e8, force_fraction: float = 1.0) -> int:
     """Atoms per chunk when derivatives are computed: the chunk's working memory stays near ``budget_bytes``.
 
     Per atom, dG holds n_pairs x F x 3 numbers, and the angular functions work on
@@ -313,6 +313,9 @@ def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunct
     neighbours is measured on the first structure. Without this cap, dense systems
     with long angular cutoffs (LJ at rc = 2.8 sigma: ~80 neighbours, 3,300
     triplets per atom) thrash memory and the time grows faster than linearly.
+    With a fraction ``force_fraction`` of the atoms as force atoms, about 2-3 times
+    that fraction of the pairs and triplets is computed, and chunks grow accordingly
+    (fewer, larger writes).
     """
     from .symfuncs.neighbors import build_pairs
 
@@ -325,7 +328,7 @@ def derivative_chunk_atoms(structures: Sequence[Structure], sfset: SymmetryFunct
     nb_r = len(pairs) / max(len(s), 1)
     rc_ang = max((sf.rc for sfs in sfset.by_element.values() for sf in sfs if sf.is_angular), default=0.0)
     nb_a = float((pairs.dist < rc_ang).sum()) / max(len(s), 1) if n_ang else 0.0
-    per_atom = 8.0 * 3 * (nb_r * f_max + 4 * 0.5 * nb_a * nb_a * n_ang)
+    per_atom = 8.0 * 3 * (nb_r * f_max + 4 * 0.5 * nb_a * nb_a * n_ang) * min(1.0, 3.0 * force_fraction)
     return max(1, min(chunk_atoms, int(budget_bytes / max(per_atom, 1.0))))
 
 
@@ -428,8 +431,6 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
     """
     check_force_atoms(force_atoms)
     structures = list(structures)
-    if derivatives:
-        chunk_atoms = derivative_chunk_atoms(structures, sfset, chunk_atoms)
     elements = sfset.elements
     el_index = {e: i for i, e in enumerate(elements)}
     n_atoms = np.array([len(s) for s in structures], dtype=np.int64)
@@ -437,6 +438,9 @@ def write_feature_file(path: str | os.PathLike, structures: Sequence[Structure],
     N = int(n_atoms.sum())
     sdt = np.dtype(store_dtype)
     local_force = sample_force_atoms(n_atoms, force_atoms, force_seed) if derivatives else None
+    if derivatives:
+        chunk_atoms = derivative_chunk_atoms(structures, sfset, chunk_atoms,
+                                             force_fraction=sum(len(l) for l in local_force) / max(N, 1))
     with atomic_path(path, guard=True) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["format"] = FEATURES_FORMAT
         h5.attrs["elements"] = json.dumps(elements)
