@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_helper_count_follows_the_work(monkeypatch):
-    """No helper for a small job; one per HELPER_WORTH start-ups of remaining work, at most cores - 1."""
+    """No helper for a small job; one per HELPER_WORTH start-ups of remaining work, at most cores - 1 and
+    at most the idle cores."""
     from toolkit import features
 
     monkeypatch.setattr(features, "default_workers", lambda: 4)
+    monkeypatch.setattr(features.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
     start = features.HELPER_START_SECONDS * features.HELPER_WORTH
     assert features.helper_count(None, 0.5 * start) == 0
     assert features.helper_count(None, 1.0 * start) == 1
@@ -26,6 +28,11 @@ def test_helper_count_follows_the_work(monkeypatch):
     assert features.helper_count(None, 100 * start) == 3
     assert features.helper_count(1, 100 * start) == 0       # fixed: this process only
     assert features.helper_count(3, 0.0) == 2                # fixed: two helpers whatever the work
+    monkeypatch.setattr(features.os, "getloadavg", lambda: (2.2, 2.0, 2.0))   # two cores busy elsewhere
+    assert features.helper_count(None, 100 * start) == 2
+    monkeypatch.setattr(features.os, "getloadavg", lambda: (7.5, 7.0, 7.0))   # every core busy
+    assert features.helper_count(None, 100 * start) == 0
+    assert features.helper_count(2, 100 * start) == 1        # fixed counts ignore the load
 
 
 def _datasets(path: Path) -> dict[str, np.ndarray]:
