@@ -18,7 +18,9 @@ the Al case study's batch size 8 and lr 0.01. (a) trains on the forces of every
 atom (a feature file with every atom's derivatives, ``--memory`` budget: they
 stream from the file); (b) on 16 force atoms per structure drawn once, as the Al
 case study (``data.force_atoms: 16``: a feature file with only their
-derivatives). Both are evaluated on the forces of every atom of the same test
+derivatives); ``--modes ...,resampled``: (c) on 16 atoms drawn anew every
+epoch from the first file (``training.force_atoms: 16``, ``force_resample``).
+All are evaluated on the forces of every atom of the same test
 structures (the first file, scaled with each run's own training statistics).
 Writes ``benchmarks/results/force_sampling_accuracy_al.csv`` and ``.json``.
 
@@ -50,6 +52,9 @@ def main(argv=None) -> int:
     p.add_argument("--data", help="al: input.data of `hdnnp generate al-eam` (256-atom structures)")
     p.add_argument("--force-atoms", type=int, default=16, help="al: force atoms per structure (data.force_atoms)")
     p.add_argument("--memory", default="4GB", help="al: training.memory budget")
+    p.add_argument("--modes", default="all,fixed", help="al: comma-separated runs per seed: all (every atom's "
+                   "forces), fixed (data.force_atoms: a file with the force atoms' derivatives), resampled "
+                   "(training.force_atoms drawn anew every epoch from the every-atom file)")
     p.add_argument("--workers", type=int, default=1, help="al: feature-file worker processes")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--structures", type=int, default=None, help="lj: 120; al: 500")
@@ -138,11 +143,28 @@ def _scaled_like(path: Path, exp, memory: float):
     return data
 
 
+def _write_al(out: Path, rows: list[dict], settings: dict) -> dict:
+    """The CSV and its JSON sidecar of the runs so far (rewritten after every run: a stopped benchmark keeps them)."""
+    from toolkit.fileio import atomic_write
+
+    with atomic_write(out, newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    mean = {m: float(np.mean([r["test_rmse_forces"] for r in rows if r["mode"] == m])) for m in modes}
+    summary = {**settings, "runs_done": len(rows), "mean_test_rmse_forces_eV_per_A": mean,
+               "ratio_sampled_to_all": mean[modes[1]] / mean[modes[0]] if len(modes) > 1 else None,
+               "load_average": os.getloadavg()}
+    with atomic_write(out.with_suffix(".json")) as fh:
+        json.dump(summary, fh, indent=1)
+    return summary
+
+
 def run_al(args) -> int:
     """(a) every atom's forces vs (b) ``--force-atoms`` fixed force atoms per structure, on Al (329 candidates)."""
     from toolkit import __version__
     from toolkit.features import write_feature_file
-    from toolkit.fileio import atomic_write
     from toolkit.symfuncs import SymmetryFunctionSet, al_candidates_329
     from toolkit.training.experiment import ModelSpec, prepare
     from toolkit.training.memory import parse_memory
@@ -156,7 +178,7 @@ def run_al(args) -> int:
     out = Path(args.out or ROOT / "benchmarks" / "results" / "force_sampling_accuracy_al.csv")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    structs, picked = _al_subset(Path(args.data), n, seed=0)
+    structs, _ = _al_subset(Path(args.data), n, seed=0)
     sfset = SymmetryFunctionSet(al_candidates_329("Al"), ["Al"])
     files, feature_seconds = {"all": work / f"al{n}_all.h5", "sampled": work / f"al{n}_fa{args.force_atoms}.h5"}, {}
     for key, k in (("sampled", args.force_atoms), ("all", None)):
@@ -165,17 +187,24 @@ def run_al(args) -> int:
             write_feature_file(files[key], structs, sfset, derivatives=True, store_dtype="float32",
                                workers=args.workers, force_atoms=k, force_seed=0)
             feature_seconds[key] = round(time.perf_counter() - t0, 1)
+    known = {"all": ("all atoms", "all"), "fixed": (f"{args.force_atoms} atoms per structure, fixed", "sampled"),
+             "resampled": (f"{args.force_atoms} atoms per structure, drawn anew every epoch", "all")}
+    modes = args.modes.split(",")
+    if not modes or any(m not in known for m in modes):
+        sys.exit(f"error: --modes {args.modes!r}: use all, fixed and/or resampled")
     rows = []
     for seed in range(args.seeds):
-        for mode, key in (("all atoms", "all"), (f"{args.force_atoms} atoms per structure, fixed", "sampled")):
+        for mode, key in (known[m] for m in modes):
             exp = prepare(files[key], ModelSpec(hidden=[10, 10]), split=(0.8, 0.1, 0.1), split_seed=0,
                           dtype=torch.float32, forces=True, memory=memory)
+            if mode.endswith("every epoch"):
+                exp.data.set_force_sampling(args.force_atoms, resample=True, seed=seed)
             nets = exp.new_networks(seed=seed)
             st = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=lr, force_weight=1.0,
                                patience=1000, restart_period=args.epochs, seed=seed, memory=args.memory,
                                progress=True)
             t0, c0 = time.perf_counter(), time.process_time()
-            train(nets, exp.data, exp.train, exp.val, st)
+            train(nets, exp.data, exp.train, exp.val, st, log=lambda rec: print(mode, rec, flush=True))
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             test_data = exp.data if key == "all" else _scaled_like(files["all"], exp, memory)
             ev = evaluate(nets, test_data, exp.test, forces=True, memory=memory)
@@ -183,22 +212,14 @@ def run_al(args) -> int:
                          "test_rmse_energy": ev["rmse_energy"], "train_seconds": round(seconds, 1),
                          "train_cpu_seconds": round(cpu, 1)})
             print(rows[-1], flush=True)
-    with atomic_write(out, newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    modes = list(dict.fromkeys(r["mode"] for r in rows))
-    mean = {m: float(np.mean([r["test_rmse_forces"] for r in rows if r["mode"] == m])) for m in modes}
-    summary = {"system": "al-eam", "data": Path(args.data).name, "structures": n, "subset_seed": 0,
-               "split": [0.8, 0.1, 0.1], "split_seed": 0, "candidates": "al329", "functions": len(sfset.by_element["Al"]),
-               "hidden": [10, 10], "epochs": args.epochs, "seeds": args.seeds, "lr": lr, "batch_size": args.batch_size,
-               "force_weight": 1.0, "optimizer": "AdamW", "force_atoms": args.force_atoms, "memory": args.memory,
-               "threads": args.threads, "feature_seconds": feature_seconds,
-               "mean_test_rmse_forces_eV_per_A": mean, "ratio_sampled_to_all": mean[modes[1]] / mean[modes[0]],
-               "load_average": os.getloadavg(), "toolkit": __version__, "torch": torch.__version__,
-               "numpy": np.__version__, "python": sys.version.split()[0]}
-    with atomic_write(out.with_suffix(".json")) as fh:
-        json.dump(summary, fh, indent=1)
+            summary = _write_al(out, rows, {
+                "system": "al-eam", "data": Path(args.data).name, "structures": n, "subset_seed": 0,
+                "split": [0.8, 0.1, 0.1], "split_seed": 0, "candidates": "al329",
+                "functions": len(sfset.by_element["Al"]), "hidden": [10, 10], "epochs": args.epochs,
+                "seeds": args.seeds, "lr": lr, "batch_size": args.batch_size, "force_weight": 1.0,
+                "optimizer": "AdamW", "force_atoms": args.force_atoms, "modes": modes, "memory": args.memory,
+                "threads": args.threads, "feature_seconds": feature_seconds, "toolkit": __version__,
+                "torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0]})
     print(json.dumps(summary, indent=1))
     return 0
 

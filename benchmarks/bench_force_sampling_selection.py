@@ -70,11 +70,14 @@ def _select(work: Path, name: str, sizes, seed: int, subset: Path) -> dict:
     cfg["selection"]["baselines"] = []
     with atomic_write(run / "config.yaml") as fh:
         yaml.safe_dump(cfg, fh, sort_keys=False)
-    t0 = time.perf_counter()
+    timing = run / "select_seconds.json"  # the wall time of the run that wrote selected.json (reused later)
     if not (run / "select" / "selected.json").is_file():
+        t0 = time.perf_counter()
         _run(["select", str(run / "config.yaml"), "-o", str(run / "select")])
+        with atomic_write(timing) as fh:
+            json.dump({"seconds": round(time.perf_counter() - t0, 1), "load_average": os.getloadavg()}, fh)
     sel = json.loads((run / "select" / "selected.json").read_text())
-    sel["seconds"] = round(time.perf_counter() - t0, 1)
+    sel["seconds"] = json.loads(timing.read_text())["seconds"] if timing.is_file() else None
     return sel
 
 
@@ -138,7 +141,8 @@ def main(argv=None) -> int:
         sel[mode] = s = _select(work, name, sizes, args.seed, subset)
         chosen = s["sets"]["AGL"]["functions"]
         rows.append({"mode": mode, "chosen_set": " ".join(map(str, chosen)), "n_functions": len(chosen),
-                     "select_seconds": s["seconds"], "chosen_model": os.path.relpath(s["chosen_model"], work)})
+                     "select_seconds": s["seconds"],
+                     "chosen_model": os.path.relpath(s["chosen_model"], (work / name).resolve())})
         print(rows[-1], flush=True)
     sets = [r["chosen_set"] for r in rows]
     md = None
