@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--fraction", type=float, default=0.1, help="force atoms per structure (fraction)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--first-seed", type=int, default=0, help="al: seeds first-seed ... first-seed + seeds - 1")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lr", type=float, default=None, help="lj: 3e-3; al: 0.01")
     p.add_argument("--out", default=None, help="default: benchmarks/results/force_sampling_accuracy[_al].csv")
@@ -154,7 +155,8 @@ def _write_al(out: Path, rows: list[dict], settings: dict) -> dict:
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     mean = {m: float(np.mean([r["test_rmse_forces"] for r in rows if r["mode"] == m])) for m in modes}
     summary = {**settings, "runs_done": len(rows), "mean_test_rmse_forces_eV_per_A": mean,
-               "ratio_sampled_to_all": mean[modes[1]] / mean[modes[0]] if len(modes) > 1 else None,
+               "ratio_to_all_atoms": ({m: v / mean["all atoms"] for m, v in mean.items() if m != "all atoms"}
+                                      if "all atoms" in mean else None),
                "load_average": os.getloadavg()}
     with atomic_write(out.with_suffix(".json")) as fh:
         json.dump(summary, fh, indent=1)
@@ -193,7 +195,7 @@ def run_al(args) -> int:
     if not modes or any(m not in known for m in modes):
         sys.exit(f"error: --modes {args.modes!r}: use all, fixed and/or resampled")
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for mode, key in (known[m] for m in modes):
             exp = prepare(files[key], ModelSpec(hidden=[10, 10]), split=(0.8, 0.1, 0.1), split_seed=0,
                           dtype=torch.float32, forces=True, memory=memory)
