@@ -457,3 +457,22 @@ def test_restricted_stage_equals_the_masked_full_network(lj_features, optimizer)
     for a, b in zip(list(small["Ar"].parameters())[2:], list(full["Ar"].parameters())[2:]):
         torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-9, atol=1e-12)
     assert not torch.equal(W_full, exp.new_networks(seed=3)["Ar"].input_layer.weight)   # it trained
+
+
+def test_path_stops_once_its_sets_are_past_the_choice():
+    """selection.stop_ratio: a choosable set (<= max_features) whose refit error exceeds stop_ratio x the
+    reference ends the path; a large set, or one within the ratio, does not."""
+    from toolkit.selection.path import _past_the_choice
+    from toolkit.settings import SelectionSettings
+
+    def rec(n, err):
+        return {"n_selected": n, "val_rmse_forces_refit": err}
+
+    s = SelectionSettings(max_features=15, stop_ratio=2.0)
+    path = [rec(58, 0.027), rec(23, 0.031), rec(14, 0.038)]
+    assert not _past_the_choice(path, path[-1], 0.028, s, "forces")          # 0.038 < 2 x 0.027
+    path.append(rec(20, 0.09))
+    assert not _past_the_choice(path, path[-1], 0.028, s, "forces")          # too large to be chosen
+    path.append(rec(7, 0.055))
+    assert _past_the_choice(path, path[-1], 0.028, s, "forces")              # 0.055 > 2 x 0.027
+    assert not _past_the_choice(path, path[-1], 0.028, SelectionSettings(max_features=15), "forces")  # off

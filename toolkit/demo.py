@@ -228,6 +228,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                       "angular_cost": float(sizes.angular_cost),
                       **({"cost_model": "terms"} if sizes.system in CANDIDATES else {}),
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
+                      **({"stop_ratio": float(sizes.stop_ratio)} if sizes.stop_ratio else {}),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
                       "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"],
                       "md_check": sizes.md_check, "md_check_distance_margin": float(sizes.guard_distance_margin),

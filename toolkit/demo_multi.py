@@ -40,7 +40,7 @@ _CUZR = dict(
     md_temperatures=(2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0), md_density=7.1, msd_source="trajectory",
 )
 _SMALL = dict(
-    configs=300, select_structures=40, batch_size=8, epochs=60, patience=60, lambdas=None, n_lambdas=8, lambda_ratio=0.01,
+    configs=300, select_structures=40, batch_size=8, epochs=60, patience=60, lambdas=None, n_lambdas=8, lambda_ratio=0.01, stop_ratio=2.0,
     gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=30, force_epochs=20, force_batch_size=20,
     melt_time=5.0, equilibration=5.0, measurement=20.0, traj_every=0.5, runs_selected=2, runs_reference=4,
     runs_full=1, full_melt_time=1.0, full_equilibration=0.5, full_measurement=2.0, bench_steps=300,

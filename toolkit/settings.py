@@ -525,6 +525,10 @@ class SelectionSettings(_Section):
     max_features: int = option(8, "largest set the choice may return", gt=0)
     tolerance: float = option(1.5, "chosen set: refit validation RMSE <= tolerance x the best (full model or best "
                               "refit)", ge=1)
+    stop_ratio: float | None = option(None, "stop the path after a lambda whose set has at most max_features "
+                                      "functions and whose refit validation error exceeds stop_ratio x the "
+                                      "reference (larger lambdas give smaller, worse sets the rule would not take); "
+                                      "null: every lambda", gt=1)
     metric: str = option("auto", "error the choice compares: energy, forces (needs training.force_weight > 0), or "
                          "auto (forces when the path trains on forces)", choices=("auto", "energy", "forces"))
     baselines: list[str] = option(factory=lambda: ["cur", "pearson"], doc="baseline selectors",
@@ -708,6 +712,8 @@ class DemoSizes(_Section):
                                                "n_lambdas from the data, selection.lambdas: null)", gt=0)
     n_lambdas: int = option(8, "lambdas of the grid from the data (lambdas: null)", ge=1)
     lambda_ratio: float = option(0.01, "smallest / largest lambda of the grid from the data", gt=0, le=1)
+    stop_ratio: float | None = option(None, "stop the path once a choosable set's refit error exceeds this x "
+                                      "the reference (selection.stop_ratio; null: every lambda)", gt=1)
     gl_epochs: int = option(20, "epochs of the group-lasso stage", gt=0)
     agl_epochs: int = option(20, "epochs of the adaptive stage", gt=0)
     refit_epochs: int = option(10, "epochs of the path refits (x 10 L-BFGS iterations, from the AGL solution)", gt=0)

@@ -194,9 +194,19 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
         if rec is None:
             rec, warm = run.step(k, lam, warm, step)
         records.append(rec)
-        if rec["n_selected"] == 0:
+        if rec["n_selected"] == 0 or _past_the_choice(records, rec, full_val_rmse, settings, run.metric):
             break
     return records
+
+
+def _past_the_choice(records: list[dict], rec: dict, full_val_rmse: float, settings: SelectionSettings,
+                     metric: str) -> bool:
+    """``selection.stop_ratio``: ``rec``'s set is small enough to choose but its refit error is beyond
+    ``stop_ratio`` x the reference, so larger lambdas (smaller, worse sets) cannot change the choice."""
+    if settings.stop_ratio is None or rec["n_selected"] > settings.max_features:
+        return False
+    err = rec.get(metric_key(metric), float("nan"))
+    return bool(np.isfinite(err) and err > settings.stop_ratio * reference_rmse(records, full_val_rmse, metric))
 
 
 class _PathRun:
