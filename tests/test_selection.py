@@ -476,3 +476,12 @@ def test_path_stops_once_its_sets_are_past_the_choice():
     path.append(rec(7, 0.055))
     assert _past_the_choice(path, path[-1], 0.028, s, "forces")              # 0.055 > 2 x 0.027
     assert not _past_the_choice(path, path[-1], 0.028, SelectionSettings(max_features=15), "forces")  # off
+
+
+def test_estimator_takes_stop_ratio_from_the_settings():
+    """selection.stop_ratio reaches the estimator (from a config) and its fit's settings."""
+    from toolkit.settings import SelectionSettings
+
+    est = AdaptiveGroupLasso.from_settings(SelectionSettings(stop_ratio=2.0), TrainSettings(progress=False))
+    assert est.stop_ratio == 2.0 and est.get_params()["stop_ratio"] == 2.0
+    assert AdaptiveGroupLasso().stop_ratio is None

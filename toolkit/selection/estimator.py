@@ -44,7 +44,8 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
       log-spaced over ``[lambda_max * lambda_ratio, lambda_max]`` with ``lambda_max``
       from the data (:mod:`toolkit.selection.lambdas`);
     * ``gamma``, ``prox``, ``angular_cost``, ``gl_epochs``, ``agl_epochs``, ``refit_epochs``,
-      ``refit_optimizer``: the path (the ``selection:`` keys of :class:`~toolkit.settings.SelectionSettings`);
+      ``refit_optimizer``, ``stop_ratio``: the path (the ``selection:`` keys of
+      :class:`~toolkit.settings.SelectionSettings`);
     * ``max_features``, ``tolerance``, ``metric`` (``auto``: forces when ``training`` trains on
       forces, else energy): the choice of the set;
     * ``training`` (:class:`~toolkit.training.TrainSettings`, default: its defaults without
@@ -69,7 +70,8 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
     def __init__(self, lambdas=None, n_lambdas: int = 10, lambda_ratio: float = 1e-3, gamma: float = _D.gamma,
                  prox: str = _D.prox, angular_cost: float = _D.angular_cost, gl_epochs: int | None = None,
                  agl_epochs: int | None = None, refit_epochs: int | None = None, refit_optimizer: str | None = None,
-                 max_features: int = _D.max_features, tolerance: float = _D.tolerance, metric: str = _D.metric,
+                 max_features: int = _D.max_features, tolerance: float = _D.tolerance,
+                 stop_ratio: float | None = _D.stop_ratio, metric: str = _D.metric,
                  training: TrainSettings | None = None, model=None, split=DEFAULT_SPLIT, split_seed: int = 0,
                  checkpoint_dir: str | Path | None = None, save_models: bool = False, provenance: dict | None = None,
                  callback: Callable[[str], None] | None = None, function_cost: dict | None = None):
@@ -85,6 +87,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         self.refit_optimizer = refit_optimizer
         self.max_features = max_features
         self.tolerance = tolerance
+        self.stop_ratio = stop_ratio
         self.metric = metric
         self.training = training
         self.model = model
