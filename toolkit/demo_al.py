@@ -10,7 +10,7 @@ the full (short runs) and the EAM potential.
 * ``AL_DEFAULT``: data of liquid Al at the quench density (2.35 g/cm^3) at
   900-1,500 K in 400 boxes of 108 atoms; the selection on all of them with
   the derivatives of 16 sampled force atoms each, the lambda grid from the
-  data. Measured in docs/getting_started.md (19 of 20 rows PASS; 19.6 min of CPU).
+  data. Measured in docs/getting_started.md (19 of 20 rows PASS; 11 min 43 s).
 * ``AL_FULL``: the study's sizes (25,000 structures; 10 runs x 1 ns per
   temperature).
 """
