@@ -260,7 +260,8 @@ def _with_helpers(n: int, start: int, here, job, helpers: int, hold_bytes: float
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.kill()
         pool.shutdown(wait=False, cancel_futures=True)
-        _stop_resource_tracker()
+        # the tracker is left to exit with this process: stopping it while the killed helpers' semaphores
+        # are still being unregistered races inside multiprocessing (a KeyError traceback on stderr)
         raise
     pool.shutdown(wait=True)
     _stop_resource_tracker()
