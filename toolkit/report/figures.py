@@ -148,15 +148,21 @@ def plot_rdfs(info: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _species_curves(info: dict, name: str) -> dict[str, list[dict]]:
+    """``analysis/<potential>/species/<name>`` rows of every potential whose MD was analysed."""
+    out = {}
+    for pot in ("reference", "selected", "full"):
+        f = info["dir"] / "analysis" / pot / "species" / name
+        if pot in info["md"] and f.exists():
+            out[pot] = read_csv(f)
+    return out
+
+
 def plot_bond_angles(info: dict, path: Path) -> Path:
     """Bond-angle distributions per temperature, selected against the reference (curves offset)."""
     plt = _plt()
     u = info["units"]
-    curves = {}
-    for name in ("reference", "selected", "full"):
-        f = info["dir"] / "analysis" / name / "species" / "bond_angles.csv"
-        if name in info["md"] and f.exists():
-            curves[name] = read_csv(f)
+    curves = _species_curves(info, "bond_angles.csv")
     if not curves:
         raise ToolkitError("no bond-angle distributions (analysis/*/species/bond_angles.csv)")
     temps = sorted({r["temperature"] for rows in curves.values() for r in rows})
@@ -179,11 +185,7 @@ def plot_partial_rdfs(info: dict, path: Path) -> Path:
     """Partial g_ab(r) of every element pair at the lowest common temperature, potentials against the reference."""
     plt = _plt()
     u = info["units"]
-    curves = {}
-    for name in ("reference", "selected", "full"):
-        f = info["dir"] / "analysis" / name / "species" / "partial_rdf.csv"
-        if name in info["md"] and f.exists():
-            curves[name] = read_csv(f)
+    curves = _species_curves(info, "partial_rdf.csv")
     if "reference" not in curves or len(curves) < 2:
         raise ToolkitError("no partial RDFs to compare (analysis/*/species/partial_rdf.csv)")
     temps = set.intersection(*({r["temperature"] for r in rows} for rows in curves.values()))
