@@ -169,6 +169,32 @@ def test_overlapping_atoms_are_rejected():
         sfset.compute(s, min_distance=0.5, where="structure")
 
 
+def test_min_distance_check_fast_path_names_the_pair_list_closest_pair():
+    """The k-d tree (orthorhombic or isolated) finds the pair the neighbour list finds, across the boundary too."""
+    import toolkit.structures as st
+    from toolkit.symfuncs.neighbors import build_pairs
+
+    rng = np.random.default_rng(3)
+    cells = [np.diag([7.0, 8.0, 9.0]), None]
+    for cell in cells:
+        for trial in range(20):
+            pos = rng.uniform(0, 7, (40, 3))
+            i, j = rng.choice(40, 2, replace=False)
+            shift = np.array([7.0, 0, 0]) if cell is not None and trial % 2 else 0.0
+            pos[j] = pos[i] + shift + rng.normal(0, 0.1, 3)   # a close pair, every other one through the boundary
+            s = Structure(pos, ["Ar"] * 40, cell=cell)
+            fast = st._closest_pair_kdtree(s, 0.5)
+            pl = build_pairs(pos, cell, 0.5)
+            p = int(pl.dist.argmin())
+            assert {fast[0], fast[1]} == {int(pl.center[p]), int(pl.neighbor[p])}
+            assert fast[2] == pytest.approx(float(pl.dist[p]), rel=1e-12)
+            assert st._closest_pair_kdtree(Structure(pos[:1], ["Ar"], cell=cell), 0.5) in (None, False)
+    tri = Structure([[0, 0, 0], [1, 0, 0]], ["Ar"] * 2, cell=[[5, 0, 0], [1, 5, 0], [0, 0, 5]])
+    assert st._closest_pair_kdtree(tri, 0.5) is False          # triclinic: the pair list decides
+    with pytest.raises(StructureError, match="atoms 0 .Ar. and 1 .Ar. are 0.2 apart"):
+        st.check_min_distance([Structure([[0.1, 1, 1], [6.9, 1, 1]], ["Ar"] * 2, cell=np.diag([7.0, 7, 7]))], 0.5)
+
+
 def test_ase_calculator_runs_md_and_matches_predict(shared):
     from ase.md.verlet import VelocityVerlet
     from ase import units

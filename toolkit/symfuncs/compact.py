@@ -89,7 +89,9 @@ class CompactDerivatives:
         self.self_rows, self.self_block = self_rows, block
 
     @classmethod
-    def allocate(cls, sfs, pe: "PairList", need: torch.Tensor, dtype, device) -> "CompactDerivatives":
+    def allocate(cls, sfs, pe: "PairList", need: torch.Tensor, dtype, device,
+                 filled: bool = False) -> "CompactDerivatives":
+        """Storage for the needed pairs; ``filled``: the radial groups will write every (pair, column)."""
         radial = [c for c, sf in enumerate(sfs) if sf.is_radial]
         angular = [c for c, sf in enumerate(sfs) if not sf.is_radial]
         pairs = need.nonzero().squeeze(1)
@@ -103,7 +105,8 @@ class CompactDerivatives:
         pos[radial] = torch.arange(len(radial), device=device)
         pos[angular] = torch.arange(len(angular), device=device)
         return cls(pairs=pairs, radial_columns=torch.tensor(radial, dtype=torch.long),
-                   radial=torch.zeros((len(pairs), len(radial)), dtype=dtype, device=device),
+                   radial=(torch.empty if filled else torch.zeros)((len(pairs), len(radial)), dtype=dtype,
+                                                                    device=device),
                    angular_columns=torch.tensor(angular, dtype=torch.long), angular_pair=a_local,
                    angular=torch.zeros((len(a_local), len(angular), 3), dtype=dtype, device=device),
                    need=need, slot=slot, angular_slot=a_slot, column_pos=pos)

@@ -413,7 +413,12 @@ class SymmetryFunctionSet:
         if derivatives == "compact":
             need = (torch.ones(len(pe), dtype=torch.bool, device=device) if force_mask is None
                     else force_mask[pe.center] | force_mask[pe.neighbor])
-            dG = compact = CompactDerivatives.allocate(self.by_element[element], pe, need, dtype, device)
+            # every radial group reaches every pair of every neighbour element: each stored scalar is
+            # written, so the (large) array need not be zeroed first
+            cut = self.element_cutoff(element)
+            filled = all(g.rc >= cut and (g.neighbor is None or len(self.elements) == 1) for g in rgroups)
+            dG = compact = CompactDerivatives.allocate(self.by_element[element], pe, need, dtype, device,
+                                                       filled=filled)
         elif derivatives:
             dG = torch.zeros((len(pe), n_f, 3), dtype=dtype, device=device)
         for g in rgroups:
