@@ -219,7 +219,9 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                      "restart_period": sizes.gl_epochs, "restart_mult": 1, "patience": sizes.patience,
                      "weight_decay": 0.0, "seed": seed, "split_seed": seed, "progress": False,
                      "threads": sizes.threads or None, "checkpoint_every": 10,
-                     "force_weight": float(sizes.select_force_weight)},
+                     "force_weight": float(sizes.select_force_weight),
+                     **({"force_atoms": sizes.train_force_atoms, "force_resample": True}
+                        if forces and sizes.train_force_atoms else {})},
         "selection": {**({"lambdas": [float(x) for x in sizes.lambdas]} if sizes.lambdas else
                          {"lambdas": None, "n_lambdas": sizes.n_lambdas, "lambda_ratio": float(sizes.lambda_ratio)}),
                       "gl_epochs": sizes.gl_epochs,

@@ -703,6 +703,9 @@ class DemoSizes(_Section):
         None, "force atoms per structure whose derivatives the selection stores (data.force_atoms; a number or a "
         "fraction; null: every atom)", gt=0,
         check=(lambda v: isinstance(v, int) or v <= 1, "a number of atoms (>= 1) or a fraction in (0, 1]"))
+    train_force_atoms: int | None = option(
+        None, "force atoms per structure that each training epoch of the path draws anew from the stored ones "
+        "(training.force_atoms with force_resample; null: every stored force atom)", gt=0)
     hidden: tuple[int, ...] = option((10, 10), "hidden layer widths", ge=1)
     batch_size: int = option(16, "structures per batch", gt=0)
     lr: float = option(0.01, "learning rate", gt=0)
