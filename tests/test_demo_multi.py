@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolkit.demo import make_sizes, run_demo
-from toolkit.demo_multi import CUZR_CRITERIA, CUZR_DEFAULT, SI_CRITERIA, SI_DEFAULT
+from toolkit.demo_multi import CANDIDATES, CUZR_CRITERIA, CUZR_DEFAULT, SI_CRITERIA, SI_DEFAULT
 
 # As tests/test_demo_al.py: a few liquid boxes, a few epochs, one temperature of very short MD, the guard
 # relaxed and the MD check off (potentials trained this little leave the data's range).
@@ -29,6 +29,8 @@ def test_si_and_cuzr_presets():
     assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
     assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0)
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
+    # Si: the boron recipe with the angular functions cut after the liquid's second shell (docs/systems.md)
+    assert CANDIDATES["si-sw"] == "si-boron-short"
 
 
 @pytest.mark.slow

@@ -332,7 +332,11 @@ def _step_data(d: _Demo) -> None:
     from .lammps.generate import generate
 
     n_sp = len(s.data_temperatures) * len(s.data_densities) * len(s.data_starts)
-    n_at = 4 * s.cells[0] * s.cells[1] * s.cells[2]
+    from .lammps.systems import get_system
+
+    phases = get_system(s.system).phases  # a liquid is melted from the first crystal (fcc: 4 atoms a cell, diamond 8)
+    n_basis = phases.get(s.data_starts[0], next(iter(phases.values()))).n_basis
+    n_at = n_basis * s.cells[0] * s.cells[1] * s.cells[2]
     d.echo(f"    {s.configs} configurations of {n_at} atoms at {n_sp} state points "
            f"(T {', '.join(f'{t:g}' for t in s.data_temperatures)}; rho "
            f"{', '.join(f'{r:g}' for r in s.data_densities)}; {' and '.join(s.data_starts)} starts)")

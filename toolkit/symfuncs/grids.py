@@ -15,6 +15,8 @@ Named sets (:data:`NAMED_SETS`, the ``symfuncs.candidates`` config choices):
 
 * ``si-boron``: the reference study's boron recipe on one element (Si):
   12 radial + 48 angular, one cutoff reaching past the third neighbour shell.
+* ``si-boron-short``: the same with the angular functions cut after the
+  second shell (5.0 A; radial 7.0 A), 1/7 of the cost: ``hdnnp demo --system si``.
 * ``cuzr``: element-resolved radial and angular functions for Cu-Zr.
 
 Units: lengths (``rc``, ``rs``, ``r_min``) in Angstrom (the data's length
@@ -113,7 +115,8 @@ def write_symfunction_lines(path: str | os.PathLike, symfuncs: Sequence[SymFunc]
 # named sets
 # ---------------------------------------------------------------------------
 
-def si_boron_candidates(element: str = "Si", rc: float = 7.0, r_min: float = 2.1, cutoff_type: int = 1) -> list[SymFunc]:
+def si_boron_candidates(element: str = "Si", rc: float = 7.0, r_min: float = 2.1, cutoff_type: int = 1,
+                        rc_angular: float | None = None) -> list[SymFunc]:
     """The reference study's boron recipe for a directional covalent liquid: 12 radial + 48 angular.
 
     Recipe (Sandberg et al., Mach. Learn.: Sci. Technol. 5, 025043 (2024), the
@@ -133,11 +136,35 @@ def si_boron_candidates(element: str = "Si", rc: float = 7.0, r_min: float = 2.1
     its first peak at 2.48, the second at 3.85 and the third at 6.1-6.2
     Angstrom with the minimum after it near 6.8 Angstrom; 7.0 is 2.8 first-
     neighbour distances (boron: 5.3 / 1.75 = 3.0).
+
+    ``rc_angular`` (default ``rc``): the angular functions' own cutoff; their
+    widths scale with it (rc_angular/2 ... rc_angular/6). See
+    :func:`si_boron_short_candidates`.
     """
+    rca = rc if rc_angular is None else rc_angular
     etas, shift_eta, shifts = radial_parameters(rc, 6, 6, r_min)
-    ang_etas = _readable(1.0 / (2.0 * (rc / np.array([2.0, 3.0, 4.0, 6.0])) ** 2))
+    ang_etas = _readable(1.0 / (2.0 * (rca / np.array([2.0, 3.0, 4.0, 6.0])) ** 2))
     return element_resolved_grid([element], rc, etas, [shift_eta], shifts, ang_etas, (1, 2, 4, 8, 16, 32),
-                                 cutoff_type=cutoff_type)
+                                 rc_angular=rca, cutoff_type=cutoff_type)
+
+
+def si_boron_short_candidates(element: str = "Si", rc: float = 7.0, rc_angular: float = 5.0,
+                              r_min: float = 2.1, cutoff_type: int = 1) -> list[SymFunc]:
+    """``si-boron`` with the 48 angular functions at a shorter cutoff (5.0 A): the set of ``hdnnp demo --system si``.
+
+    The same 12 radial functions (rc 7.0 Angstrom, to the third neighbour
+    shell) and the same 48 angular parameter sets (widths rc_angular/2 ...
+    rc_angular/6, zeta 1-32, lambda +-1), the angular ones cut at 5.0 Angstrom:
+    past the second neighbour shell of the SW liquid (measured g(r) of the
+    demo's data, 1,500-2,600 K at 2.45 g/cm^3: peaks at 2.5 and 3.9 Angstrom,
+    second minimum at 4.6-4.7) and past the range of SW's three-body term
+    (a sigma = 3.77 Angstrom). An angular function sums over neighbour pairs, ~ rc^6:
+    within 5.0 Angstrom a Si atom of that liquid has 26 neighbours and 340
+    pairs, within 7.0 75 neighbours and 2,800 pairs, so the set's features,
+    derivatives and MD cost about 1/7 of ``si-boron``'s (the reference study's
+    Al candidates are cut the same way: radial 6.8, angular 4.4 Angstrom).
+    """
+    return si_boron_candidates(element, rc=rc, r_min=r_min, cutoff_type=cutoff_type, rc_angular=rc_angular)
 
 
 def cuzr_candidates(elements: Sequence[str] = ("Cu", "Zr"), rc: float = 6.5, rc_angular: float = 4.5,
@@ -163,16 +190,17 @@ def cuzr_candidates(elements: Sequence[str] = ("Cu", "Zr"), rc: float = 6.5, rc_
 #: Named candidate sets: name -> (builder(elements) -> functions, elements it is meant for).
 NAMED_SETS: dict[str, tuple[Callable[..., list[SymFunc]], tuple[str, ...]]] = {
     "si-boron": (lambda elements: si_boron_candidates(elements[0]), ("Si",)),
+    "si-boron-short": (lambda elements: si_boron_short_candidates(elements[0]), ("Si",)),
     "cuzr": (lambda elements: cuzr_candidates(tuple(elements)), ("Cu", "Zr")),
 }
 
 
 def named_candidates(name: str, elements: Sequence[str] | None = None) -> list[SymFunc]:
-    """A named candidate set (``si-boron``, ``cuzr``) for ``elements`` (default: the set's own)."""
+    """A named candidate set (``si-boron``, ``si-boron-short``, ``cuzr``) for ``elements`` (default: the set's own)."""
     if name not in NAMED_SETS:
         raise ToolkitError(f"unknown candidate set {name!r}; known: {', '.join(NAMED_SETS)}")
     build, default = NAMED_SETS[name]
     elements = list(elements) if elements else list(default)
-    if name == "si-boron" and len(elements) != 1:
-        raise ToolkitError(f"candidate set si-boron is for one element, the data have {', '.join(elements)}")
+    if name.startswith("si-boron") and len(elements) != 1:
+        raise ToolkitError(f"candidate set {name} is for one element, the data have {', '.join(elements)}")
     return build(elements)
