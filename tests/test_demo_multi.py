@@ -53,6 +53,15 @@ def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
     assert set(sel["md_costs"]) == set(sel["sets"]["AGL"]["by_element"])  # measured MD costs, per element
     q = json.loads((out / "md" / "selected" / "quench.json").read_text())
     assert q["protocol"]["system"] == name
+    # Si: the crystal superheats far above the data, so every potential's melt runs with SW (melt_pair.in)
+    melt_in = (out / "md" / "selected" / "run_000" / "melt" / "in.lammps").read_text()
+    assert ("melt_pair.in" in melt_in) == (system == "si") == ("melt_potential" in q["protocol"])
+    if system == "si":
+        assert q["protocol"]["melt_potential"] == "Stillinger-Weber"
+        assert "pair_style sw" in (out / "md" / "selected" / "melt_pair.in").read_text()
+        assert "../../pair.in" in (out / "md" / "selected" / "run_000" / "T_2500" / "in.lammps").read_text()
+        assert "pair_style hdnnp" in (out / "md" / "selected" / "pair.in").read_text()
+        assert not (out / "md" / "reference" / "melt_pair.in").exists()
     # the analysis step's per-element tables (bond angles for Si) for the report, and the report's rows
     species = out / "analysis" / "reference" / "species"
     assert (species / "diffusion_elements_summary.csv").exists() and (species / "partial_rdf_peaks.csv").exists()

@@ -14,7 +14,7 @@ system    temperatures                           density      default times
 ========  =====================================  ===========  ====================
 lj        1.5, 1.3, 1.1, 0.9, 0.7 (epsilon/kB)   0.9 sigma^-3 melt 10, eq 20, meas 100 tau
 al-eam    1250, 1125, 1000, 875 K                2.35 g/cm^3  melt 20, eq 10, meas 50 ps
-si-sw     2500, 2300, ..., 1500 K (200 K steps)  2.45 g/cm^3  melt 10 at 3500 K, eq 5, meas 25 ps
+si-sw     2500, 2300, ..., 1500 K (200 K steps)  2.45 g/cm^3  melt 10 at 3500 K (SW), eq 5, meas 25 ps
 cuzr-eam  2000, 1800, 1600, 1400, 1250, 1100 K   7.1 g/cm^3   melt 5 at 2500 K, eq 5, meas 40 ps
 ========  =====================================  ===========  ====================
 
@@ -139,7 +139,8 @@ class _Runner:
         every = max(1, _steps(p["measurement"], dt) // 100)
         melt_vars = {
             "units": p["units"], "mass": p["mass"], "lattice": p["lattice"], "lattice_scale": p["lattice_scale"],
-            "nx": p["cells"][0], "ny": p["cells"][1], "nz": p["cells"][2], "pair_file": "../../pair.in",
+            "nx": p["cells"][0], "ny": p["cells"][1], "nz": p["cells"][2],
+            "pair_file": "../../melt_pair.in" if p.get("melt_potential") else "../../pair.in",
             "timestep": dt, "skin": self.skin, "seed": derive_seed(self.seed, run), "t_melt": p["melt_temperature"],
             "tdamp": p["tdamp"], "melt_steps": _steps(p["melt_time"], dt),
             "thermo_every": max(1, _steps(p["melt_time"], dt) // 50),
@@ -265,6 +266,9 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     temperatures : temperature steps, highest first (K, or epsilon/kB for LJ).
     density : g/cm^3 (sigma^-3 for LJ).
     melt_temperature : where the crystal is melted (default: the first temperature).
+        Systems with ``quench_melt_reference`` (Si: the crystal superheats, 3500 K) melt it with
+        the reference potential whatever ``potential`` is (``protocol`` ``melt_potential``,
+        ``melt_pair.in``); the potential starts from that liquid at the first temperature.
     melt_time, equilibration, measurement : times per step (ps, or tau for LJ).
     msd_every, traj_every : sampling intervals of the MSD and the trajectory (time units).
     timestep : MD timestep (default: the system's).
@@ -294,6 +298,10 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
         sys_ = sys_.with_composition(composition)
     proto = protocol_settings(sys_, temperatures, density, melt_temperature, melt_time, equilibration,
                               measurement, msd_every, traj_every, timestep, cells)
+    if sys_.quench_melt_reference and spec.kind != "reference":
+        # the crystal melts only far outside the data: the melt runs with the reference potential
+        proto["melt_potential"] = sys_.reference_label
+        write_snippet(out_dir / "melt_pair.in", sys_.pair_lines(), comment=f"melt: {sys_.reference_name}")
     if not isinstance(guard, GuardSettings):
         guard = guard_settings(sys_.name, **(guard or {}))
     cmd = lammps_command(lmp)
