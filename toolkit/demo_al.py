@@ -11,7 +11,7 @@ the full (short runs) and the EAM potential.
   900-1,500 K in 400 boxes of 108 atoms; the selection on all of them with
   the derivatives of 64 sampled force atoms each, 16 of which every training
   epoch draws anew (a fixed draw of 16 overfits: 1.36x the all-atom force
-  RMSE, against 0.9x for 16 of 64 drawn anew; docs/scale.md), the lambda grid
+  RMSE, against 0.78x for 16 of 64 drawn anew; docs/scale.md), the lambda grid
   from the data. Measured in docs/getting_started.md (19 of 20 rows PASS; 11 min 43 s).
 * ``AL_FULL``: the study's sizes (25,000 structures; 10 runs x 1 ns per
   temperature).
