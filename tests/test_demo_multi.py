@@ -27,7 +27,8 @@ def test_si_and_cuzr_presets():
     si, cuzr = make_sizes(system="si"), make_sizes(system="cuzr")
     assert si is SI_DEFAULT and si.system == "si-sw" and si.md_temperatures[0] == 2500.0
     assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
-    assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0)
+    assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1750.0, 1500.0, 1250.0)
+    assert cuzr.runs_selected == 4 and cuzr.runs_reference == 6 and cuzr.measurement == 80.0
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
     # Si: the boron recipe with the angular functions cut after the liquid's second shell (docs/systems.md)
     assert CANDIDATES["si-sw"] == "si-boron-short"
@@ -36,7 +37,7 @@ def test_si_and_cuzr_presets():
 @pytest.mark.slow
 @pytest.mark.parametrize("system,name,pair_style,n_candidates,criteria", [
     ("si", "si-sw", "pair_style sw", 60, SI_CRITERIA),
-    ("cuzr", "cuzr-eam", "pair_style eam/fs", 128, CUZR_CRITERIA),
+    ("cuzr", "cuzr-eam", "pair_style eam/fs", 216, CUZR_CRITERIA),
 ])
 def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
     out = tmp_path / system

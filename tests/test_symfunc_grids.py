@@ -92,10 +92,11 @@ def test_named_sets():
     key = lambda sf, rc: (round(sf.eta * rc**2, 4), sf.zeta, sf.lambda_)  # noqa: E731
     assert sorted(key(sf, 5.0) for sf in short if sf.is_angular) == sorted(key(sf, 7.0) for sf in si if sf.is_angular)
     cuzr = named_candidates("cuzr")
-    assert cuzr == cuzr_candidates() and len(cuzr) == 128
+    assert cuzr == cuzr_candidates() and len(cuzr) == 216
     for e in ("Cu", "Zr"):
         mine = [sf for sf in cuzr if sf.element == e]
-        assert sum(sf.is_radial and sf.neighbors == ("Zr",) for sf in mine) == 8
+        assert sum(sf.is_radial and sf.neighbors == ("Zr",) for sf in mine) == 30  # 6 centred + 24 shifted
+        assert max(sf.rc for sf in mine if sf.is_radial) == 7.5 and max(sf.rc for sf in mine if sf.is_angular) == 4.5
         assert sum(sf.is_angular and sf.neighbors == ("Cu", "Zr") for sf in mine) == 16
     assert all(line.startswith("symfunction_short ") for line in symfunction_lines(cuzr))
     with pytest.raises(ToolkitError, match="one element"):
