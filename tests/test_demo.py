@@ -168,3 +168,35 @@ def test_own_data_example_config_is_valid():
     assert cfg.symfuncs.candidates == "input.nn"
     assert Path(cfg.symfuncs.input_nn).is_file()
     assert cfg.selection.fakes == 10
+
+
+def test_a_failed_step_stops_the_background_md(tmp_path, monkeypatch):
+    """A step that raises cancels the MD running in the background (no run outlives the demo) and the
+    demo's error is the one raised, at once."""
+    import threading
+
+    import toolkit.demo as demo
+    from toolkit.background import BackgroundTask
+    from toolkit.errors import LammpsError
+    from toolkit.lammps.runner import CANCEL
+
+    seen = threading.Event()
+
+    def background_md():  # as run_lammps: polls CANCEL, stops and raises
+        if not CANCEL.wait(timeout=60):
+            return "finished"
+        seen.set()
+        raise LammpsError("run_000 was cancelled")
+
+    def start(d):
+        d.background["reference"] = BackgroundTask(background_md)
+
+    def fail(d):
+        raise ToolkitError("no candidate set passed the MD check")
+
+    monkeypatch.setattr(demo, "_PIPELINE", {**demo._PIPELINE, "data": start, "features": fail})
+    t0 = time.perf_counter()
+    with pytest.raises(ToolkitError, match="no candidate set passed"):
+        run_demo(tmp_path / "d", echo=lambda m: None, show_progress=False)
+    assert seen.is_set() and time.perf_counter() - t0 < 30
+    assert not CANCEL.is_set()  # cleared for the next runs of this process

@@ -626,12 +626,38 @@ def run_demo(out_dir: str | os.PathLike = "demo", full: bool = False, seed: int 
         try:
             _PIPELINE[name](d)
         except ToolkitError:
+            _stop_background(d)
             if name != "report":
                 _partial_report(d, name)
+            raise
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): no MD may outlive the demo
+            _stop_background(d)
             raise
     report = out / "report.html"
     locked_echo(f"total {_fmt_time(time.perf_counter() - t_start)} (this invocation); report: {report}")
     return report
+
+
+def _stop_background(d: _Demo) -> None:
+    """Stop the MD started in the background (a step failed or the demo was interrupted) and wait for it.
+
+    Without this the interpreter waits at exit for the background runs to finish, and a second
+    signal leaves their LAMMPS processes orphaned. Finished runs stay finished (resumable).
+    """
+    if not d.background:
+        return
+    from .lammps.runner import CANCEL
+
+    CANCEL.set()
+    try:
+        for task in d.background.values():
+            try:
+                task.join()
+            except BaseException:  # noqa: BLE001 -- the cancelled runs' errors; the step's own error is raised
+                pass
+    finally:
+        d.background.clear()
+        CANCEL.clear()
 
 
 def _partial_report(d: _Demo, failed_step: str) -> None:
