@@ -27,8 +27,9 @@ def test_si_and_cuzr_presets():
     si, cuzr = make_sizes(system="si"), make_sizes(system="cuzr")
     assert si is SI_DEFAULT and si.system == "si-sw" and si.md_temperatures[0] == 2500.0
     assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
-    assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1750.0, 1500.0, 1250.0)
-    assert cuzr.runs_selected == 4 and cuzr.runs_reference == 6 and cuzr.measurement == 80.0
+    assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1700.0, 1400.0)
+    assert cuzr.runs_selected == 3 and cuzr.runs_reference == 6 and cuzr.measurement == 60.0
+    assert max(cuzr.data_temperatures) >= cuzr.md_temperatures[0] and min(cuzr.data_temperatures) <= 1400.0
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
     # Si: the boron recipe with the angular functions cut after the liquid's second shell (docs/systems.md)
     assert CANDIDATES["si-sw"] == "si-boron-short"

@@ -9,12 +9,14 @@
   at 1,500-2,600 K, quench 2,500 K -> 1,500 K in 200 K steps.
 * ``cuzr-eam``: Cu64Zr36 with Mendelev's EAM, element-resolved candidates
   (``symfuncs.candidates: cuzr``, 108 per element, radial to the EAM's reach),
-  data of the liquid at the quench density (7.1 g/cm^3) at 1,000-2,100 K,
-  quench 2,000 K -> 1,250 K in 250 K steps with 80 ps of measurement per
-  temperature, 4 runs of the selected potential and 6 of the EAM: what a 10 %
-  test of D of Zr needs in a 256-atom box (docs/systems.md: at 1,100 K the
-  run-to-run scatter of D(Zr) over 20 ps is 40 %). Measured against the
-  30-minute budget in docs/getting_started.md.
+  data of the liquid at the quench density (7.1 g/cm^3) at 1,000-2,500 K
+  (2,500 K: the melt of every quench), quench 2,000 K -> 1,400 K in 300 K
+  steps with 60 ps of measurement per temperature, 3 runs of the selected
+  potential and 6 of the EAM: what a 10 % test of D of Zr needs in a
+  256-atom box within the 30-minute budget (the run-to-run scatter of D(Zr)
+  over 20 ps: 9 % at 2,000 K, 12 % at 1,400 K, 40 % at 1,100 K; docs/systems.md).
+  ``max_features`` 50: the AGL path gives Cu about 70 % of each set, so its
+  sets of at most 50 keep at most a third of each element's candidates.
 
 Sized for a laptop from the measured costs in docs/systems.md (si-boron: 5 s
 per structure with derivatives); not yet measured against the 30-minute budget.
@@ -43,8 +45,8 @@ _SI = dict(
 _CUZR = dict(
     system="cuzr-eam", cells=(4, 4, 4), data_temperatures=(1000.0, 1250.0, 1500.0, 1800.0, 2100.0, 2500.0),
     data_densities=(7.1,), data_starts=("liquid",), rc=7.5, fakes=10, hidden=(15, 15), lr=0.01,
-    angular_cost=1.0, max_features=72, tolerance=1.2,
-    md_temperatures=(2000.0, 1750.0, 1500.0, 1250.0), md_density=7.1, msd_source="trajectory",
+    angular_cost=1.0, max_features=50, tolerance=1.2,
+    md_temperatures=(2000.0, 1700.0, 1400.0), md_density=7.1, msd_source="trajectory",
 )
 _SMALL = dict(
     configs=300, select_structures=40, batch_size=8, epochs=60, patience=60, lambdas=None, n_lambdas=8, lambda_ratio=0.01, stop_ratio=2.0,
@@ -71,8 +73,8 @@ SI_DEFAULT = DemoSizes(**_SI, **{**_SMALL, "select_structures": 150, "select_for
 SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperatures"]})
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
                                      "n_lambdas": 10, "lambda_ratio": 1e-3, "force_weight": 1.0, "force_epochs": 30,
-                                     "measurement": 80.0,
-                                     "runs_selected": 4, "runs_reference": 6, "full_md_temperatures": (2000.0,)})
+                                     "measurement": 60.0,
+                                     "runs_selected": 3, "runs_reference": 6, "full_md_temperatures": (2000.0,)})
 CUZR_FULL = DemoSizes(**_CUZR, **{**_LARGE, "full_md_temperatures": _CUZR["md_temperatures"]})
 
 #: system -> candidate set of the demo's selection (``symfuncs.candidates``)
