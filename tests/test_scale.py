@@ -68,6 +68,31 @@ def test_budget_sets_evaluation_batches_and_keeps_derivatives_on_disk(lj_feature
         assert torch.allclose(p, q, rtol=1e-9, atol=1e-12)
 
 
+def test_lbfgs_on_streamed_derivatives_keeps_its_chunks_and_gives_the_same_numbers(lj_features, monkeypatch):
+    """L-BFGS with derivatives on disk and a training draw: chunks read once and kept while they fit, same result."""
+    import toolkit.training.data as tdata
+
+    path, _ = lj_features
+    big = _exp(path)
+    reads = []
+    real = tdata.FeatureData._add_forces
+    monkeypatch.setattr(tdata.FeatureData, "_add_forces", lambda self, *a, **k: (reads.append(1), real(self, *a, **k)))
+    st = TrainSettings(epochs=2, lr=1.0, optimizer="lbfgs", force_weight=1.0, progress=False, restart_period=2,
+                       patience=2)
+    results = []
+    for memory in (None, 3e5, 3e4):   # in memory; on disk, chunks kept; on disk, too small to keep them
+        exp = _exp(path, memory=memory)
+        exp.data.set_force_sampling(4, resample=True, seed=1)
+        nets = exp.new_networks(seed=0)
+        reads.clear()
+        train(nets, exp.data, exp.train, exp.val, st if memory is None else st.replace(memory=memory))
+        results.append((exp.data.derivatives.in_memory, len(reads), [p.detach().clone() for p in nets.parameters()]))
+    assert results[0][0] and not results[1][0] and not results[2][0]
+    assert results[1][1] < results[2][1]          # kept chunks are not read again in every evaluation
+    for _, _, params in results[1:]:
+        assert all(torch.allclose(p, q, rtol=1e-9, atol=1e-12) for p, q in zip(params, results[0][2]))
+
+
 def test_fakes_do_not_copy_the_feature_matrix(lj_features):
     from toolkit.selection.fakes import make_fakes
 

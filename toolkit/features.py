@@ -65,6 +65,7 @@ from .provenance import provenance
 from .structures import Structure
 from .symfuncs import SymmetryFunctionSet
 from .symfuncs.threads import one_thread
+from .training.memory import tensor_bytes
 
 FEATURES_FORMAT = "hdnnp-toolkit/features/2"
 #: older files: values readable, derivatives in the old (P, F, 3) layout are not
@@ -254,7 +255,7 @@ def _with_helpers(n: int, start: int, here, job, helpers: int, hold_bytes: float
                 out += 1
             else:
                 held[nxt] = here(nxt)
-                max_held = max(1, int(hold_bytes // max(_nbytes(held[nxt]), 1)))
+                max_held = max(1, int(hold_bytes // max(tensor_bytes(held[nxt]), 1)))
                 nxt += 1
     except BaseException:  # error, Ctrl-C, SIGTERM, consumer gone: stop the helpers now, not after their chunk
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
@@ -265,17 +266,6 @@ def _with_helpers(n: int, start: int, here, job, helpers: int, hold_bytes: float
         raise
     pool.shutdown(wait=True)
     _stop_resource_tracker()
-
-
-def _nbytes(obj) -> int:
-    """Bytes of the tensors in features (dataclasses of tensors, nested)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(_nbytes(v) for v in obj.values())
-    if hasattr(obj, "__dataclass_fields__"):
-        return sum(_nbytes(getattr(obj, f)) for f in obj.__dataclass_fields__)
-    return 0
 
 
 def _submit_ignoring_sigint(pool, args):

@@ -69,3 +69,16 @@ def bytes_per_structure(data, forces: bool) -> float:
 def structures_per_batch(data, forces: bool, memory: float, share: float = 0.5) -> int:
     """Structures whose step fits in ``share`` of the budget ``memory`` (bytes); at least one."""
     return max(1, int(share * memory // max(bytes_per_structure(data, forces), 1.0)))
+
+
+def tensor_bytes(obj) -> int:
+    """Bytes of the tensors in ``obj`` (a tensor, or dicts and dataclasses of them, nested)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if hasattr(obj, "__dataclass_fields__"):
+        return sum(tensor_bytes(getattr(obj, f)) for f in obj.__dataclass_fields__)
+    return 0

@@ -55,7 +55,7 @@ from ..errors import ToolkitError
 from ..fileio import atomic_path
 from ..settings import TrainSettings  # the training: section of a config
 from .data import Batch, FeatureData
-from .memory import DEFAULT_MEMORY, structures_per_batch
+from .memory import DEFAULT_MEMORY, structures_per_batch, tensor_bytes
 
 
 @dataclass
@@ -454,8 +454,13 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
     """
     size = structures_per_batch(data, forces, settings.memory_bytes)
     chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / size)))
+    # derivatives read from the file per chunk: keep the chunks that fit beside the values in the held
+    # half of the budget (a sampled draw is a fraction of the file; re-reading it every evaluation is slow)
     keep = not forces or getattr(data.derivatives, "in_memory", False)
+    room = math.inf if keep else 0.5 * settings.memory_bytes - sum(
+        tensor_bytes(v) for v in data.values.values() if isinstance(v, torch.Tensor))
     cache: list = []
+    held = [0]
     params = list(networks.parameters())
     masks = {id(networks[e].input_layer.weight): m for e, m in (mask or {}).items()}
 
@@ -464,12 +469,13 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
             p.grad = None
         total = 0.0
         for k, idx in enumerate(chunks):
-            if keep and k < len(cache):
+            if k < len(cache):
                 b = cache[k]
             else:
                 b = data.batch(idx, forces=forces, epoch=0)
-                if keep:
+                if k == len(cache) and held[0] + tensor_bytes(b) <= room:
                     cache.append(b)
+                    held[0] += tensor_bytes(b)
             loss, _, _ = batch_loss(networks, b, settings.force_weight)
             w = len(idx) / len(train_idx)
             (loss * w).backward()
