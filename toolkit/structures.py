@@ -245,8 +245,13 @@ def iter_n2p2(path: str | os.PathLike) -> Iterator[Structure]:
             element = tok[3]
             if element not in _ATOMIC_NUMBERS or _ATOMIC_NUMBERS[element] == 0:
                 raise InputFileError(path, lineno, f"unknown element {element!r}")
-            nums = [_float(t, path, lineno, name) for t, name in zip(
-                tok[:3] + tok[4:], ("x", "y", "z", "charge", "unused", "fx", "fy", "fz"))]
+            try:  # the fast path; a bad field is named by _float below
+                nums = [float(t) for t in (tok[0], tok[1], tok[2], tok[4], tok[5], tok[6], tok[7], tok[8])]
+            except ValueError:
+                nums = None
+            if nums is None or not all(map(math.isfinite, nums)):
+                nums = [_float(t, path, lineno, name) for t, name in zip(
+                    tok[:3] + tok[4:], ("x", "y", "z", "charge", "unused", "fx", "fy", "fz"))]
             block["pos"].append(nums[0:3])
             block["el"].append(element)
             block["q"].append(nums[3])
