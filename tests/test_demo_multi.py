@@ -59,7 +59,10 @@ def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
     melt_in = (out / "md" / "selected" / "run_000" / "melt" / "in.lammps").read_text()
     assert ("melt_pair.in" in melt_in) == (system == "si") == ("melt_potential" in q["protocol"])
     if system == "si":
-        assert q["protocol"]["melt_potential"] == "Stillinger-Weber"
+        assert q["protocol"]["melt_potential"] == "Stillinger-Weber" and q["protocol"]["melt_cool_time"] == 1.0
+        # ... and cools the liquid to the first temperature (1 ps of SW at 2500 K) before the HDNNP takes over
+        log = (out / "md" / "selected" / "run_000" / "melt" / "log.lammps").read_text()
+        assert "nvt temp 3500.0 3500.0" in log and "nvt temp 2500.0 2500.0" in log
         assert "pair_style sw" in (out / "md" / "selected" / "melt_pair.in").read_text()
         assert "../../pair.in" in (out / "md" / "selected" / "run_000" / "T_2500" / "in.lammps").read_text()
         assert "pair_style hdnnp" in (out / "md" / "selected" / "pair.in").read_text()

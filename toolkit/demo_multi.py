@@ -69,7 +69,8 @@ _LARGE = dict(
 SI_DEFAULT = DemoSizes(**_SI, **{**_SMALL, "select_structures": 150, "select_force_atoms": 64,
                                  "train_force_atoms": 16, "full_md_temperatures": (2500.0,), "epochs": 150,
                                  "patience": 150, "repeat_epochs": 60, "force_weight": 1.0, "force_epochs": 40,
-                                 "equilibration": 2.0, "measurement": 15.0, "runs_reference": 8})
+                                 "equilibration": 2.0, "measurement": 15.0, "runs_reference": 8,
+                                 "full_melt_time": 5.0})  # the melt runs with SW (cheap): the crystal melts
 SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperatures"]})
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
                                      "n_lambdas": 10, "lambda_ratio": 1e-3, "force_weight": 1.0, "force_epochs": 30,

@@ -145,6 +145,8 @@ class _Runner:
             "tdamp": p["tdamp"], "melt_steps": _steps(p["melt_time"], dt),
             "thermo_every": max(1, _steps(p["melt_time"], dt) // 50),
         }
+        if p.get("melt_cool_time"):  # the reference's liquid brought to the first temperature
+            melt_vars.update(t_end=p["temperatures"][0], cool_steps=_steps(p["melt_cool_time"], dt))
         if len(self.system.elements) > 1:  # an alloy: random sites of the lattice become types 2, 3, ...
             melt_vars.update(ntypes=len(self.system.elements), types_file="types.in")
         melt_vars.update(step_variables(self.guard, p["n_atoms"], melt_vars["melt_steps"], p["melt_temperature"],
@@ -203,7 +205,7 @@ class _Runner:
             write_snippet(step_dir / "types.in", type_lines(self.system, self.proto["n_atoms"], variables["seed"]),
                           comment=f"{self.system.composition_label}: masses and random sites")
         template = "quench_melt.in" if temperature is None else "quench.in"
-        total_steps = variables.get("melt_steps", 0) + variables.get("equil_steps", 0) + variables.get("meas_steps", 0)
+        total_steps = variables.get("melt_steps", 0) + variables.get("cool_steps", 0) + variables.get("equil_steps", 0) + variables.get("meas_steps", 0)
         label = f"{self.spec.label} run {run} {name}"
         write_input(template, step_dir, variables, header=f"hdnnp quench: {label}")
         target = variables.get("temperature", variables.get("t_melt"))
@@ -268,7 +270,8 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     melt_temperature : where the crystal is melted (default: the first temperature).
         Systems with ``quench_melt_reference`` (Si: the crystal superheats, 3500 K) melt it with
         the reference potential whatever ``potential`` is (``protocol`` ``melt_potential``,
-        ``melt_pair.in``); the potential starts from that liquid at the first temperature.
+        ``melt_pair.in``), which then cools it to the first temperature (``melt_cool_time``);
+        the potential starts from that liquid.
     melt_time, equilibration, measurement : times per step (ps, or tau for LJ).
     msd_every, traj_every : sampling intervals of the MSD and the trajectory (time units).
     timestep : MD timestep (default: the system's).
@@ -301,6 +304,7 @@ def quench(potential: str | os.PathLike, out_dir: str | os.PathLike, system: str
     if sys_.quench_melt_reference and spec.kind != "reference":
         # the crystal melts only far outside the data: the melt runs with the reference potential
         proto["melt_potential"] = sys_.reference_label
+        proto["melt_cool_time"] = float(sys_.quench_melt_cool_time)  # at the first temperature, same potential
         write_snippet(out_dir / "melt_pair.in", sys_.pair_lines(), comment=f"melt: {sys_.reference_name}")
     if not isinstance(guard, GuardSettings):
         guard = guard_settings(sys_.name, **(guard or {}))

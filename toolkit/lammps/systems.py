@@ -94,6 +94,7 @@ class System:
     # True: every potential's melt runs with the reference potential (the crystal melts only far
     # above the data's temperatures); the potential itself starts from that liquid
     quench_melt_reference: bool = False
+    quench_melt_cool_time: float = 0.0  # then (with the reference) at the first temperature, before the potential
     quench_melt_time: float = 0.0
     quench_equilibration: float = 0.0
     quench_measurement: float = 0.0
@@ -278,10 +279,10 @@ SYSTEMS: dict[str, System] = {
         # pressure near 2000 K (inside the generated data, 2.36-2.48; experiment 2.57 at Tm). A perfect
         # diamond crystal superheats: it is melted at 3500 K, then equilibrated at the first temperature.
         # It stays a (hot) crystal for 3 ps at 2500 K (measured, 2.45 g/cm^3); 3500 K and the crystal are
-        # outside the data (1500-3000 K liquid), so every potential's melt runs with SW, the HDNNP
-        # equilibrates that liquid at the first temperature.
+        # outside the data (1500-3000 K liquid), so every potential's melt runs with SW, which then
+        # cools the liquid to the first temperature (1 ps): the potential starts inside its data.
         quench_temperatures=(2500.0, 2300.0, 2100.0, 1900.0, 1700.0, 1500.0), quench_density=2.45,
-        quench_melt_temperature=3500.0, quench_melt_reference=True,
+        quench_melt_temperature=3500.0, quench_melt_reference=True, quench_melt_cool_time=1.0,
         quench_melt_time=10.0, quench_equilibration=5.0, quench_measurement=25.0,
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("si", "silicon", "sw"),
