@@ -85,12 +85,14 @@ def test_named_sets():
     assert {sf.element for sf in si} == {"Si"} and max(sf.rc for sf in si) == 7.0
     assert len({(sf.eta, sf.zeta, sf.lambda_) for sf in si if sf.is_angular}) == 48  # no duplicates
     assert si == si_boron_candidates()
-    short = named_candidates("si-boron-short")  # the demo's set: the same functions, angular ones cut at 5.0 A
-    assert [sf.rc for sf in short if sf.is_radial] == [7.0] * 12 and {sf.rc for sf in short if sf.is_angular} == {5.0}
-    assert [(sf.eta, sf.rs) for sf in short if sf.is_radial] == [(sf.eta, sf.rs) for sf in si if sf.is_radial]
-    # the angular widths scale with the cutoff (rc/2 ... rc/6): eta x rc^2 is the same, zeta and lambda too
+    short = named_candidates("si-boron-short")  # the demo's set: the same recipe, every function cut at 5.0 A
+    assert len(short) == 60 and {sf.rc for sf in short} == {5.0} and sum(sf.is_angular for sf in short) == 48
+    assert short == si_boron_candidates(rc=5.0)
+    # the widths scale with the cutoff (rc/2 ... rc/6): eta x rc^2 is the same, zeta and lambda too
     key = lambda sf, rc: (round(sf.eta * rc**2, 4), sf.zeta, sf.lambda_)  # noqa: E731
     assert sorted(key(sf, 5.0) for sf in short if sf.is_angular) == sorted(key(sf, 7.0) for sf in si if sf.is_angular)
+    shifts = sorted(sf.rs for sf in short if sf.is_radial and sf.rs > 0)
+    assert shifts[0] == 2.1 and shifts[-1] == pytest.approx(5.0 * 5 / 6, abs=1e-5)  # the first two shells, finer
     cuzr = named_candidates("cuzr")
     assert cuzr == cuzr_candidates() and len(cuzr) == 216
     for e in ("Cu", "Zr"):

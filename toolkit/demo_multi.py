@@ -1,10 +1,10 @@
 """The liquid-Si and Cu-Zr presets of ``hdnnp demo --system si|cuzr`` (Angstrom, eV, ps, K).
 
 * ``si-sw``: Stillinger-Weber liquid Si, the stand-in for the reference study's
-  boron (directional bonding): the study's boron recipe as candidates, its
-  angular functions cut after the liquid's second shell
-  (``symfuncs.candidates: si-boron-short``, 12 radial at rc 7.0 A + 48 angular
-  at rc 5.0 A: 1/7 of ``si-boron``'s cost in features and MD, docs/systems.md),
+  boron (directional bonding): the study's boron recipe as candidates, cut
+  after the liquid's second shell (``symfuncs.candidates: si-boron-short``,
+  12 radial + 48 angular at rc 5.0 A: cheaper than ``si-boron``'s 7.0 A in
+  features and MD and, for SW, more accurate; docs/systems.md),
   2 x 25 hidden units, data of the liquid at the quench density (2.45 g/cm^3)
   at 1,500-2,600 K, quench 2,500 K -> 1,500 K in 200 K steps.
 * ``cuzr-eam``: Cu64Zr36 with Mendelev's EAM, element-resolved candidates

@@ -341,7 +341,7 @@ class SymfuncSettings(_Section):
     _prefix = "symfuncs"
     candidates: str = option("standard", "standard (6 centred + 6 shifted radial, 10 angular type 9), al329 (the "
                              "reference study's 329 Al candidates), si-boron (the study's boron recipe on Si: 12 "
-                             "radial + 48 angular, rc 7 A), si-boron-short (the same, angular rc 5 A), cuzr (element-resolved for the data's elements: radial "
+                             "radial + 48 angular, rc 7 A), si-boron-short (the same recipe at rc 5 A), cuzr (element-resolved for the data's elements: radial "
                              "per neighbour element, angular per neighbour pair; 108 per element for Cu-Zr) or "
                              "input.nn (the symfunction_short lines of 'input_nn')",
                              choices=("standard", "al329", "si-boron", "si-boron-short", "cuzr", "input.nn"))
