@@ -40,7 +40,7 @@ from .background import BackgroundTask
 from .errors import ToolkitError
 from .fileio import read_json, write_json
 from .demo_al import AL_CRITERIA, AL_DEFAULT, AL_FULL
-from .demo_multi import CANDIDATES, CUZR_CRITERIA, CUZR_DEFAULT, CUZR_FULL, SI_CRITERIA, SI_DEFAULT, SI_FULL
+from .demo_multi import CANDIDATES, COST_MODEL, CUZR_CRITERIA, CUZR_DEFAULT, CUZR_FULL, SI_CRITERIA, SI_DEFAULT, SI_FULL
 from .settings import DemoSizes
 from .steps import Step
 
@@ -228,7 +228,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
                       "refit_optimizer": sizes.refit_optimizer, "metric": "forces" if forces else "energy",
                       "angular_cost": float(sizes.angular_cost),
-                      **({"cost_model": "terms"} if sizes.system in CANDIDATES else {}),
+                      **({"cost_model": COST_MODEL[sizes.system]} if sizes.system in COST_MODEL else {}),
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
                       **({"stop_ratio": float(sizes.stop_ratio)} if sizes.stop_ratio else {}),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
