@@ -33,6 +33,13 @@ def test_si_and_cuzr_presets():
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
     # Si: the boron recipe with the angular functions cut after the liquid's second shell (docs/systems.md)
     assert CANDIDATES["si-sw"] == "si-boron-short"
+    # Si selects with the study's unweighted penalty, Cu-Zr with the measured MD cost per function
+    from pathlib import Path
+
+    from toolkit.demo import selection_config
+    sel = {k: selection_config(s, 0, Path("s.data"), Path("f.h5"))["selection"] for k, s in (("si", si), ("cuzr", cuzr))}
+    assert "cost_model" not in sel["si"] and sel["si"]["angular_cost"] == 1.0
+    assert sel["cuzr"]["cost_model"] == "terms"
 
 
 @pytest.mark.slow
