@@ -63,14 +63,15 @@ _LARGE = dict(
     full_equilibration=30.0, full_measurement=1000.0, bench_steps=2000, bench_full_steps=100, bench_repeats=5,
 )
 # the selection on every structure, derivatives of 16 sampled force atoms each (docs/scale.md)
-# Si (timed, docs/systems.md): derivatives of 64 force atoms per structure, 16 drawn anew every epoch (as Al);
-# 2.5 x the epochs (training is cheap, ~0.8 s an epoch); the final refit on forces as much as energies;
-# SW MD is cheap (8 runs), the HDNNP's is not (~200 timesteps/s): 2 ps equilibration + 15 ps measurement per T
+# Si (timed, docs/systems.md "The Si protocol"): derivatives of 64 force atoms per structure, 16 drawn anew
+# every epoch (as Al); 2.5 x the epochs (training is cheap, ~1 s an epoch); lambdas from 2e-3 x lambda_max;
+# the final refit on forces as much as energies; SW MD is cheap (8 runs, and its melt for every potential),
+# the HDNNP's is not (~100-200 timesteps/s): 2 ps equilibration + 15 ps measurement per temperature
 SI_DEFAULT = DemoSizes(**_SI, **{**_SMALL, "select_structures": 150, "select_force_atoms": 64,
                                  "train_force_atoms": 16, "full_md_temperatures": (2500.0,), "epochs": 150,
                                  "patience": 150, "repeat_epochs": 60, "force_weight": 1.0, "force_epochs": 40,
                                  "equilibration": 2.0, "measurement": 15.0, "runs_reference": 8,
-                                 "full_melt_time": 5.0, "n_lambdas": 10, "lambda_ratio": 2e-3})  # the melt runs with SW (cheap): the crystal melts
+                                 "full_melt_time": 5.0, "n_lambdas": 10, "lambda_ratio": 2e-3})
 SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperatures"]})
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
                                      "n_lambdas": 10, "lambda_ratio": 1e-3, "force_weight": 1.0, "force_epochs": 30,
