@@ -302,8 +302,11 @@ SYSTEMS: dict[str, System] = {
         # about 1200 K), inside the generated data (900-2300 K). 7.1 g/cm^3: the liquid at zero pressure
         # near 1500 K (measured: 7.29 at 1100 K, 6.88 at 2000 K). The random fcc solid solution melts
         # within ps at 2500 K.
+        # The random solid solution is a crystal that no liquid datum resembles: every potential's melt
+        # runs with the EAM (as Si's), the potential starts from that liquid at the first temperature.
         quench_temperatures=(2000.0, 1800.0, 1600.0, 1400.0, 1250.0, 1100.0), quench_density=7.1,
-        quench_melt_temperature=2500.0, quench_melt_time=5.0, quench_equilibration=5.0, quench_measurement=40.0,
+        quench_melt_temperature=2500.0, quench_melt_reference=True, quench_melt_time=5.0, quench_equilibration=5.0,
+        quench_measurement=40.0,
         quench_msd_every=0.05, quench_traj_every=0.5,
         aliases=("cuzr", "cu-zr", "cuzr-mm"),
         reference_name="Mendelev EAM for Cu-Zr (CuZr_mm.eam.fs)",
