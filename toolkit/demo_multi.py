@@ -6,7 +6,9 @@
   12 radial + 48 angular at rc 5.0 A: cheaper than ``si-boron``'s 7.0 A in
   features and MD and, for SW, more accurate; docs/systems.md),
   2 x 25 hidden units, data of the liquid at the quench density (2.45 g/cm^3)
-  at 1,500-2,600 K, quench 2,500 K -> 1,500 K in 200 K steps.
+  at 1,500-2,600 K, quench 2,500 K -> 1,500 K in 200 K steps (the melt with
+  SW), the study's unweighted penalty. Measured: 26 of 33 rows PASS in 29.8
+  CPU minutes (D 7-24 % above SW's; docs/getting_started.md).
 * ``cuzr-eam``: Cu64Zr36 with Mendelev's EAM, element-resolved candidates
   (``symfuncs.candidates: cuzr``, 108 per element, radial to the EAM's reach),
   data of the liquid at the quench density (7.1 g/cm^3) at 1,000-2,500 K
@@ -18,10 +20,8 @@
   ``max_features`` 50: the AGL path gives Cu about 70 % of each set, so its
   sets of at most 50 keep at most a third of each element's candidates.
 
-Sized for a laptop from the measured costs in docs/systems.md (si-boron: 5 s
-per structure with derivatives); not yet measured against the 30-minute budget.
-Both select with each function's measured MD cost per element as its penalty
-weight (``selection.cost_model: terms``). ``*_FULL``: the study's sizes.
+Cu-Zr selects with each function's measured MD cost per element as its penalty
+weight (``selection.cost_model: terms``, :data:`COST_MODEL`). ``*_FULL``: the study's sizes.
 """
 
 from __future__ import annotations
