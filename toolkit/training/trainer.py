@@ -449,8 +449,9 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
     """The L-BFGS closure: loss and gradient of the whole training set, in chunks as large as the memory
     budget allows (few large chunks: per-operation overhead dominates small ones).
 
-    Chunks are built once and kept when the derivatives are in memory anyway
-    (the line search evaluates the loss several times per iteration).
+    Chunks are built once and kept when the derivatives are in memory anyway, else
+    while they fit beside the values in the held half of the budget (the line
+    search evaluates the loss several times per iteration).
     """
     size = structures_per_batch(data, forces, settings.memory_bytes)
     chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / size)))
@@ -460,11 +461,12 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
     room = math.inf if keep else 0.5 * settings.memory_bytes - sum(
         tensor_bytes(v) for v in data.values.values() if isinstance(v, torch.Tensor))
     cache: list = []
-    held = [0]
+    held = 0
     params = list(networks.parameters())
     masks = {id(networks[e].input_layer.weight): m for e, m in (mask or {}).items()}
 
     def closure() -> float:
+        nonlocal held
         for p in params:
             p.grad = None
         total = 0.0
@@ -473,9 +475,10 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
                 b = cache[k]
             else:
                 b = data.batch(idx, forces=forces, epoch=0)
-                if k == len(cache) and held[0] + tensor_bytes(b) <= room:
+                size_b = tensor_bytes(b)
+                if k == len(cache) and held + size_b <= room:
                     cache.append(b)
-                    held[0] += tensor_bytes(b)
+                    held += size_b
             loss, _, _ = batch_loss(networks, b, settings.force_weight)
             w = len(idx) / len(train_idx)
             (loss * w).backward()
