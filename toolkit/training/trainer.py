@@ -455,8 +455,6 @@ def _lbfgs_closure(networks, data: FeatureData, train_idx: np.ndarray, settings:
     """
     size = structures_per_batch(data, forces, settings.memory_bytes)
     chunks = np.array_split(train_idx, max(1, math.ceil(len(train_idx) / size)))
-    # derivatives read from the file per chunk: keep the chunks that fit beside the values in the held
-    # half of the budget (a sampled draw is a fraction of the file; re-reading it every evaluation is slow)
     keep = not forces or getattr(data.derivatives, "in_memory", False)
     room = math.inf if keep else 0.5 * settings.memory_bytes - sum(
         tensor_bytes(v) for v in data.values.values() if isinstance(v, torch.Tensor))
