@@ -235,3 +235,37 @@ def test_trajectory_msd_unwraps_and_averages_origins(tmp_path):
     np.testing.assert_allclose(msd, brute, rtol=1e-12)
     full = msd_multi_origin(pos)
     assert fit_diffusion(t[: len(full)], full).D == pytest.approx(D, rel=0.05)
+
+
+def test_rdf_peak_standard_errors_come_from_the_runs(tmp_path):
+    """The first peak's standard error is the spread of the runs' own peaks (runs are the independent samples,
+    as for D), and the comparison's error on the relative deviation combines both sides' (first order)."""
+    temps = (1000.0,)
+    peaks = {}
+    for name, rattle in (("pot", 0.10), ("ref", 0.15)):
+        md = tmp_path / name
+        write_json(md / "quench.json", {"protocol": {"system": "al-eam", "temperatures": list(temps),
+                                                     "timestep": 0.002}, "potential": {"label": name}})
+        own = []
+        for run in range(3):
+            s = _fcc(4.2, 4)
+            s.positions += np.random.default_rng(10 * run + len(name)).normal(0, rattle * (1 + run / 4),
+                                                                               s.positions.shape)
+            d = md / f"run_{run:03d}" / "T_1000"
+            d.mkdir(parents=True)
+            _write_msd(d / "msd.dat", np.arange(101) * 50, random_walk_msd(20_000, 100, 0.5, 0.1, seed=run))
+            write_dump(d / "traj.lammpstrj", [s], {"Al": 1})
+            write_json(d / "done.json", {"temperature": 1000.0, "mean_temperature": 1000.0})
+            r, g, _ = compute_rdf([d / "traj.lammpstrj"], cutoff=6.0, bins=200)
+            own.append(first_peak(r, g)[1])
+        peaks[name] = (np.mean(own), np.std(own, ddof=1) / np.sqrt(3))
+    res = analyze(tmp_path / "pot", tmp_path / "ref", out_dir=tmp_path / "out", rdf_cutoff=6.0)
+    p = res["rdf_peaks"].set_index("source")
+    for name in ("pot", "ref"):
+        assert p.loc[name, "g_peak_sem"] == pytest.approx(peaks[name][1], rel=1e-9) and peaks[name][1] > 0.01
+        assert p.loc[name, "n_runs"] == 3
+    c = res["comparison"].iloc[0]
+    ratio = c.g_peak / c.g_peak_reference
+    assert c.g_peak_rel_dev == pytest.approx(ratio - 1)
+    want = ratio * np.hypot(peaks["pot"][1] / c.g_peak, peaks["ref"][1] / c.g_peak_reference)
+    assert c.g_peak_rel_dev_sem == pytest.approx(want, rel=1e-9)

@@ -72,6 +72,33 @@ def test_contracted_derivatives_equal_the_stored_ones():
                                    rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("force_atoms", [(1, 4), (0, 2, 3, 5, 6), tuple(range(7))])
+def test_compact_derivatives_equal_the_dense_rows(force_atoms):
+    """The stored layout for force atoms (per-pair sums for the wide type, triplets for the others) holds the
+    dense derivatives: pairs whose neighbour is a force atom, and the force atoms' own sums (-dG_k/dr_k)."""
+    sfset, s = _mixed_set(), _cluster()
+    mask = torch.zeros(len(s), dtype=torch.bool)
+    mask[list(force_atoms)] = True
+    dense = sfset.compute(s, derivatives=True)
+    comp = sfset.compute(s, derivatives="compact", force_mask=mask)
+    n_angular = 0
+    for e, feat in dense.per_element.items():
+        c = comp.per_element[e].compact
+        assert torch.all(mask[feat.pair_neighbor[c.pairs]])
+        assert int(mask[feat.pair_neighbor].sum()) == len(c.pairs)
+        ref = feat.dG[c.pairs]
+        radial = c.radial[:, :, None] * feat.pair_vec[c.pairs][:, None, :]
+        np.testing.assert_allclose(radial.numpy(), ref[:, c.radial_columns].numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(c.angular.numpy(), ref[c.angular_pair][:, c.angular_columns].numpy(),
+                                   rtol=1e-12, atol=1e-15)
+        n_angular += int((c.angular != 0).sum())
+        centre = feat.atoms[feat.pair_row]
+        own = torch.stack([feat.dG[centre == k].sum(0) for k in feat.atoms[c.self_rows]]
+                          or [feat.dG[:0].sum(0)])[:len(c.self_rows)]
+        np.testing.assert_allclose(c.self_block.numpy(), own.numpy(), rtol=1e-12, atol=1e-14)
+    assert n_angular > 0
+
+
 def test_angular_powers_follow_n2p2():
     """(1 + lambda cos)^zeta with repeated squaring for integer zeta, pow() otherwise, 0 where 1 + lambda cos <= 0."""
     from toolkit.symfuncs.angular import _angular_powers

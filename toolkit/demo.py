@@ -302,7 +302,7 @@ def _quench_step(d: _Demo, name: str, upstream: list, echo, show_progress) -> _S
     guard = {"data_min_distance": _data_min_distance(d.out / "data" / "input.data", s.rc),
              "distance_margin": s.guard_distance_margin, "max_ew_rate": s.guard_max_ew_rate}
     quench(pot, st.dir, system=s.system, runs=runs, seed=d.seed, lmp=d.lmp, jobs=s.jobs,
-           label=name if name != "reference" else "lj/cut", show_progress=show_progress, guard=guard, **kw)
+           label=name if name != "reference" else _ref_label(s), show_progress=show_progress, guard=guard, **kw)
     for run, status in read_json(st.dir / "quench.json").get("run_status", {}).items():
         if status["status"] == "FAILED":
             echo(f"      {run} FAILED at {status['step']}: {status['reason']}")
@@ -562,7 +562,7 @@ def _step_bench(d: _Demo) -> None:
     common = {"system": s.system, "repeats": s.bench_repeats, "lmp": d.lmp, "seed": d.seed,
               "show_progress": d.show_progress}
     fast = bench(["reference", pot_dir / "selected"], bench_dir / "fast" / "bench.csv", steps=s.bench_steps,
-                 labels=["lj/cut", "selected"], **common)
+                 labels=[_ref_label(s), "selected"], **common)
     slow = bench([pot_dir / "full"], bench_dir / "full" / "bench.csv", steps=s.bench_full_steps,
                  warmup=max(1, s.bench_full_steps // 10), labels=["full"], **common)
     table = pd.concat([fast, slow], ignore_index=True)

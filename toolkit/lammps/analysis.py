@@ -139,7 +139,9 @@ def rdf_table(md_dir: str | os.PathLike, cutoff: float | None = None, bins: int 
               exclude=()):
     """``(rdf, peaks)`` DataFrames: g(r) per temperature averaged over frames and runs, and first peaks.
 
-    ``peaks`` also holds ``r_min``, the lower edge of the first bin of g(r) with pairs, and ``bin_width``.
+    ``peaks`` also holds ``r_min``, the lower edge of the first bin of g(r) with pairs, ``bin_width``, and
+    ``r_peak_sem`` / ``g_peak_sem``: the standard errors of the peak over runs (each run's own g(r) and peak;
+    NaN for a single run), the runs being the independent samples as for D.
     """
     import pandas as pd
 
@@ -151,14 +153,21 @@ def rdf_table(md_dir: str | os.PathLike, cutoff: float | None = None, bins: int 
     cutoff = cutoff or system.rdf_cutoff
     rdf_rows, peaks = [], []
     for t, dirs in _finished_steps(md_dir, proto["temperatures"], exclude).items():
-        r, g, n = compute_rdf([d / "traj.lammpstrj" for d in dirs], cutoff=cutoff, bins=bins)
+        per_run = [compute_rdf([d / "traj.lammpstrj"], cutoff=cutoff, bins=bins) for d in dirs]
+        r, n = per_run[0][0], sum(k for _, _, k in per_run)
+        if any(len(x) != len(r) or not np.allclose(x, r) for x, _, _ in per_run):
+            raise ToolkitError(f"{md_dir}: the runs at T = {t:g} have different RDF bins (different boxes)")
+        g = sum(gi * k for _, gi, k in per_run) / n  # = the average over every frame of every run
         rp, gp = first_peak(r, g)
+        run_peaks = np.array([first_peak(r, gi) for _, gi, _ in per_run])
+        sem = (run_peaks.std(axis=0, ddof=1) / np.sqrt(len(dirs)) if len(dirs) > 1 else np.full(2, np.nan))
         dr = float(r[1] - r[0]) if len(r) > 1 else 0.0
         occupied = np.flatnonzero(g > 0)
         r_min = float(r[occupied[0]] - dr / 2) if len(occupied) else float("nan")
         rdf_rows.append(pd.DataFrame({"source": label, "temperature": t, "r": r, "g": g}))
-        peaks.append({"source": label, "temperature": t, "r_peak": rp, "g_peak": gp, "r_min": r_min,
-                      "bin_width": dr, "n_frames": n, "n_runs": len(dirs)})
+        peaks.append({"source": label, "temperature": t, "r_peak": rp, "g_peak": gp, "r_peak_sem": float(sem[0]),
+                      "g_peak_sem": float(sem[1]), "r_min": r_min, "bin_width": dr, "n_frames": n,
+                      "n_runs": len(dirs)})
     return pd.concat(rdf_rows, ignore_index=True), pd.DataFrame(peaks)
 
 
@@ -262,8 +271,12 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
             "g_peak": [pa.loc[t, "g_peak"] for t in common],
             "g_peak_reference": [pb.loc[t, "g_peak"] for t in common],
         })
-        comparison["r_peak_rel_dev"] = comparison["r_peak"] / comparison["r_peak_reference"] - 1
-        comparison["g_peak_rel_dev"] = comparison["g_peak"] / comparison["g_peak_reference"] - 1
+        for q in ("r_peak", "g_peak"):
+            comparison[f"{q}_rel_dev"] = comparison[q] / comparison[f"{q}_reference"] - 1
+            # standard error of the ratio from both sides' errors over runs (first order; NaN if either has one run)
+            sa = np.array([pa.loc[t, f"{q}_sem"] for t in common], float) / comparison[q].to_numpy()
+            sb = np.array([pb.loc[t, f"{q}_sem"] for t in common], float) / comparison[f"{q}_reference"].to_numpy()
+            comparison[f"{q}_rel_dev_sem"] = (1 + comparison[f"{q}_rel_dev"]) * np.hypot(sa, sb)
         _save_csv(comparison, out_dir / "comparison.csv")
 
     _save_csv(diffusion_runs, out_dir / "diffusion_runs.csv")

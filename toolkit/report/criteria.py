@@ -255,8 +255,11 @@ def _rdf_rows(info: dict, tol: float) -> list[dict]:
             if c is None:
                 rows.append(_missing(crit, tol, _why_no_md(info), temperature=t))
                 continue
+            err = c.get(f"{abs_key}_rel_dev_sem")
+            dev = f"{c[key]:+.2%} ± {err:.2%}" if _finite(err) else f"{c[key]:+.2%}"
+            se = " (± standard error over runs)" if _finite(err) else ""
             rows.append(_row(crit, c[key], tol, abs(c[key]) <= tol,
-                             f"{c[key]:+.2%} ({c[abs_key]:.4g} vs {c[ref_key]:.4g}{unit})", temperature=t))
+                             f"{dev} ({c[abs_key]:.4g} vs {c[ref_key]:.4g}{unit}){se}", temperature=t))
     return rows
 
 

@@ -348,11 +348,84 @@ def _add_partner_terms(buf: torch.Tensor, sj, sk, t: _Triplets, b, c3) -> None:
     buf.index_add_(0, sk, v)
 
 
+# Stored pairs x neighbour slots per block of the wide per-pair derivatives (~10 MB of temporaries).
+_WIDE_PAIR_SLOTS = 16384
+
+
+def _compact_wide_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, sub_rows, nb_elem,
+                              z_of_element, n_rows, e1, e2, compact: CompactDerivatives) -> None:
+    """Type 9's derivatives with respect to each stored pair vector d_a = r_j - r_i, per pair, not per triplet.
+
+    For the wide type, E and the cutoffs factor per pair, so with u = d/r, Q_k[er] = E_k[er] fc_k and
+    the sums over the centre's other neighbours k (w_ak: element match, 0 for k = a)
+
+        S1 = sum_k w P_ak Q_k,  S2 = sum_k w U_ak cos_ak Q_k,  S3 = sum_k w U_ak Q_k u_k
+        (P = (1 + lambda cos)^zeta, U = zeta lambda (1 + lambda cos)^(zeta - 1), per (lambda, zeta))
+
+    are batched matrix products over k, and
+
+        dG_f/dd_a = pnorm_f [u_a (d(E_a fc_a)/dr_a S1 - E_a fc_a / r_a S2) + E_a fc_a / r_a S3]
+
+    at (er(f), lz(f)) (the chain rule through cos_ak = u_a . u_k gives (u_k - cos u_a) / r_a). Work is
+    (stored pairs) x (neighbours) x (er + lz) plus BLAS, instead of triplets x functions with scatters.
+    """
+    dtype, device = p.eta_u.dtype, p.eta_u.device
+    a_slot = compact.angular_slot[sub]
+    q_all = (a_slot >= 0).nonzero().squeeze(1)        # positions in sub of the stored pairs
+    if q_all.numel() == 0:
+        return
+    slot, counts, m = pad_slots(sub_rows, n_rows)
+    r_pad = torch.full((n_rows, m), g.rc, dtype=dtype, device=device)
+    r_pad[sub_rows, slot] = pe.dist[sub]
+    u_pad = torch.zeros((n_rows, m, 3), dtype=dtype, device=device)
+    u_pad[:, :, 0] = 1.0
+    u_pad[sub_rows, slot] = pe.vec[sub] / pe.dist[sub][:, None]
+    el_pad = torch.full((n_rows, m), -1, dtype=torch.long, device=device)
+    el_pad[sub_rows, slot] = nb_elem[sub]
+    fc_pad, _ = cutoff_fdf(r_pad, g.rc, g.cutoff_type, g.alpha)        # 0 on the padding: Q = 0 there
+    q_pad = _exp_terms(r_pad, p.eta_u, p.rs_u).mul_(fc_pad[..., None])   # (n, m, n_er)
+    r_a_all = pe.dist[sub[q_all]]
+    fc_a_all, dfc_a_all = cutoff_fdf(r_a_all, g.rc, g.cutoff_type, g.alpha)
+    zl_u = p.lam_u * p.zeta_u
+    n_er, n_lz = len(p.eta_u), len(p.lam_u)
+    cpos = compact.column_pos[p.cols]
+    step = max(1, _WIDE_PAIR_SLOTS // max(1, m))
+    for a0 in range(0, q_all.numel(), step):
+        q = q_all[a0:a0 + step]
+        nb = q.numel()
+        rq, sq = sub_rows[q], slot[q]
+        Qk, uk = q_pad[rq], u_pad[rq]                                   # (nb, m, n_er), (nb, m, 3)
+        ua = u_pad[rq, sq]                                              # (nb, 3)
+        cos = torch.bmm(uk, ua[:, :, None]).squeeze(2)                  # (nb, m)
+        w = torch.ones((nb, m), dtype=dtype, device=device)
+        w[torch.arange(nb, device=device), sq] = 0.0                    # k != a
+        wn = _neighbour_weight(g, el_pad[rq, sq][:, None], el_pad[rq], e1, e2, z_of_element)
+        if wn is not None:
+            w.mul_(wn)
+        pzm1, pz = _angular_powers(cos, p.lam_u, p.zeta_u)              # (nb, m, n_lz)
+        wu = pzm1.mul_(zl_u).mul_(w[..., None])
+        rhs = torch.cat([pz.mul_(w[..., None]), wu * cos[..., None]], dim=2)          # (nb, m, 2 n_lz)
+        s12 = torch.bmm(Qk.transpose(1, 2), rhs)                                       # (nb, n_er, 2 n_lz)
+        lhs3 = (Qk[:, :, :, None] * uk[:, :, None, :]).reshape(nb, m, n_er * 3)
+        s3 = torch.bmm(lhs3.transpose(1, 2), wu).view(nb, n_er, 3, n_lz)
+        r_a, fc_a, dfc_a = r_a_all[a0:a0 + step], fc_a_all[a0:a0 + step], dfc_a_all[a0:a0 + step]
+        ex_a = _exp_terms(r_a, p.eta_u, p.rs_u)                                        # (nb, n_er)
+        dq_a = ex_a * (dfc_a[:, None] - 2.0 * p.eta_u * (r_a[:, None] - p.rs_u) * fc_a[:, None])
+        c_a = ex_a * (fc_a / r_a)[:, None]
+        radial = dq_a[:, :, None] * s12[:, :, :n_lz] - c_a[:, :, None] * s12[:, :, n_lz:]   # (nb, n_er, n_lz)
+        x = s3.mul_(c_a[:, :, None, None]).add_(radial[:, :, None, :] * ua[:, None, :, None])
+        res = x[:, p.er_index, :, p.lz_index].mul_(p.pnorm[:, None, None])   # (F, nb, 3): indices lead
+        compact.angular[a_slot[q][:, None], cpos[None, :]] += res.transpose(0, 1)
+
+
 def angular_derivatives(g: AngularGroup, p: AngularParams, pe: PairList, sub, sub_rows, nb_elem, z_of_element,
                          n_rows, e1, e2, dG=None, weights=None, grad=None):
     """Add an angular group's pair derivatives: per function into ``dG`` (P, F, 3), or contracted with
     ``weights`` (n_rows, F) into ``grad`` (P, 3). Triplets are listed for blocks of centres
     (about _TRIPLET_CHUNK at a time, bounding memory)."""
+    if isinstance(dG, CompactDerivatives) and g.sf_type == 9 and grad is None:
+        _compact_wide_derivatives(g, p, pe, sub, sub_rows, nb_elem, z_of_element, n_rows, e1, e2, dG)
+        return
     dtype = p.eta_u.dtype
     r_sub = pe.dist[sub]
     fc_sub, dfc_sub = cutoff_fdf(r_sub, g.rc, g.cutoff_type, g.alpha)

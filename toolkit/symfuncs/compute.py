@@ -198,6 +198,30 @@ def _radial_rows(r: torch.Tensor, fc: torch.Tensor, g: "_RadialGroup", dtype, de
         k0 += n_f
 
 
+def _runs(pos: torch.Tensor) -> list[tuple[int, int, int]]:
+    """``(k0, c0, n)``: maximal runs of ``pos`` (destination columns) with pos[k0 + i] = c0 + i."""
+    p = pos.tolist()
+    out, k0 = [], 0
+    for k in range(1, len(p) + 1):
+        if k == len(p) or p[k] != p[k - 1] + 1:
+            out.append((k0, p[k0], k - k0))
+            k0 = k
+    return out
+
+
+def _store_columns(dest: torch.Tensor, rows: torch.Tensor, src: torch.Tensor, runs) -> None:
+    """dest[rows[:, None], pos[None, :]] = src for the column runs of :func:`_runs`, as block copies
+    (rows ascending; a contiguous range of rows is a slice: a family's columns are mostly consecutive,
+    and an advanced-index write of every element cost ~6 passes over the block)."""
+    r0, n_r = int(rows[0]), rows.numel()
+    dense = int(rows[-1]) - r0 == n_r - 1
+    for k0, c0, n in runs:
+        if dense:
+            dest[r0:r0 + n_r, c0:c0 + n] = src[:, k0:k0 + n]
+        else:
+            dest[:, c0:c0 + n].index_copy_(0, rows, src[:, k0:k0 + n])
+
+
 def _family_order(g: "_RadialGroup", device) -> torch.Tensor:
     """Group positions of the functions in family order (so ``g.cols[order]`` are their SF columns)."""
     return torch.tensor([i for fam in g.families for i in fam[1]], device=device)
@@ -495,6 +519,8 @@ class SymmetryFunctionSet:
         order = _family_order(g, device)
         eta2, rs = 2.0 * g.eta.to(device, dtype)[order], g.rs.to(device, dtype)[order]
         cols_o = cols[order]
+        if isinstance(dG, CompactDerivatives):
+            runs = _runs(dG.column_pos[cols_o])
         step = max(1, _RADIAL_TERMS_BLOCK // max(1, len(cols)))
         for a in range(0, idx.numel(), step):
             ib, rb = idx[a:a + step], r[a:a + step]
@@ -506,7 +532,7 @@ class SymmetryFunctionSet:
             if zw is not None:
                 coef.mul_(zw[a:a + step, None])
             if isinstance(dG, CompactDerivatives):    # D = coef * d_p: store the scalar
-                dG.radial[dG.slot[ib][:, None], dG.column_pos[cols_o][None, :]] = coef
+                _store_columns(dG.radial, dG.slot[ib], coef, runs)
             elif dG is not None:
                 dG[ib[:, None], cols_o[None, :]] += coef[:, :, None] * pe.vec[ib][:, None, :]
             if grad is not None:
