@@ -198,7 +198,8 @@ def run_al(args) -> int:
         sys.exit(f"error: --modes {args.modes!r}: use all, fixed, resampled and/or pool")
     feature_seconds = {}
     for key, k in (("sampled", args.force_atoms), ("pool", args.pool), ("all", None)):
-        if key in {known[m][1] for m in modes} and not files[key].is_file():
+        # the every-atom file is also the test set of the sampled modes
+        if (key in {known[m][1] for m in modes} or key == "all") and not files[key].is_file():
             t0 = time.perf_counter()
             write_feature_file(files[key], structs, sfset, derivatives=True, store_dtype="float32",
                                workers=args.workers, force_atoms=k, force_seed=0)

@@ -9,6 +9,7 @@ helper processes (``resource.getrusage(RUSAGE_CHILDREN)``):
 * data: the 40 structures of the file, and 400 (the 40 written 10 times);
 * ``values``: values only; ``derivatives_16``: ``--derivatives --force-atoms 16``;
   ``derivatives_10pct``: ``--derivatives --force-atoms 0.1`` (26 of 256 atoms);
+  ``derivatives_64``: ``--force-atoms 64`` (a training pool of 64 from which every epoch draws 16);
 * ``--workers 1``, ``--workers 2`` and the default (chosen from the work).
 
 Every repeat runs all cases one after the other (side by side, so a change of
@@ -42,7 +43,8 @@ DATA = ROOT.parent / "shared" / "reference" / "n2p2" / "al_eam_22" / "input.data
 INPUT_NN = ROOT / "n2p2_templates" / "al_329.input.nn"
 N2P2_ATOMS_PER_CORE_SECOND = 3000.0
 CASES = {"values": [], "derivatives_16": ["--derivatives", "--force-atoms", "16"],
-         "derivatives_10pct": ["--derivatives", "--force-atoms", "0.1"]}
+         "derivatives_10pct": ["--derivatives", "--force-atoms", "0.1"],
+         "derivatives_64": ["--derivatives", "--force-atoms", "64"]}
 
 
 def run_once(data: Path, out: Path, extra: list[str], workers: str) -> tuple[float, float]:
