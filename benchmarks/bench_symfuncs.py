@@ -9,7 +9,8 @@ helper processes (``resource.getrusage(RUSAGE_CHILDREN)``):
 * data: the 40 structures of the file, and 400 (the 40 written 10 times);
 * ``values``: values only; ``derivatives_16``: ``--derivatives --force-atoms 16``;
   ``derivatives_10pct``: ``--derivatives --force-atoms 0.1`` (26 of 256 atoms);
-  ``derivatives_64``: ``--force-atoms 64`` (a training pool of 64 from which every epoch draws 16);
+  ``derivatives_32`` / ``derivatives_64``: ``--force-atoms 32`` / ``64`` (training pools from which every
+  epoch draws 16);
 * ``--workers 1``, ``--workers 2`` and the default (chosen from the work).
 
 Every repeat runs all cases one after the other (side by side, so a change of
@@ -44,6 +45,7 @@ INPUT_NN = ROOT / "n2p2_templates" / "al_329.input.nn"
 N2P2_ATOMS_PER_CORE_SECOND = 3000.0
 CASES = {"values": [], "derivatives_16": ["--derivatives", "--force-atoms", "16"],
          "derivatives_10pct": ["--derivatives", "--force-atoms", "0.1"],
+         "derivatives_32": ["--derivatives", "--force-atoms", "32"],
          "derivatives_64": ["--derivatives", "--force-atoms", "64"]}
 
 
