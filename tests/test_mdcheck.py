@@ -28,6 +28,33 @@ def test_ranked_steps_follow_the_choice_rule_and_skip_repeated_sets():
     assert len(ranked_steps(records, 1.0, 10, 1.5, "energy", n=10)) == 4  # 5 records, one repeated set
 
 
+def test_a_set_passes_the_md_check_only_if_every_run_does(tmp_path, monkeypatch):
+    """Runs are independent samples of a rare collapse: one FAILED run of two fails the set, with its reason."""
+    import toolkit.lammps.mdcheck as mdcheck
+    from toolkit.fileio import write_json
+
+    seen = {}
+
+    def fake_quench(model, out, system, runs, seed, **kw):
+        seen["runs"] = runs
+        status = {"run_000": {"status": "PASSED", "extrapolation_warnings": 10, "min_pair_distance": 2.1},
+                  "run_001": {"status": "FAILED", "step": "melt", "reason": "shortest pair distance 1.02 Angstrom",
+                              "extrapolation_warnings": 5, "min_pair_distance": 1.02}}
+        steps = [{"run": 0, "temperature": 1250.0, "ew_per_atom_step": 0.001, "timesteps_per_s": 600.0},
+                 {"run": 1, "temperature": None, "ew_per_atom_step": 0.004}]
+        write_json(Path(out) / "quench.json", {"run_status": status, "steps": steps, "guard": {"min_distance": 1.83}})
+        return out
+
+    monkeypatch.setattr("toolkit.lammps.quench.quench", fake_quench)
+    rec = mdcheck.check_model("m.pt", tmp_path / "c", "Al", 2.03, MDCheckSettings())
+    assert seen["runs"] == 2
+    assert rec["status"] == "FAILED" and rec["failed_step"] == "melt"
+    assert rec["reason"] == "run_001 of 2: shortest pair distance 1.02 Angstrom"
+    assert rec["runs"] == {"run_000": "PASSED", "run_001": "FAILED"}
+    assert rec["min_pair_distance"] == 1.02 and rec["extrapolation_warnings"] == 15
+    assert rec["ew_per_atom_step_hot"] == 0.001 and rec["timesteps_per_s"] == 600.0
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (AL_NN / "input.nn").exists(), reason="shared n2p2 Al potential not available")
 def test_md_check_rejects_a_bad_set_and_chooses_the_next(tmp_path):
@@ -54,6 +81,7 @@ def test_md_check_rejects_a_bad_set_and_chooses_the_next(tmp_path):
     assert first["step"] == 0 and first["status"] == "FAILED" and first["failed_step"] == "melt"
     assert "shortest pair distance" in first["reason"] or "exploded" in first["reason"]
     assert second["status"] == "PASSED" and second["min_pair_distance"] >= 0.9 * d_min
+    assert second["runs"] == {"run_000": "PASSED", "run_001": "PASSED"}    # every set gets two velocity seeds
     assert second["extrapolation_warnings"] >= 0 and second["ew_per_atom_step_hot"] <= 0.01
     assert "data's shortest distance x (1 - 0.1)" in record["rule"]
     assert read_json(tmp_path / "md_check" / "md_check.json") == record

@@ -547,6 +547,8 @@ class SelectionSettings(_Section):
                                   "and a built-in system for the element are there; false: off; true: required)",
                                   check=(lambda v: v in (True, False, "auto"), "true, false or auto"))
     md_check_candidates: int = option(3, "MD check: distinct sets tried at most, in the choice rule's order", gt=0)
+    md_check_runs: int = option(2, "MD check: independent runs (velocity seeds) per set; a set passes if every "
+                                "run does", gt=0)
     md_check_temperature: float | None = option(None, "MD check temperature (default: the system's highest quench "
                                                 "temperature)", gt=0)
     md_check_measurement: float | None = option(None, "MD check time at that temperature (default Al 4 ps, LJ 10 "

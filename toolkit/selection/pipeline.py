@@ -229,7 +229,8 @@ def _md_check(cfg: Config, exp: Experiment, structures_path, agl: AdaptiveGroupL
 
     d_min = shortest_distance(read_structures(structures_path), cfg.symfuncs.rc)
     counts = {e: float(np.sum(exp.data.counts[e])) for e in exp.elements}
-    settings = MDCheckSettings(candidates=sel.md_check_candidates, temperature=sel.md_check_temperature,
+    settings = MDCheckSettings(candidates=sel.md_check_candidates, runs=sel.md_check_runs,
+                               temperature=sel.md_check_temperature,
                                measurement=sel.md_check_measurement, distance_margin=sel.md_check_distance_margin,
                                max_ew_rate=sel.md_check_max_ew_rate,
                                composition=tuple(counts.items()) if len(counts) > 1 else None)  # the data's
