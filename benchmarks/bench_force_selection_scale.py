@@ -84,6 +84,8 @@ def _config(args, features: Path) -> dict:
                             "threads": args.threads})
     if args.epochs is not None:
         cfg["training"].update({"epochs": args.epochs, "patience": args.epochs})
+    if args.train_force_atoms is not None:   # a pool: --force-atoms stored, this many drawn anew every epoch
+        cfg["training"].update({"force_atoms": args.train_force_atoms, "force_resample": True})
     sel = cfg["selection"]
     grid = ({"lambdas": {"min": args.lambda_min, "max": args.lambda_max, "num": args.lambdas}}
             if args.lambda_min is not None else {"lambdas": None, "n_lambdas": args.lambdas,
@@ -210,6 +212,8 @@ def main(argv=None) -> int:
     p.add_argument("--configs", type=int, default=None, help="structures to generate (default: the largest size)")
     p.add_argument("--force-atoms", type=int, default=None,
                    help="force atoms per structure (default: the Al case study's select_force_atoms)")
+    p.add_argument("--train-force-atoms", type=int, default=None,
+                   help="draw this many of the stored force atoms per structure anew every epoch (a pool)")
     p.add_argument("--memory", default="8GB")
     p.add_argument("--lambdas", type=int, default=8)
     p.add_argument("--lambda-min", type=float, default=None,
