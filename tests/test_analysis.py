@@ -237,6 +237,7 @@ def test_trajectory_msd_unwraps_and_averages_origins(tmp_path):
     assert fit_diffusion(t[: len(full)], full).D == pytest.approx(D, rel=0.05)
 
 
+@pytest.mark.filterwarnings("ignore:.*no Arrhenius fit")   # one temperature: no Arrhenius fit, by design
 def test_rdf_peak_standard_errors_come_from_the_runs(tmp_path):
     """The first peak's standard error is the spread of the runs' own peaks (runs are the independent samples,
     as for D), and the comparison's error on the relative deviation combines both sides' (first order)."""
