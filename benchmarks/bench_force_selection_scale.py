@@ -92,7 +92,7 @@ def _config(args, features: Path) -> dict:
                                                  "lambda_ratio": args.lambda_ratio})
     sel.update({**grid,
                 "baselines": [], "repeats": 0, "fakes": 0, "md_check": False, "rdf_structures": 1,
-                "max_features": 30})
+                "max_features": 30, "stop_ratio": None})   # every lambda: the complete path of >= 8
     for key in ("gl_epochs", "agl_epochs", "refit_epochs", "refit_optimizer"):
         if getattr(args, key) is not None:
             sel[key] = getattr(args, key)
