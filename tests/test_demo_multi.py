@@ -18,7 +18,7 @@ _TINY = dict(configs=12, cells=(2, 2, 2), fakes=2, hidden=(6,), batch_size=4, ep
              full_equilibration=0.02, full_measurement=0.04, bench_steps=10, bench_full_steps=2, bench_repeats=1,
              jobs=1, md_check=False, guard_distance_margin=0.5, guard_max_ew_rate=1000.0)
 TINY = {"si": dict(_TINY, data_temperatures=(1700.0, 2500.0), md_temperatures=(2500.0,),
-                   full_md_temperatures=(2500.0,)),
+                   full_md_temperatures=(2500.0,), refit_data="all", refit_force_atoms=1.0),
         "cuzr": dict(_TINY, data_temperatures=(1400.0, 2000.0), md_temperatures=(2000.0,),
                      full_md_temperatures=(2000.0,))}
 
@@ -63,6 +63,18 @@ def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
         assert set(sel["md_costs"]) == set(sel["sets"]["AGL"]["by_element"])
     else:
         assert not sel.get("md_costs")
+    if system == "si":  # the final refit on every structure and atom: the selection's split kept, the rest trains
+        import yaml
+
+        from toolkit.demo import _selection_take
+        from toolkit.structures import read_structures
+
+        refit = yaml.safe_load((out / "potentials" / "refit" / "config.yaml").read_text())
+        assert refit["training"]["train_tail"] == 6 and "force_atoms" not in refit["data"]
+        data, mine = read_structures(out / "data" / "input.data"), read_structures(refit["data"]["structures"])
+        take = _selection_take(12, make_sizes(sizes=TINY["si"], system="si"), 1)
+        assert [m.energy for m in mine[:6]] == [data[i].energy for i in take]
+        assert sorted(m.energy for m in mine) == sorted(x.energy for x in data)
     q = json.loads((out / "md" / "selected" / "quench.json").read_text())
     assert q["protocol"]["system"] == name
     # every potential's melt runs with the reference potential (melt_pair.in): Si's crystal superheats far above

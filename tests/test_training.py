@@ -38,6 +38,17 @@ def test_split_is_seeded_and_disjoint():
     assert [len(x) for x in a] == [80, 10, 10]
 
 
+def test_split_train_tail_keeps_the_split_of_the_head():
+    """Structures appended for a refit go to training; validation and test stay those of the head alone."""
+    head = split_indices(150, (0.8, 0.1, 0.1), seed=0)
+    train, val, test = split_indices(300, (0.8, 0.1, 0.1), seed=0, train_tail=150)
+    assert np.array_equal(val, head[1]) and np.array_equal(test, head[2])
+    assert np.array_equal(train, np.concatenate([head[0], np.arange(150, 300)]))
+    assert [len(x) for x in (train, val, test)] == [270, 15, 15]
+    with pytest.raises(ToolkitError, match="train_tail"):
+        split_indices(10, train_tail=10)
+
+
 @pytest.mark.parametrize("mode, expected", [("scale", -0.5), ("center", -1.0), ("scalecenter", -1.5),
                                             ("scalesigma", -5.0), ("none", 2.0)])
 def test_scaling_follows_n2p2(mode, expected):

@@ -346,6 +346,13 @@ def _step_data(d: _Demo) -> None:
     st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"])
 
 
+def _selection_take(n: int, s: DemoSizes, seed: int):
+    """Indices (sorted) of the data's structures the selection uses."""
+    import numpy as np
+
+    return np.sort(np.random.default_rng(seed).choice(n, min(s.select_structures, n), replace=False))
+
+
 def _step_features(d: _Demo) -> None:
     s = d.sizes
     cfg_dict = d.selection_config()
@@ -361,8 +368,7 @@ def _step_features(d: _Demo) -> None:
     from .training.pipeline import resolve_data
 
     structs = read_structures(d.out / "data" / "input.data")
-    take = np.sort(np.random.default_rng(d.seed).choice(len(structs), min(s.select_structures, len(structs)),
-                                                        replace=False))
+    take = _selection_take(len(structs), s, d.seed)
     write_n2p2(d.select_structures, [structs[i] for i in take])
     cfg = _write_config(cfg_dict, st.dir / "config.yaml")
     cfg.training.progress = d.show_progress
@@ -404,7 +410,7 @@ def _step_potentials(d: _Demo) -> None:
     chosen_model = Path(read_json(d.out / "select" / "selected.json")["chosen_model"])
     refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
              "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype,
-             "force_atoms": s.select_force_atoms}
+             "force_atoms": _refit_force_atoms(s), "data": s.refit_data}
     st = d.step("potentials", {"chosen": os.path.relpath(chosen_model, d.out), "refit": refit}, "select")
     if not st.begin():
         return
@@ -672,6 +678,11 @@ def _partial_report(d: _Demo, failed_step: str) -> None:
     d.echo(f"    step {failed_step} failed: the report of the steps before it: {d.out / 'report.html'}")
 
 
+def _refit_force_atoms(s: DemoSizes) -> int | float | None:
+    """Force atoms per structure of the final refit (None or 1.0: every atom)."""
+    return s.select_force_atoms if s.refit_force_atoms is None else s.refit_force_atoms
+
+
 def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -> Path:
     """Continue training the chosen set's refit (``hdnnp train`` with ``init_model``).
 
@@ -687,11 +698,21 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
     work = out / "potentials" / "refit"
     work.mkdir(parents=True, exist_ok=True)
     export_n2p2(load_potential(chosen_model), work / "chosen")
+    structures, tail = out / "features" / "structures.data", 0
+    if s.refit_data == "all":
+        from .structures import read_structures, write_n2p2
+
+        data = read_structures(out / "data" / "input.data")
+        take = _selection_take(len(data), s, seed)
+        rest = sorted(set(range(len(data))) - set(take.tolist()))
+        tail, structures = len(rest), work / "structures.data"
+        # the selection's structures first, in its order: the split of the warm start is kept
+        write_n2p2(structures, [data[i] for i in take] + [data[i] for i in rest])
     lbfgs = s.force_optimizer == "lbfgs"
     cfg_dict = {
-        "data": {"structures": str(out / "features" / "structures.data"), "features": str(work / "features.h5"),
+        "data": {"structures": str(structures), "features": str(work / "features.h5"),
                  "derivatives": True, "store_dtype": s.force_dtype,
-                 **({"force_atoms": s.select_force_atoms} if s.select_force_atoms else {})},
+                 **({"force_atoms": _refit_force_atoms(s)} if _refit_force_atoms(s) not in (None, 1.0) else {})},
         "symfuncs": {"candidates": "input.nn", "input_nn": str(work / "chosen" / "input.nn")},
         "model": {"hidden": [int(h) for h in s.hidden]},
         "training": {"epochs": s.force_epochs, "batch_size": s.force_batch_size,
@@ -699,11 +720,12 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
                      "dtype": s.force_dtype, "restart_period": s.force_epochs, "restart_mult": 1,
                      "patience": s.force_epochs, "init_model": str(chosen_model),
                      "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
+                     "train_tail": tail,
                      "progress": False, "threads": s.threads or None},
     }
     cfg = _write_config(cfg_dict, work / "config.yaml")
     setup_torch(cfg)
     how = (f"full-batch L-BFGS, {s.force_epochs} x 10 iterations" if lbfgs else f"AdamW, {s.force_epochs} epochs")
     echo(f"    the chosen refit continued on energies and forces (force weight {s.force_weight:g}, {how}, "
-         f"{s.force_dtype})")
+         f"{s.force_dtype})" + (f"; {tail} more structures of the data in its training set" if tail else ""))
     return run_train(cfg, work, echo=lambda m: echo(f"      {m}"))

@@ -449,6 +449,9 @@ class TrainSettings(_Section):
     split: list[float] = option(factory=lambda: [0.8, 0.1, 0.1], doc="train/validation/test fractions (sum 1)",
                                 ge=0, le=1)
     split_seed: int = option(0, "seed of the split")
+    train_tail: int = option(0, "the last N structures of the data go to training only and the split divides the "
+                             "others as it would without them (a refit on added data keeps the validation and test "
+                             "sets of the model it starts from)", ge=0)
     dtype: str = option("float32", "training precision", choices=_FLOAT_DTYPES)
     device: str = option("cpu", "torch device", check=(_device_ok, "cpu, mps, or an available cuda[:N]/xpu[:N]"),
                          results=False)
@@ -736,6 +739,13 @@ class DemoSizes(_Section):
     force_batch_size: int = option(60, "batch of the final refit with adam (lbfgs: full batch, chunks from the memory budget)",
                                    gt=0)
     force_optimizer: str = option("lbfgs", "optimizer of the final refit", choices=("adam", "lbfgs"))
+    refit_data: str = option("select", "structures of the final refit: select (the selection's) or all (every "
+                             "structure of the data: those beyond the selection's go to training, validation and test "
+                             "stay the selection's)", choices=("select", "all"))
+    refit_force_atoms: int | float | None = option(
+        None, "force atoms per structure of the final refit (a number or a fraction, 1.0: every atom; it stores the "
+        "derivatives of the chosen functions only; null: select_force_atoms)", gt=0,
+        check=(lambda v: isinstance(v, int) or v <= 1, "a number of atoms (>= 1) or a fraction in (0, 1]"))
     force_dtype: str = option("float64", "precision of the final refit", choices=_FLOAT_DTYPES)
     # 5. MD: melt the fcc crystal (256 atoms) at the first T, then quench
     md_temperatures: tuple[float, ...] = option((1.5, 1.2, 0.9), "quench temperatures, highest first", gt=0,

@@ -851,15 +851,24 @@ class FeatureData:
             b.pairs[e] = pd
 
 
-def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded random train/validation/test split by structure (sorted index arrays)."""
+def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0,
+                  train_tail: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded random train/validation/test split by structure (sorted index arrays).
+
+    ``train_tail``: the last structures go to training only and the split divides the first
+    ``n - train_tail`` exactly as it divides a data set of that size, so a refit on added data
+    keeps the validation and test sets of the model it starts from."""
     f = np.asarray(fractions, dtype=float)
     if len(f) != 3 or np.any(f < 0) or f.sum() <= 0:
         raise ToolkitError(f"split fractions must be three non-negative numbers, got {fractions}")
+    if not 0 <= train_tail < n:
+        raise ToolkitError(f"training.train_tail: {train_tail} of {n} structures leaves none to split")
     f = f / f.sum()
-    perm = np.random.default_rng(seed).permutation(n)
-    n_train = int(round(f[0] * n))
-    n_val = int(round(f[1] * n))
+    m = n - train_tail
+    perm = np.random.default_rng(seed).permutation(m)
+    n_train = int(round(f[0] * m))
+    n_val = int(round(f[1] * m))
     if n_train == 0 or (f[1] > 0 and n_val == 0):
-        raise ToolkitError(f"{n} structures are too few for the split {tuple(fractions)}")
-    return np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]), np.sort(perm[n_train + n_val:])
+        raise ToolkitError(f"{m} structures are too few for the split {tuple(fractions)}")
+    train = np.concatenate([perm[:n_train], np.arange(m, n)])
+    return np.sort(train), np.sort(perm[n_train:n_train + n_val]), np.sort(perm[n_train + n_val:])

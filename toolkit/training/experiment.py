@@ -143,7 +143,8 @@ class Experiment:
 
 
 def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.1), split_seed: int = 0,
-            dtype=torch.float32, forces: bool = False, device=None, memory: float | None = None) -> Experiment:
+            dtype=torch.float32, forces: bool = False, device=None, memory: float | None = None,
+            train_tail: int = 0) -> Experiment:
     """Load (if a path), split, compute training-split scaling and normalisation, scale in place.
 
     ``memory`` (bytes, ``training.memory``): values and derivatives stay in the file unless they
@@ -156,7 +157,7 @@ def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.
         data = FeatureData.from_file(path, dtype=dtype, derivatives=forces, derivative_memory=derivative_memory,
                                      value_memory=value_memory)
     spec.letters()
-    train, val, test = split_indices(data.n_structures, split, split_seed)
+    train, val, test = split_indices(data.n_structures, split, split_seed, train_tail)
     raw_stats = data.raw_stats(train, memory=memory)
     data.apply_scaling(raw_stats, spec.scaling, spec.scale_min, spec.scale_max)
     mean_e, conv_e = data.energy_normalisation(train, spec.atom_energy)

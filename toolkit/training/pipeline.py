@@ -137,7 +137,8 @@ def prepare_experiment(cfg: Config, out_dir: Path, echo=print):
     t = cfg.training
     on_the_fly = t.force_weight > 0 and t.derivatives == "on_the_fly"
     exp = prepare(features, cfg.model, split=tuple(t.split), split_seed=t.split_seed, dtype=getattr(torch, t.dtype),
-                  forces=t.force_weight > 0 and not on_the_fly, device=t.device, memory=t.memory_bytes)
+                  forces=t.force_weight > 0 and not on_the_fly, device=t.device, memory=t.memory_bytes,
+                  train_tail=t.train_tail)
     if on_the_fly:
         from ..structures import read_structures
 
