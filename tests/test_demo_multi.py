@@ -31,8 +31,8 @@ def test_si_and_cuzr_presets():
     assert cuzr.runs_selected == 3 and cuzr.runs_reference == 6 and cuzr.measurement == 60.0
     assert max(cuzr.data_temperatures) >= cuzr.md_temperatures[0] and min(cuzr.data_temperatures) <= 1400.0
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
-    # Si: the boron recipe with the angular functions cut after the liquid's second shell (docs/systems.md)
-    assert CANDIDATES["si-sw"] == "si-boron-short"
+    # Si: the boron recipe refined: twice the radial resolution, angular functions at 5.0 and 3.8 A (docs/systems.md)
+    assert CANDIDATES["si-sw"] == "si-dense"
     # Si selects with the study's unweighted penalty, Cu-Zr with the measured MD cost per function
     from pathlib import Path
 
@@ -44,7 +44,7 @@ def test_si_and_cuzr_presets():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("system,name,pair_style,n_candidates,criteria", [
-    ("si", "si-sw", "pair_style sw", 60, SI_CRITERIA),
+    ("si", "si-sw", "pair_style sw", 120, SI_CRITERIA),
     ("cuzr", "cuzr-eam", "pair_style eam/fs", 216, CUZR_CRITERIA),
 ])
 def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):

@@ -93,6 +93,15 @@ def test_named_sets():
     assert sorted(key(sf, 5.0) for sf in short if sf.is_angular) == sorted(key(sf, 7.0) for sf in si if sf.is_angular)
     shifts = sorted(sf.rs for sf in short if sf.is_radial and sf.rs > 0)
     assert shifts[0] == 2.1 and shifts[-1] == pytest.approx(5.0 * 5 / 6, abs=1e-5)  # the first two shells, finer
+    dense = named_candidates("si-dense")  # the demo's set: twice the radial resolution, angular at 5.0 and 3.8 A
+    assert len(dense) == 120 and sum(sf.is_radial for sf in dense) == 24
+    assert sorted({sf.rc for sf in dense if sf.is_angular}) == [3.8, 5.0] and {sf.rc for sf in dense if sf.is_radial} == {5.0}
+    for rc in (3.8, 5.0):
+        assert sorted(key(sf, rc) for sf in dense if sf.is_angular and sf.rc == rc) == \
+            sorted(key(sf, 5.0) for sf in short if sf.is_angular)
+    dense_shifts = sorted(sf.rs for sf in dense if sf.is_radial and sf.rs > 0)
+    assert len(dense_shifts) == 12 and dense_shifts[0] == 2.1 and dense_shifts[1] - dense_shifts[0] < shifts[1] - shifts[0]
+    assert len({sf.to_line() for sf in dense}) == 120
     cuzr = named_candidates("cuzr")
     assert cuzr == cuzr_candidates() and len(cuzr) == 216
     for e in ("Cu", "Zr"):

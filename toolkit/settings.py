@@ -341,10 +341,10 @@ class SymfuncSettings(_Section):
     _prefix = "symfuncs"
     candidates: str = option("standard", "standard (6 centred + 6 shifted radial, 10 angular type 9), al329 (the "
                              "reference study's 329 Al candidates), si-boron (the study's boron recipe on Si: 12 "
-                             "radial + 48 angular, rc 7 A), si-boron-short (the same recipe at rc 5 A), cuzr (element-resolved for the data's elements: radial "
+                             "radial + 48 angular, rc 7 A), si-boron-short (the same recipe at rc 5 A), si-dense (24 radial at 5 A, 48 angular at 5 and 48 at 3.8 A), cuzr (element-resolved for the data's elements: radial "
                              "per neighbour element, angular per neighbour pair; 108 per element for Cu-Zr) or "
                              "input.nn (the symfunction_short lines of 'input_nn')",
-                             choices=("standard", "al329", "si-boron", "si-boron-short", "cuzr", "input.nn"))
+                             choices=("standard", "al329", "si-boron", "si-boron-short", "si-dense", "cuzr", "input.nn"))
     element: str | None = option(None, "element symbol (default: the data's first, alphabetically)")
     rc: float = option(2.8, "cutoff radius of the standard candidates", gt=0, unit="length")
     rc_angular: float | None = option(None, "cutoff of the angular standard candidates (default rc)", gt=0,

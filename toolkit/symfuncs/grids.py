@@ -167,6 +167,34 @@ def si_boron_short_candidates(element: str = "Si", rc: float = 5.0, r_min: float
     return si_boron_candidates(element, rc=rc, r_min=r_min, cutoff_type=cutoff_type)
 
 
+def si_dense_candidates(element: str = "Si", rc: float = 5.0, rc_short: float = 3.8, r_min: float = 2.1,
+                        cutoff_type: int = 1) -> list[SymFunc]:
+    """The boron recipe refined for liquid Si: 24 radial + 2 x 48 angular functions (120), the demo's set.
+
+    * 12 centred + 12 shifted radial functions at ``rc`` = 5.0 Angstrom
+      (:func:`radial_parameters`; shifts every 0.2 Angstrom from ``r_min``):
+      twice the recipe's radial resolution (SW's pair term is steep);
+    * the recipe's 48 wide angular functions (type 9; widths rc/2 ... rc/6,
+      zeta 1-32, lambda +-1) at ``rc``, and the same 48 at ``rc_short`` =
+      3.8 Angstrom, the reach of SW's three-body term (a sigma = 3.77
+      Angstrom): two angular cutoffs as the reference study's Al set, whose
+      angular functions stop at 4.4 of the radial 6.8 Angstrom.
+
+    Measured (docs/systems.md): full 2 x 25 networks on the same 120 liquid
+    boxes, 600 epochs, validation force RMSE 0.066 eV/A against 0.146 with
+    ``si-boron-short``; 0.127 with its 12 radial + 48 angular at 3.8 only,
+    0.091 with 24 radial + 48 angular at 3.8 only.
+    """
+    etas, shift_eta, shifts = radial_parameters(rc, 12, 12, r_min)
+    long = element_resolved_grid([element], rc, etas, [shift_eta], shifts,
+                                 _readable(1.0 / (2.0 * (rc / np.array([2.0, 3.0, 4.0, 6.0])) ** 2)),
+                                 (1, 2, 4, 8, 16, 32), rc_angular=rc, cutoff_type=cutoff_type)
+    short = element_resolved_grid([element], rc_short, (), (), (),
+                                  _readable(1.0 / (2.0 * (rc_short / np.array([2.0, 3.0, 4.0, 6.0])) ** 2)),
+                                  (1, 2, 4, 8, 16, 32), rc_angular=rc_short, cutoff_type=cutoff_type)
+    return group_by_element(long + short, [element])[element]
+
+
 def cuzr_candidates(elements: Sequence[str] = ("Cu", "Zr"), rc: float = 7.5, rc_angular: float = 4.5,
                     r_min: float = 2.1, cutoff_type: int = 1) -> list[SymFunc]:
     """Element-resolved candidates for a binary metallic liquid (Cu-Zr): 108 per element, 216 in all.
@@ -201,16 +229,17 @@ def cuzr_candidates(elements: Sequence[str] = ("Cu", "Zr"), rc: float = 7.5, rc_
 NAMED_SETS: dict[str, tuple[Callable[..., list[SymFunc]], tuple[str, ...]]] = {
     "si-boron": (lambda elements: si_boron_candidates(elements[0]), ("Si",)),
     "si-boron-short": (lambda elements: si_boron_short_candidates(elements[0]), ("Si",)),
+    "si-dense": (lambda elements: si_dense_candidates(elements[0]), ("Si",)),
     "cuzr": (lambda elements: cuzr_candidates(tuple(elements)), ("Cu", "Zr")),
 }
 
 
 def named_candidates(name: str, elements: Sequence[str] | None = None) -> list[SymFunc]:
-    """A named candidate set (``si-boron``, ``si-boron-short``, ``cuzr``) for ``elements`` (default: the set's own)."""
+    """A named candidate set (``si-boron``, ``si-boron-short``, ``si-dense``, ``cuzr``) for ``elements`` (default: the set's own)."""
     if name not in NAMED_SETS:
         raise ToolkitError(f"unknown candidate set {name!r}; known: {', '.join(NAMED_SETS)}")
     build, default = NAMED_SETS[name]
     elements = list(elements) if elements else list(default)
-    if name.startswith("si-boron") and len(elements) != 1:
+    if name.startswith("si-") and len(elements) != 1:
         raise ToolkitError(f"candidate set {name} is for one element, the data have {', '.join(elements)}")
     return build(elements)
