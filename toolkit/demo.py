@@ -410,7 +410,7 @@ def _step_potentials(d: _Demo) -> None:
     chosen_model = Path(read_json(d.out / "select" / "selected.json")["chosen_model"])
     refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
              "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype,
-             "force_atoms": _refit_force_atoms(s), "data": s.refit_data}
+             "force_atoms": _refit_force_atoms(s), **({"data": s.refit_data} if s.refit_data != "select" else {})}
     st = d.step("potentials", {"chosen": os.path.relpath(chosen_model, d.out), "refit": refit}, "select")
     if not st.begin():
         return

@@ -46,7 +46,7 @@ AL_DEFAULT = DemoSizes(
     **_AL, configs=400, select_structures=400, select_force_atoms=16, batch_size=8, epochs=60, patience=60,
     lambdas=None, n_lambdas=12, lambda_ratio=3e-3, stop_ratio=2.0, gl_epochs=15, agl_epochs=15, refit_epochs=10, repeats=2, repeat_epochs=60,
     force_weight=1.0, force_epochs=20, force_batch_size=30, melt_time=10.0, equilibration=5.0, measurement=20.0, traj_every=0.5,
-    runs_selected=4, runs_reference=4, runs_full=1, full_md_temperatures=(1250.0,), full_melt_time=1.0, full_equilibration=0.5,
+    runs_selected=6, runs_reference=6, runs_full=1, full_md_temperatures=(1250.0,), full_melt_time=1.0, full_equilibration=0.5,
     full_measurement=2.0, bench_steps=500, bench_full_steps=20, bench_repeats=3,
 )
 
