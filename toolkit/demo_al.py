@@ -15,7 +15,8 @@ the full (short runs) and the EAM potential.
   (docs/scale.md) but, measured on this demo (seed 0, 12 and 16 lambdas), its
   path chose 8-function sets at 1.50x and 1.26x the full model's test force
   RMSE (target 1.2x; the 12-function set collapsed in the MD check), against
-  14 functions at 1.06x with the fixed draw. Measured in docs/getting_started.md (19 of 20 rows PASS; 11 min 43 s).
+  14 functions at 1.06x with the fixed draw. 6 MD runs per potential: the RDF
+  first-peak standard errors 0.4-0.65 %. Measured in docs/getting_started.md (20 of 20 rows PASS).
 * ``AL_FULL``: the study's sizes (25,000 structures; 10 runs x 1 ns per
   temperature).
 """

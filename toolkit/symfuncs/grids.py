@@ -180,10 +180,10 @@ def si_dense_candidates(element: str = "Si", rc: float = 5.0, rc_short: float = 
       Angstrom): two angular cutoffs as the reference study's Al set, whose
       angular functions stop at 4.4 of the radial 6.8 Angstrom.
 
-    Measured (docs/systems.md): full 2 x 25 networks on the same 120 liquid
-    boxes, 600 epochs, validation force RMSE 0.066 eV/A against 0.146 with
-    ``si-boron-short``; 0.127 with its 12 radial + 48 angular at 3.8 only,
-    0.091 with 24 radial + 48 angular at 3.8 only.
+    Measured (docs/systems.md, ``benchmarks/si_candidate_sets.py``): full
+    2 x 25 networks on the same 120 liquid boxes, 600 epochs, validation force
+    RMSE 0.068 eV/A against 0.142 with ``si-boron-short``; 0.133 with its 12
+    radial + 48 angular at 3.8 only, 0.096 with 24 radial + 48 angular at 3.8.
     """
     etas, shift_eta, shifts = radial_parameters(rc, 12, 12, r_min)
     long = element_resolved_grid([element], rc, etas, [shift_eta], shifts,
