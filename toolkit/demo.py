@@ -362,8 +362,6 @@ def _step_features(d: _Demo) -> None:
                 "data")
     if not st.begin():
         return
-    import numpy as np
-
     from .structures import read_structures, write_n2p2
     from .training.pipeline import resolve_data
 
