@@ -29,19 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def candidate_sets() -> dict:
-    from toolkit.symfuncs.grids import element_resolved_grid, named_candidates, radial_parameters
+    from toolkit.symfuncs.grids import RECIPE_ZETAS, element_resolved_grid, named_candidates, recipe_angular_etas
 
     base = named_candidates("si-boron-short")
     radial12 = [f for f in base if f.is_radial]
     angular5 = [f for f in base if f.is_angular]
+    radial24 = [f for f in named_candidates("si-dense") if f.is_radial]
 
     def angular(rc: float, kind: int = 9):
-        etas = [float(f"{1.0 / (2.0 * (rc / k) ** 2):.6g}") for k in (2.0, 3.0, 4.0, 6.0)]
-        return [f for f in element_resolved_grid(["Si"], rc, angular_etas=etas, zetas=(1, 2, 4, 8, 16, 32),
+        return [f for f in element_resolved_grid(["Si"], rc, angular_etas=recipe_angular_etas(rc), zetas=RECIPE_ZETAS,
                                                  angular_type=kind) if f.is_angular]
 
-    etas, shift_eta, shifts = radial_parameters(5.0, 12, 12, 2.1)
-    radial24 = [f for f in element_resolved_grid(["Si"], 5.0, etas, [shift_eta], shifts) if f.is_radial]
     return {"si-boron-short": base, "12 radial + 48 narrow (type 3) at 5.0": radial12 + angular(5.0, 3),
             "12 radial + 48 angular at 3.8": radial12 + angular(3.8),
             "12 radial + 48 angular at 4.2": radial12 + angular(4.2),

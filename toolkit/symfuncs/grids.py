@@ -142,14 +142,14 @@ def si_boron_candidates(element: str = "Si", rc: float = 7.0, r_min: float = 2.1
     """
     rca = rc if rc_angular is None else rc_angular
     etas, shift_eta, shifts = radial_parameters(rc, 6, 6, r_min)
-    return element_resolved_grid([element], rc, etas, [shift_eta], shifts, _recipe_angular_etas(rca), _RECIPE_ZETAS,
+    return element_resolved_grid([element], rc, etas, [shift_eta], shifts, recipe_angular_etas(rca), RECIPE_ZETAS,
                                  rc_angular=rca, cutoff_type=cutoff_type)
 
 
-_RECIPE_ZETAS = (1, 2, 4, 8, 16, 32)
+RECIPE_ZETAS = (1, 2, 4, 8, 16, 32)
 
 
-def _recipe_angular_etas(rc: float) -> list[float]:
+def recipe_angular_etas(rc: float) -> list[float]:
     """The boron recipe's 4 angular widths for cutoff ``rc``: 1/sqrt(2 eta) = rc/2, rc/3, rc/4, rc/6."""
     return _readable(1.0 / (2.0 * (rc / np.array([2.0, 3.0, 4.0, 6.0])) ** 2))
 
@@ -193,9 +193,9 @@ def si_dense_candidates(element: str = "Si", rc: float = 5.0, rc_short: float = 
     radial + 48 angular at 3.8 only, 0.096 with 24 radial + 48 angular at 3.8.
     """
     etas, shift_eta, shifts = radial_parameters(rc, 12, 12, r_min)
-    long = element_resolved_grid([element], rc, etas, [shift_eta], shifts, _recipe_angular_etas(rc), _RECIPE_ZETAS,
+    long = element_resolved_grid([element], rc, etas, [shift_eta], shifts, recipe_angular_etas(rc), RECIPE_ZETAS,
                                  rc_angular=rc, cutoff_type=cutoff_type)
-    short = element_resolved_grid([element], rc_short, (), (), (), _recipe_angular_etas(rc_short), _RECIPE_ZETAS,
+    short = element_resolved_grid([element], rc_short, (), (), (), recipe_angular_etas(rc_short), RECIPE_ZETAS,
                                   rc_angular=rc_short, cutoff_type=cutoff_type)
     return group_by_element(long + short, [element])[element]
 
