@@ -20,7 +20,7 @@ def lj_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen") / "lj"
     rc = main(["generate", "lj", str(out), "--configs", "12", "--seed", "3", "--temperatures", "0.5,1.5",
                "--densities", "0.9,1.1", "--starts", "fcc,liquid", "--equilibration", "1", "--melt-time", "1",
-               "--jobs", "2", "--quiet"])
+               "--jobs", "2", "--rattled", "3", "--rattle-sigma", "0.08", "--quiet"])
     assert rc == 0
     return out
 
@@ -28,13 +28,13 @@ def lj_set(tmp_path_factory):
 def test_lj_files_and_state_table(lj_set):
     structures = read_n2p2(lj_set / "input.data")
     states = pd.read_csv(lj_set / "states.csv")
-    assert len(structures) == len(states) == 12
-    assert set(states["start"]) == {"fcc", "liquid"}
+    assert len(structures) == len(states) == 15  # 12 MD samples, then 3 rattled copies
+    assert set(states["start"][:12]) == {"fcc", "liquid"} and set(states["start"][12:]) == {"rattled"}
     assert set(states["temperature"]) == {0.5, 1.5}
     assert set(states["density_target"]) == {0.9, 1.1}
     np.testing.assert_allclose(states["density"], states["density_target"], rtol=1e-12)
     assert (states["n_atoms"] == 256).all()
-    assert states["structure"].tolist() == list(range(12))
+    assert states["structure"].tolist() == list(range(15))
     for s, (_, row) in zip(structures, states.iterrows()):
         assert s.elements == ["Ar"] * 256
         frac = s.positions @ np.linalg.inv(s.cell)
@@ -46,6 +46,28 @@ def test_lj_files_and_state_table(lj_set):
     assert meta["settings"]["interval"] == 0.3
     assert meta["versions"]["lammps_executable"] != "unknown"
     assert len(meta["settings"]["state_points"]) == 8
+    assert (meta["settings"]["rattled"], meta["settings"]["rattle_sigma"]) == (3, 0.08)
+
+
+def test_rattled_copies_are_displaced_samples_and_the_guard_skips_them(lj_set):
+    from toolkit.lammps.guard import data_min_distance
+    from toolkit.symfuncs.neighbors import shortest_distance
+
+    structures = read_n2p2(lj_set / "input.data")
+    states = pd.read_csv(lj_set / "states.csv")
+    for k in range(12, 15):
+        src = structures[int(states["source"][k])]
+        s = structures[k]
+        assert " rattled sigma 0.08 from structure " in s.comment and src.comments[-1] in s.comment
+        d = s.positions - src.positions
+        frac = d @ np.linalg.inv(src.cell)
+        d = (frac - np.round(frac)) @ src.cell  # the minimum image of each displacement
+        assert 0.06 < d.std() < 0.10  # Gaussian, 0.08 per component, 768 components
+        assert abs(d.mean()) < 0.02
+        assert s.energy > src.energy  # displaced from a thermal sample: up the potential surface
+    md_min = shortest_distance(structures[:12], 1.5)
+    assert shortest_distance(structures[12:], 1.5) < md_min  # pairs on the wall MD never reached
+    assert data_min_distance(lj_set / "input.data", 1.5) == md_min
 
 
 def test_lj_energies_and_forces_match_ase(lj_set):
@@ -64,7 +86,7 @@ def test_rerun_reuses_finished_state_points(lj_set):
     stamps = [p.stat().st_mtime_ns for p in done]
     before = (lj_set / "input.data").read_text()
     generate("lj", lj_set, n_configs=12, seed=3, temperatures=[0.5, 1.5], densities=[0.9, 1.1],
-             starts=["fcc", "liquid"], equilibration=1, melt_time=1, show_progress=False)
+             starts=["fcc", "liquid"], equilibration=1, melt_time=1, show_progress=False, rattled=3, rattle_sigma=0.08)
     assert [p.stat().st_mtime_ns for p in done] == stamps
     assert (lj_set / "input.data").read_text() == before
 

@@ -25,5 +25,5 @@ def generate_data(cfg: Config, out_dir: str | Path, echo=print) -> Path | None:
     echo(f"generating reference data in {target.parent}")
     generate(g.system, target.parent, n_configs=g.configs, seed=g.seed, temperatures=g.temperatures,
              densities=g.densities, starts=g.starts, jobs=g.jobs, show_progress=cfg.training.progress,
-             composition=g.composition)
+             composition=g.composition, rattled=g.rattled, rattle_sigma=g.rattle_sigma)
     return target

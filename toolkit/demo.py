@@ -326,7 +326,8 @@ def _step_data(d: _Demo) -> None:
     data_dir = d.out / "data"
     st = d.step("data", {"system": s.system, "configs": s.configs, "cells": list(s.cells), "seed": d.seed,
                          "temperatures": list(s.data_temperatures), "densities": list(s.data_densities),
-                         "starts": list(s.data_starts)})
+                         "starts": list(s.data_starts),
+                         **({"rattled": s.data_rattled, "rattle_sigma": s.data_rattle_sigma} if s.data_rattled else {})})
     if not st.begin():
         return
     from .lammps.generate import generate
@@ -339,10 +340,12 @@ def _step_data(d: _Demo) -> None:
     n_at = n_basis * s.cells[0] * s.cells[1] * s.cells[2]
     d.echo(f"    {s.configs} configurations of {n_at} atoms at {n_sp} state points "
            f"(T {', '.join(f'{t:g}' for t in s.data_temperatures)}; rho "
-           f"{', '.join(f'{r:g}' for r in s.data_densities)}; {' and '.join(s.data_starts)} starts)")
+           f"{', '.join(f'{r:g}' for r in s.data_densities)}; {' and '.join(s.data_starts)} starts)"
+           + (f", and {s.data_rattled} rattled copies (sigma {s.data_rattle_sigma:g}) with the reference's forces"
+              if s.data_rattled else ""))
     generate(s.system, data_dir, n_configs=s.configs, seed=d.seed, lmp=d.lmp, temperatures=s.data_temperatures,
              densities=s.data_densities, starts=s.data_starts, cells=s.cells, jobs=s.jobs,
-             show_progress=d.show_progress)
+             show_progress=d.show_progress, rattled=s.data_rattled, rattle_sigma=s.data_rattle_sigma)
     st.finish([data_dir / "input.data", data_dir / "states.csv", data_dir / "generate.json"])
 
 

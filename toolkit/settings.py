@@ -302,6 +302,9 @@ class GenerateSettings(_Section):
         lambda v: all(s in _PHASES for s in v), ", ".join(_PHASES)))
     jobs: int = option(1, "state points run at the same time", ge=1, results=False)
     composition: str | None = option(None, "alloys (cuzr): composition such as Cu50Zr50 (default Cu64Zr36)")
+    rattled: int = option(0, "rattled copies of samples appended (every atom displaced by a Gaussian; energies and "
+                          "forces from the same potential): pairs on the repulsive wall MD never reaches", ge=0)
+    rattle_sigma: float = option(0.1, "their displacement per Cartesian component", gt=0, unit="length units")
 
 
 @dataclass
@@ -693,6 +696,10 @@ class DemoSizes(_Section):
     data_densities: tuple[float, ...] = option((0.85, 0.9, 0.95), "densities of the data", gt=0, unit="sigma^-3")
     data_starts: tuple[str, ...] = option(("fcc", "liquid"), "starting structures of the data", check=(
         lambda v: all(s in ("fcc", "bcc", "hcp", "liquid") for s in v), "fcc, bcc, hcp, liquid"))
+    data_rattled: int = option(0, "rattled copies of the samples added to the data (generate's 'rattled'): pairs "
+                               "on the repulsive wall that MD does not reach", ge=0)
+    data_rattle_sigma: float = option(0.1, "their displacement per Cartesian component", gt=0,
+                                      unit="sigma or Angstrom")
     # 2. candidates
     rc: float = option(2.8, "cutoff of the candidate functions", gt=0, unit="sigma")
     r_min: float | str = option("auto", "innermost shifted radial centre (auto: the data's shortest distance)",

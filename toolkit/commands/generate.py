@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--melt-time", type=float, default=None, help="melting time of liquid starts (tau or ps)")
     p.add_argument("--npt-time", type=float, default=None, help="NPT run at a target pressure (ps)")
     p.add_argument("--cells", default=None, help="unit cells NX,NY,NZ (default: 256 atoms; Si 216)")
+    p.add_argument("--rattled", type=int, default=0,
+                   help="rattled copies of samples appended, energies and forces from the same potential (default 0)")
+    p.add_argument("--rattle-sigma", type=float, default=0.1,
+                   help="their Gaussian displacement per component (Angstrom or sigma; default 0.1)")
     p.add_argument("--jobs", type=int, default=1, help="state points run at the same time (default 1)")
     p.add_argument("--keep-dumps", action="store_true", help="keep each state point's LAMMPS dump")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -56,6 +60,7 @@ def _run(args) -> int:
             interval=args.interval, equilibration=args.equilibration, melt_time=args.melt_time, npt_time=args.npt_time,
             cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
             jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet, composition=args.composition,
+            rattled=args.rattled, rattle_sigma=args.rattle_sigma,
         )
     print(path)
     return 0

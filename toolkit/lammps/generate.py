@@ -18,6 +18,16 @@ structure: which state point it came from), ``state_points.csv``,
 ``generate.json`` (settings, versions, timings) and ``states/sp_NNN_*/``
 (LAMMPS inputs and logs; finished state points are reused on a rerun).
 
+``rattled`` (optional): copies of sampled configurations with every atom
+displaced by a Gaussian of ``rattle_sigma`` per Cartesian component, their
+energies and forces from the same potential (LAMMPS ``rerun``), appended after
+the MD samples. MD keeps pairs out of a potential's steep repulsive wall (the
+Cu-Zr EAM's shortest pair stays near 1.8 A from 1,000 to 3,500 K, at 7.1-8.5
+g/cm^3); rattled copies put pairs on the wall (1.65 A at 0.1 A), so a network
+learns the repulsion it would otherwise extrapolate. Their comment lines say
+``rattled``; :func:`toolkit.lammps.guard.data_min_distance` skips them, so the
+MD guard's limit stays the MD samples' shortest distance.
+
 Alloys (``cuzr-eam``) start from a random fcc solid solution of the requested
 composition (exact atom counts, :meth:`~toolkit.lammps.systems.System.atom_counts`;
 LAMMPS ``set type/subset``), which is always melted first.
@@ -283,13 +293,37 @@ def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variabl
     return structures
 
 
+def _rattle(system: System, structures: list[Structure], rows: list[dict], n: int, sigma: float, seed: int,
+            lmp) -> tuple[list[Structure], list[dict]]:
+    """``n`` rattled copies of samples (Gaussian ``sigma`` per component) with the potential's energies and forces."""
+    from .evaluate import evaluate
+
+    rng = np.random.default_rng(derive_seed(seed, 0x7A77))
+    sources = np.sort(rng.choice(len(structures), n, replace=n > len(structures)))
+    copies = []
+    for i in sources:
+        s = structures[i].copy()
+        s.positions = s.positions + rng.normal(0.0, sigma, s.positions.shape)
+        frac = np.linalg.solve(s.cell.T, s.positions.T).T
+        s.positions = (frac - np.floor(frac)) @ s.cell  # back into the cell, as LAMMPS wants them
+        s.comments = [f"{system.name} rattled sigma {sigma:g} from structure {i} ({structures[i].comments[-1]})"]
+        copies.append(s)
+    copies = evaluate(copies, system, "reference", lmp=lmp)
+    for s in copies:
+        s.validate(where=f"rattled copy ({s.comments[-1]})")
+    new_rows = [rows[i] | {"start": "rattled", "rattle_sigma": sigma, "source": int(i),
+                           "energy_per_atom": s.energy / len(s)} for i, s in zip(sources, copies)]
+    return copies, new_rows
+
+
 def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | None = None, seed: int = 0,
              lmp: str | Sequence[str] | None = None, *, state_points: Sequence[StatePoint] | None = None,
              temperatures: Sequence[float] | None = None, densities: Sequence[float] | None = None,
              starts: Sequence[str] | None = None, interval: float | None = None,
              equilibration: float | None = None, melt_time: float | None = None, npt_time: float | None = None,
              cells: Sequence[int] | None = None, jobs: int = 1, keep_dumps: bool = False,
-             show_progress: bool = True, composition: str | dict | None = None) -> Path:
+             show_progress: bool = True, composition: str | dict | None = None, rattled: int = 0,
+             rattle_sigma: float = 0.1) -> Path:
     """Generate a reference data set; returns ``out_dir/input.data``.
 
     Parameters
@@ -313,6 +347,9 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
     keep_dumps : keep each state point's ``dump.lammpstrj``.
     composition : alloys only: ``"Cu50Zr50"`` or ``{"Cu": 0.5, "Zr": 0.5}``
         (default: the system's, Cu64Zr36).
+    rattled : rattled copies appended after the ``n_configs`` MD samples, of
+        samples drawn evenly at random (seeded by ``seed``).
+    rattle_sigma : their displacement per Cartesian component (length units).
     """
     system = get_system(system) if isinstance(system, str) else system
     if composition is not None:
@@ -321,6 +358,8 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
         system = system.with_composition(composition)
     defaults = DEFAULTS[system.name]
     n_configs = int(n_configs or defaults["configs"])
+    if rattled < 0 or (rattled and not rattle_sigma > 0):
+        raise ToolkitError(f"rattled copies: need a count >= 0 and a sigma > 0 (got {rattled}, {rattle_sigma})")
     interval = float(interval if interval is not None else defaults["interval"])
     equilibration = float(equilibration if equilibration is not None else defaults["equilibration"])
     melt_time = float(melt_time if melt_time is not None else defaults["melt_time"])
@@ -339,6 +378,7 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
                 "melt_temperature": system.melt_temperature, "thermostat": "Nose-Hoover NVT (fix nvt)",
                 "pair_lines": pair_lines, "units": system.units, "element": system.element,
                 "elements": list(system.elements), "composition": dict(zip(system.elements, system.fractions)),
+                "rattled": int(rattled), "rattle_sigma": float(rattle_sigma) if rattled else None,
                 "lammps_command": cmd, "state_points": [asdict(p) | {"n_configs": c} for p, c in zip(points, counts)]}
     jobs_list = []
     for i, (sp, n) in enumerate(zip(points, counts)):
@@ -375,6 +415,10 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
                 "lx": lx, "ly": ly, "lz": lz, "step": step, "time": step * system.timestep,
                 "energy_per_atom": s.energy / len(s), "seed": variables["seed"], "directory": str(sp_dir.relative_to(out_dir)),
             })
+            structures.append(s)
+    if rattled:
+        for s, row in zip(*_rattle(system, structures, rows, rattled, rattle_sigma, seed, cmd)):
+            rows.append(row | {"structure": len(structures)})
             structures.append(s)
     data_path = write_n2p2(out_dir / "input.data", structures)
     import pandas as pd

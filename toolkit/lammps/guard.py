@@ -104,11 +104,17 @@ def guard_settings(system_name: str, min_distance: float | None = None, data_min
 
 
 def data_min_distance(path: str | os.PathLike, probe: float = 4.0) -> float:
-    """Shortest interatomic distance of the structures in an n2p2 ``input.data`` (or any readable file)."""
+    """Shortest interatomic distance of the structures in an n2p2 ``input.data`` (or any readable file).
+
+    Rattled copies (``hdnnp generate --rattled``; a comment line with ``rattled``)
+    are skipped: the guard's limit is where MD of the reference went, not where
+    random displacements put pairs on purpose.
+    """
     from ..structures import read_structures
     from ..symfuncs.neighbors import shortest_distance
 
-    return shortest_distance(read_structures(path), probe)
+    structures = [s for s in read_structures(path) if not any(" rattled " in c for c in s.comments)]
+    return shortest_distance(structures, probe)
 
 
 def step_variables(guard: GuardSettings, n_atoms: int, n_steps: int, temperature: float, kB: float,
