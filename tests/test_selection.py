@@ -326,6 +326,22 @@ def test_choice_rule_is_relative_to_the_best_refit():
     assert reference_rmse(path, 0.01) == pytest.approx(0.01)        # a better full model is the reference
 
 
+def test_choice_rule_with_a_limit_per_element():
+    """max_per_element: a set is small enough only when no element's network keeps more than the limit."""
+    from toolkit.selection.path import choose_step, ranked_steps
+
+    def rec(step, cu, zr, f):
+        return {"lambda": float(step), "n_selected": cu + zr, "selected_idx": {"Cu": list(range(cu)), "Zr": list(range(zr))},
+                "selected": [f"Cu:{i}" for i in range(cu)] + [f"Zr:{i}" for i in range(zr)],
+                "val_rmse_refit": 0.001, "val_rmse_forces_refit": f, "step": step}
+
+    path = [rec(0, 60, 40, 0.030), rec(1, 40, 20, 0.033), rec(2, 36, 30, 0.035), rec(3, 34, 13, 0.060)]
+    assert choose_step(path, 0.05, 72, 1.2, "forces")["step"] == 1          # 60 functions, 0.033 <= 1.2 x 0.030
+    assert choose_step(path, 0.05, 72, 1.2, "forces", 36)["step"] == 2      # Cu 40 > 36: Cu 36 + Zr 30
+    assert choose_step(path, 0.05, 72, 1.2, "forces", 35)["step"] == 3      # only 34 + 13 fits: the best small one
+    assert [r["step"] for r in ranked_steps(path, 0.05, 72, 1.2, "forces", 3, 36)] == [2, 3, 1]
+
+
 def test_choice_by_force_rmse():
     """metric 'forces': the rule compares the refits' force RMSEs, not their energy RMSEs."""
     from toolkit.errors import ToolkitError

@@ -37,6 +37,16 @@ def test_md_costs_count_neighbour_terms_on_ideal_lattices():
     unit = (8 + 0 + 0 + 8) / 4
     np.testing.assert_allclose(c["Cu"], [8 / unit, 0.0, 28 / unit, 8 * 6 / unit])
     np.testing.assert_allclose(c["Zr"], [0.0, 8 / unit, 0.0, 8 * 6 / unit])
+    # per MD step of the box: x the element's share x 2 elements; B2 has equal shares: unchanged
+    from toolkit.symfuncs.cost import box_costs
+
+    same = box_costs(c, [b2])
+    np.testing.assert_allclose(same["Cu"], c["Cu"]) and np.testing.assert_allclose(same["Zr"], c["Zr"])
+    cu3zr = b2.copy()
+    cu3zr.elements = ["Cu"] * 96 + ["Zr"] * 32  # 3 : 1 -> Cu x 1.5, Zr x 0.5
+    box = box_costs(c, [cu3zr])
+    np.testing.assert_allclose(box["Cu"], 1.5 * c["Cu"])
+    np.testing.assert_allclose(box["Zr"], 0.5 * c["Zr"])
 
 
 def test_measured_costs_weight_the_path_and_lambda_max(lj_features, tmp_path):

@@ -228,8 +228,10 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                       "agl_epochs": sizes.agl_epochs, "refit_epochs": sizes.refit_epochs,
                       "refit_optimizer": sizes.refit_optimizer, "metric": "forces" if forces else "energy",
                       "angular_cost": float(sizes.angular_cost),
-                      **({"cost_model": COST_MODEL[sizes.system]} if sizes.system in COST_MODEL else {}),
+                      **({"cost_model": sizes.cost_model or COST_MODEL[sizes.system]}
+                         if sizes.cost_model or sizes.system in COST_MODEL else {}),
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
+                      **({"max_per_element": sizes.max_per_element} if sizes.max_per_element else {}),
                       **({"stop_ratio": float(sizes.stop_ratio)} if sizes.stop_ratio else {}),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
                       "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"],

@@ -517,10 +517,12 @@ class SelectionSettings(_Section):
     gamma: float = option(1.0, "adaptive weights 1/||w_GL||^gamma", gt=0)
     angular_cost: float = option(1.0, "penalty weight of an angular function's group relative to a radial one (1: "
                                  "the published method; > 1 favours cheap radial functions)", gt=0)
-    cost_model: str = option("angular", "group penalty weights: angular (angular_cost for every angular function) "
-                             "or terms (each function's MD cost for its element: neighbour pairs or triplets per "
-                             "atom counted on the data, relative to the mean radial function)",
-                             choices=("angular", "terms"))
+    cost_model: str = option("angular", "group penalty weights: angular (angular_cost for every angular function), "
+                             "terms (each function's MD cost for its element: neighbour pairs or triplets per "
+                             "atom counted on the data, relative to the mean radial function) or box (terms times "
+                             "the element's share of the atoms x the number of elements: the cost per MD step of "
+                             "the whole box, so a minority element's functions cost less; equal shares give terms)",
+                             choices=("angular", "terms", "box"))
     prox: str = option("adam", "proximal step size: adam (Adam's metric) or lr", choices=("adam", "lr"))
     gl_epochs: int | None = option(None, "epochs of the group-lasso stage (default training.epochs)", gt=0)
     agl_epochs: int | None = option(None, "epochs of the adaptive stage (default training.epochs)", gt=0)
@@ -529,6 +531,8 @@ class SelectionSettings(_Section):
                                          "lbfgs: unit step, refit_epochs x training.lbfgs_steps iterations)",
                                          choices=("adam", "lbfgs"))
     max_features: int = option(8, "largest set the choice may return", gt=0)
+    max_per_element: int | None = option(None, "largest number of functions the choice may keep for any one "
+                                         "element (multi-element data; null: no limit)", gt=0)
     tolerance: float = option(1.5, "chosen set: refit validation RMSE <= tolerance x the best (full model or best "
                               "refit)", ge=1)
     stop_ratio: float | None = option(None, "stop the path after a lambda whose set has at most max_features "
@@ -734,8 +738,12 @@ class DemoSizes(_Section):
     refit_epochs: int = option(10, "epochs of the path refits (x 10 L-BFGS iterations, from the AGL solution)", gt=0)
     angular_cost: float = option(3.0, "an angular function must buy this times the accuracy of a radial one "
                                  "(MD cost)", gt=0)
+    cost_model: str | None = option(None, "selection.cost_model (angular, terms, box); null: the system's "
+                                    "(toolkit.demo_multi.COST_MODEL; else angular)", choices=("angular", "terms", "box"))
     refit_optimizer: str = option("lbfgs", "optimizer of the path refits", choices=("adam", "lbfgs"))
     max_features: int = option(8, "largest set the choice may return", gt=0)
+    max_per_element: int | None = option(None, "largest number of functions the choice may keep for one element "
+                                         "(alloys; null: no limit)", gt=0)
     tolerance: float = option(1.05, "chosen set: refit validation RMSE <= tolerance x the best", ge=1)
     repeats: int = option(2, "seeds per set for the test-RMSE comparison", ge=0)
     repeat_epochs: int = option(40, "epochs of each repeat", gt=0)

@@ -46,7 +46,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
     * ``gamma``, ``prox``, ``angular_cost``, ``gl_epochs``, ``agl_epochs``, ``refit_epochs``,
       ``refit_optimizer``, ``stop_ratio``: the path (the ``selection:`` keys of
       :class:`~toolkit.settings.SelectionSettings`);
-    * ``max_features``, ``tolerance``, ``metric`` (``auto``: forces when ``training`` trains on
+    * ``max_features``, ``max_per_element`` (alloys: at most this many per element), ``tolerance``, ``metric`` (``auto``: forces when ``training`` trains on
       forces, else energy): the choice of the set;
     * ``training`` (:class:`~toolkit.training.TrainSettings`, default: its defaults without
       progress bars), ``model``, ``split``, ``split_seed``: how feature data are trained
@@ -70,7 +70,8 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
     def __init__(self, lambdas=None, n_lambdas: int = 10, lambda_ratio: float = 1e-3, gamma: float = _D.gamma,
                  prox: str = _D.prox, angular_cost: float = _D.angular_cost, gl_epochs: int | None = None,
                  agl_epochs: int | None = None, refit_epochs: int | None = None, refit_optimizer: str | None = None,
-                 max_features: int = _D.max_features, tolerance: float = _D.tolerance,
+                 max_features: int = _D.max_features, max_per_element: int | None = _D.max_per_element,
+                 tolerance: float = _D.tolerance,
                  stop_ratio: float | None = _D.stop_ratio, metric: str = _D.metric,
                  training: TrainSettings | None = None, model=None, split=DEFAULT_SPLIT, split_seed: int = 0,
                  checkpoint_dir: str | Path | None = None, save_models: bool = False, provenance: dict | None = None,
@@ -86,6 +87,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         self.refit_epochs = refit_epochs
         self.refit_optimizer = refit_optimizer
         self.max_features = max_features
+        self.max_per_element = max_per_element
         self.tolerance = tolerance
         self.stop_ratio = stop_ratio
         self.metric = metric
@@ -147,7 +149,8 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         self.path_ = run_path(exp, nets, self.full_val_rmse_, settings, st, ckpt, save_models=self.save_models,
                               provenance=self.provenance, echo=self._log,
                               on_refit=lambda rec, small: refits.__setitem__(rec["step"], small), cost=cost)
-        self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance, metric)
+        self.chosen_ = choose_step(self.path_, self.full_val_rmse_, self.max_features, self.tolerance, metric,
+                                   self.max_per_element)
         self.lambda_ = self.chosen_["lambda"]
         self.reference_val_rmse_ = reference_rmse(self.path_, self.full_val_rmse_, metric)
         keep = {e: list(self.chosen_["selected_idx"][e]) for e in exp.elements}

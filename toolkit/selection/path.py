@@ -30,7 +30,8 @@ The chosen set (:func:`choose_step`) compares validation RMSEs of one *metric*:
 energies (per atom) or, when the path trains on forces, force components
 (``selection.metric``). The reference error is the lower of the
 full model's validation RMSE and the best refit validation RMSE on the path.
-Among the lambdas whose set has at most ``max_features`` functions and whose
+Among the lambdas whose set has at most ``max_features`` functions (and at
+most ``max_per_element`` for each element, when given) and whose
 refit validation RMSE is at most ``tolerance`` times the reference, the
 smallest set (ties: lower RMSE); else the best RMSE among sets of at most
 ``max_features``; else the smallest set. (Measuring against the best refit,
@@ -203,7 +204,7 @@ def _past_the_choice(records: list[dict], rec: dict, full_val_rmse: float, setti
                      metric: str) -> bool:
     """``selection.stop_ratio``: ``rec``'s set is small enough to choose but its refit error is beyond
     ``stop_ratio`` x the reference, so larger lambdas (smaller, worse sets) cannot change the choice."""
-    if settings.stop_ratio is None or rec["n_selected"] > settings.max_features:
+    if settings.stop_ratio is None or not _small_enough(rec, settings.max_features, settings.max_per_element):
         return False
     err = rec.get(metric_key(metric), float("nan"))
     return bool(np.isfinite(err) and err > settings.stop_ratio * reference_rmse(records, full_val_rmse, metric))
@@ -347,14 +348,23 @@ def reference_rmse(records: list[dict], full_val_rmse: float, metric: str = "ene
     return float(min([full_val_rmse] + refits)) if np.isfinite(full_val_rmse) else float(min(refits, default=np.inf))
 
 
+def _small_enough(r: dict, max_features: int, max_per_element: int | None) -> bool:
+    if r["n_selected"] > max_features:
+        return False
+    return max_per_element is None or all(len(v) <= max_per_element for v in r.get("selected_idx", {}).values())
+
+
 def choose_step(records: list[dict], full_val_rmse: float, max_features: int, tolerance: float,
-                metric: str = "energy") -> dict:
-    """The chosen lambda's record (rule in the module docstring); ``full_val_rmse`` in the same metric."""
+                metric: str = "energy", max_per_element: int | None = None) -> dict:
+    """The chosen lambda's record (rule in the module docstring); ``full_val_rmse`` in the same metric.
+
+    ``max_per_element``: a set is small enough only if no element keeps more functions than this.
+    """
     key = metric_key(metric)
     ok = [r for r in records if r["n_selected"] > 0 and np.isfinite(r.get(key, np.nan))]
     if not ok:
         raise ToolkitError("the path selected no usable feature set: lower the lambdas")
-    small = [r for r in ok if r["n_selected"] <= max_features]
+    small = [r for r in ok if _small_enough(r, max_features, max_per_element)]
     good = [r for r in small if r[key] <= tolerance * reference_rmse(records, full_val_rmse, metric)]
     if good:
         return min(good, key=lambda r: (r["n_selected"], r[key]))
@@ -364,12 +374,12 @@ def choose_step(records: list[dict], full_val_rmse: float, max_features: int, to
 
 
 def ranked_steps(records: Sequence[dict], full_val_rmse: float, max_features: int, tolerance: float,
-                 metric: str, n: int) -> list[dict]:
+                 metric: str, n: int, max_per_element: int | None = None) -> list[dict]:
     """Up to ``n`` path records with distinct sets, in the order the choice rule prefers them."""
     left, out, seen = list(records), [], set()
     while left and len(out) < n:
         try:
-            best = choose_step(left, full_val_rmse, max_features, tolerance, metric)
+            best = choose_step(left, full_val_rmse, max_features, tolerance, metric, max_per_element)
         except ToolkitError:
             break
         left = [r for r in left if r is not best]

@@ -66,17 +66,23 @@ def _selector(sel: SelectionSettings, st, metric: str, out: Path, prov: dict, ec
 
 
 def _md_costs(exp: Experiment, structures_path, sel: SelectionSettings, echo):
-    """Measured MD cost per function and element (``selection.cost_model: terms``), else None."""
-    if sel.cost_model != "terms":
+    """Measured MD cost per function and element (``selection.cost_model: terms`` or ``box``), else None."""
+    if sel.cost_model not in ("terms", "box"):
         return None
     if exp.data.symfuncs is None or structures_path is None or not Path(structures_path).is_file():
-        raise ToolkitError("selection.cost_model terms counts neighbours in the structures: "
+        raise ToolkitError(f"selection.cost_model {sel.cost_model} counts neighbours in the structures: "
                            "it needs data.structures (or data.generate) and the functions' definitions")
     from ..structures import read_structures
     from ..symfuncs.cost import md_costs
 
-    costs = md_costs(exp.data.symfuncs, read_structures(structures_path), max_structures=sel.rdf_structures)
-    echo("MD cost per function (neighbour terms per atom / mean radial): " + "; ".join(
+    structures = read_structures(structures_path)
+    costs = md_costs(exp.data.symfuncs, structures, max_structures=sel.rdf_structures)
+    if sel.cost_model == "box":
+        from ..symfuncs.cost import box_costs
+
+        costs = box_costs(costs, structures)
+    echo(f"MD cost per function ({'per MD step of the box' if sel.cost_model == 'box' else 'neighbour terms per atom'}"
+         " / mean radial): " + "; ".join(
         f"{e} {c.min():.2g}-{c.max():.2g}" for e, c in costs.items()))
     return costs
 
@@ -165,7 +171,8 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     result = {"lambda": chosen["lambda"], "lambdas": agl.lambdas_, "lambda_max": agl.lambda_max_,
               "metric": metric, "full_val_rmse": agl.full_val_rmse_,
               "reference_val_rmse": reference_rmse(agl.path_, agl.full_val_rmse_, metric),
-              "tolerance": sel.tolerance, "max_features": sel.max_features, "chosen_step": chosen["step"],
+              "tolerance": sel.tolerance, "max_features": sel.max_features,
+              **({"max_per_element": sel.max_per_element} if sel.max_per_element else {}), "chosen_step": chosen["step"],
               "chosen_model": str(out / "path" / f"step_{chosen['step']:03d}" / "model.pt"), "sets": {}}
     result["md_check"] = md_record
     for k, keep in sets.items():
@@ -224,10 +231,9 @@ def _md_check(cfg: Config, exp: Experiment, structures_path, agl: AdaptiveGroupL
                                f"run: {why_not}")
         echo(f"MD check skipped: {why_not}")
         return {"skipped": why_not}
-    from ..structures import read_structures
-    from ..symfuncs.neighbors import shortest_distance
+    from ..lammps.guard import data_min_distance
 
-    d_min = shortest_distance(read_structures(structures_path), cfg.symfuncs.rc)
+    d_min = data_min_distance(structures_path, cfg.symfuncs.rc)  # the MD samples' (rattled copies skipped)
     counts = {e: float(np.sum(exp.data.counts[e])) for e in exp.elements}
     settings = MDCheckSettings(candidates=sel.md_check_candidates, runs=sel.md_check_runs,
                                temperature=sel.md_check_temperature,
@@ -236,7 +242,7 @@ def _md_check(cfg: Config, exp: Experiment, structures_path, agl: AdaptiveGroupL
                                composition=tuple(counts.items()) if len(counts) > 1 else None)  # the data's
     echo(f"MD check of the top {settings.candidates} sets (data's shortest distance {d_min:.4g})")
     ranked = ranked_steps(agl.path_, agl.full_val_rmse_, agl.max_features, agl.tolerance, metric,
-                          settings.candidates)
+                          settings.candidates, agl.max_per_element)
     chosen, record = check_path(ranked, lambda r: out / "path" / f"step_{r['step']:03d}" / "model.pt", exp.elements,
                                 d_min, out / "md_check", settings, seed=cfg.training.seed, echo=echo)
     if chosen["step"] != agl.chosen_["step"]:  # the rule's choice failed in MD: the estimator holds the one that passed

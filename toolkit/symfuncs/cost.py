@@ -15,6 +15,13 @@ so a typical radial function costs about 1. In an alloy the costs differ per
 element: a Zr-Zr angular function of a Cu atom counts other triplets than one
 of a Zr atom. Used by the cost-aware selection penalty
 (``selection.cost_model: terms``).
+
+:func:`box_costs` turns these per-atom costs into the cost per MD step of the
+whole box (``selection.cost_model: box``): a function of element e is evaluated
+for every atom of e, so its cost scales with e's share of the atoms. The loss
+of an HDNNP sums over atoms, so without it the majority element's functions buy
+more accuracy per penalty and an alloy's selection spends its budget on them
+(Cu64Zr36: Cu ~70 % of every set on the path with ``terms``).
 """
 
 from __future__ import annotations
@@ -48,6 +55,20 @@ def neighbour_counts(structures: Sequence[Structure], cutoffs: Sequence[float], 
                 out[e][rc].append(counts[species == index[e]])
     return {e: {rc: np.concatenate(v) if v else np.zeros((0, len(elements))) for rc, v in by.items()}
             for e, by in out.items()}
+
+
+def box_costs(costs: Mapping[str, np.ndarray], structures: Sequence[Structure]) -> dict[str, np.ndarray]:
+    """Per-atom costs (:func:`md_costs`) times each element's share of the atoms in ``structures`` times the
+    number of elements (equal shares, and one element, leave them unchanged)."""
+    counts = {e: 0 for e in costs}
+    for s in structures:
+        for e in s.elements:
+            if e in counts:
+                counts[e] += 1
+    total = sum(counts.values())
+    if total == 0:
+        raise ToolkitError("the MD cost per box needs structures with atoms of the functions' elements")
+    return {e: np.asarray(c, float) * counts[e] / total * len(costs) for e, c in costs.items()}
 
 
 def _terms(sf: SymFunc, counts: np.ndarray, index: Mapping[str, int]) -> float:
