@@ -20,7 +20,7 @@ _TINY = dict(configs=12, cells=(2, 2, 2), fakes=2, hidden=(6,), batch_size=4, ep
 TINY = {"si": dict(_TINY, data_temperatures=(1700.0, 2500.0), md_temperatures=(2500.0,),
                    full_md_temperatures=(2500.0,), refit_data="all", refit_force_atoms=1.0),
         "cuzr": dict(_TINY, data_temperatures=(1400.0, 2000.0), md_temperatures=(2000.0,),
-                     full_md_temperatures=(2000.0,))}
+                     full_md_temperatures=(2000.0,), data_rattled=2)}
 
 
 def test_si_and_cuzr_presets():
@@ -42,6 +42,21 @@ def test_si_and_cuzr_presets():
     assert sel["cuzr"]["cost_model"] == "terms"
 
 
+def test_rattled_copies_train_only():
+    """The selection takes its MD samples at random and every rattled copy after them, as training's tail."""
+    from pathlib import Path
+
+    from toolkit.demo import _selection_take, selection_config
+
+    s = make_sizes(sizes={"data_rattled": 3, "select_structures": 5}, system="cuzr")
+    take = _selection_take(20, s, 0).tolist()
+    assert take[-3:] == [17, 18, 19] and len(take) == 8
+    assert take[:5] == sorted(take[:5]) and max(take[:5]) < 17
+    assert _selection_take(20, s, 0).tolist() == take  # seeded
+    assert selection_config(s, 0, Path("s.data"), Path("f.h5"))["training"]["train_tail"] == 3
+    assert "train_tail" not in selection_config(CUZR_DEFAULT.replace(data_rattled=0), 0, Path("s"), Path("f"))["training"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("system,name,pair_style,n_candidates,criteria", [
     ("si", "si-sw", "pair_style sw", 120, SI_CRITERIA),
@@ -61,6 +76,16 @@ def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
     sel = json.loads((out / "select" / "selected.json").read_text())
     if system == "cuzr":  # measured MD costs per element as penalty weights (Si: the study's unweighted penalty)
         assert set(sel["md_costs"]) == set(sel["sets"]["AGL"]["by_element"])
+        # 2 rattled copies after the 12 MD samples; the selection and the final refit train on them only
+        import yaml
+
+        from toolkit.structures import read_structures
+
+        assert [" rattled " in s.comment for s in read_structures(out / "data" / "input.data")] == [False] * 12 + [True] * 2
+        mine = read_structures(out / "features" / "structures.data")
+        assert len(mine) == 8 and [" rattled " in s.comment for s in mine[-3:]] == [False, True, True]
+        assert yaml.safe_load((out / "select" / "config.yaml").read_text())["training"]["train_tail"] == 2
+        assert yaml.safe_load((out / "potentials" / "refit" / "config.yaml").read_text())["training"]["train_tail"] == 2
     else:
         assert not sel.get("md_costs")
     if system == "si":  # the final refit on every structure and atom: the selection's split kept, the rest trains

@@ -221,7 +221,9 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                      "threads": sizes.threads or None, "checkpoint_every": 10,
                      "force_weight": float(sizes.select_force_weight),
                      **({"force_atoms": sizes.train_force_atoms, "force_resample": True}
-                        if forces and sizes.train_force_atoms else {})},
+                        if forces and sizes.train_force_atoms else {}),
+                     # rattled copies (last in the structures) train only: validation and test stay MD samples
+                     **({"train_tail": sizes.data_rattled} if sizes.data_rattled else {})},
         "selection": {**({"lambdas": [float(x) for x in sizes.lambdas]} if sizes.lambdas else
                          {"lambdas": None, "n_lambdas": sizes.n_lambdas, "lambda_ratio": float(sizes.lambda_ratio)}),
                       "gl_epochs": sizes.gl_epochs,
@@ -352,10 +354,13 @@ def _step_data(d: _Demo) -> None:
 
 
 def _selection_take(n: int, s: DemoSizes, seed: int):
-    """Indices (sorted) of the data's structures the selection uses."""
+    """Indices of the data's structures the selection uses: ``select_structures`` MD samples drawn at
+    random (sorted), then every rattled copy (the data's last ``data_rattled``; they train only)."""
     import numpy as np
 
-    return np.sort(np.random.default_rng(seed).choice(n, min(s.select_structures, n), replace=False))
+    m = n - s.data_rattled
+    md = np.sort(np.random.default_rng(seed).choice(m, min(s.select_structures, m), replace=False))
+    return np.concatenate([md, np.arange(m, n)]).astype(int)
 
 
 def _step_features(d: _Demo) -> None:
@@ -701,16 +706,17 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
     work = out / "potentials" / "refit"
     work.mkdir(parents=True, exist_ok=True)
     export_n2p2(load_potential(chosen_model), work / "chosen")
-    structures, tail = out / "features" / "structures.data", 0
+    structures, tail = out / "features" / "structures.data", s.data_rattled
     if s.refit_data == "all":
         from .structures import read_structures, write_n2p2
 
         data = read_structures(out / "data" / "input.data")
         take = _selection_take(len(data), s, seed)
+        md, rattled = take[:len(take) - s.data_rattled], take[len(take) - s.data_rattled:]
         rest = sorted(set(range(len(data))) - set(take.tolist()))
-        tail, structures = len(rest), work / "structures.data"
-        # the selection's structures first, in its order: the split of the warm start is kept
-        write_n2p2(structures, [data[i] for i in take] + [data[i] for i in rest])
+        tail, structures = len(rest) + len(rattled), work / "structures.data"
+        # the selection's MD samples first, in its order: the split of the warm start is kept
+        write_n2p2(structures, [data[i] for i in md] + [data[i] for i in rest] + [data[i] for i in rattled])
     lbfgs = s.force_optimizer == "lbfgs"
     cfg_dict = {
         "data": {"structures": str(structures), "features": str(work / "features.h5"),

@@ -701,7 +701,8 @@ class DemoSizes(_Section):
     data_starts: tuple[str, ...] = option(("fcc", "liquid"), "starting structures of the data", check=(
         lambda v: all(s in ("fcc", "bcc", "hcp", "liquid") for s in v), "fcc, bcc, hcp, liquid"))
     data_rattled: int = option(0, "rattled copies of the samples added to the data (generate's 'rattled'): pairs "
-                               "on the repulsive wall that MD does not reach", ge=0)
+                               "on the repulsive wall that MD does not reach; every selection and refit trains on "
+                               "them, validation and test stay MD samples (training.train_tail)", ge=0)
     data_rattle_sigma: float = option(0.1, "their displacement per Cartesian component", gt=0,
                                       unit="sigma or Angstrom")
     # 2. candidates
@@ -711,8 +712,8 @@ class DemoSizes(_Section):
     fakes: int = option(10, "fake noise features of the fake-feature experiment", ge=0)
     # 3. selection on energies and forces: with energies alone every set of this small data set fits
     #    about equally badly and the path cannot tell the functions forces need.
-    select_structures: int = option(300, "structures of the selection (with the SF derivatives of all candidates)",
-                                    gt=0)
+    select_structures: int = option(300, "MD samples of the selection (with the SF derivatives of all candidates; "
+                                    "the rattled copies come on top)", gt=0)
     select_force_weight: float = option(1.0, "force weight of the path (> 0: the choice compares force RMSEs)",
                                         ge=0)
     select_force_atoms: int | float | None = option(
