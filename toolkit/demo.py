@@ -736,5 +736,6 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
     setup_torch(cfg)
     how = (f"full-batch L-BFGS, {s.force_epochs} x 10 iterations" if lbfgs else f"AdamW, {s.force_epochs} epochs")
     echo(f"    the chosen refit continued on energies and forces (force weight {s.force_weight:g}, {how}, "
-         f"{s.force_dtype})" + (f"; {tail} more structures of the data in its training set" if tail else ""))
+         f"{s.force_dtype})" + (f"; {tail} more structures of the data in its training set only"
+                                 + (f" ({s.data_rattled} rattled copies)" if s.data_rattled else "") if tail else ""))
     return run_train(cfg, work, echo=lambda m: echo(f"      {m}"))
