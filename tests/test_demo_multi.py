@@ -28,7 +28,8 @@ def test_si_and_cuzr_presets():
     assert si is SI_DEFAULT and si.system == "si-sw" and si.md_temperatures[0] == 2500.0
     assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
     assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1700.0, 1400.0)
-    assert cuzr.runs_selected == 3 and cuzr.runs_reference == 6 and cuzr.measurement == 60.0
+    assert cuzr.runs_selected == 4 and cuzr.runs_reference == 6 and cuzr.measurement == 60.0
+    assert cuzr.data_rattled == 40 and cuzr.max_per_element == 36 and cuzr.refit_force_atoms == 64
     assert max(cuzr.data_temperatures) >= cuzr.md_temperatures[0] and min(cuzr.data_temperatures) <= 1400.0
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
     # Si: the boron recipe refined: twice the radial resolution, angular functions at 5.0 and 3.8 A (docs/systems.md)
@@ -39,7 +40,8 @@ def test_si_and_cuzr_presets():
     from toolkit.demo import selection_config
     sel = {k: selection_config(s, 0, Path("s.data"), Path("f.h5"))["selection"] for k, s in (("si", si), ("cuzr", cuzr))}
     assert "cost_model" not in sel["si"] and sel["si"]["angular_cost"] == 1.0
-    assert sel["cuzr"]["cost_model"] == "terms"
+    assert sel["cuzr"]["cost_model"] == "box" and sel["cuzr"]["max_per_element"] == 36
+    assert selection_config(cuzr, 0, Path("s.data"), Path("f.h5"))["training"]["train_tail"] == 40
 
 
 def test_rattled_copies_train_only():
