@@ -359,7 +359,8 @@ def generate(system: str | System, out_dir: str | os.PathLike, n_configs: int | 
     defaults = DEFAULTS[system.name]
     n_configs = int(n_configs or defaults["configs"])
     if rattled < 0 or (rattled and not rattle_sigma > 0):
-        raise ToolkitError(f"rattled copies: need a count >= 0 and a sigma > 0 (got {rattled}, {rattle_sigma})")
+        raise ToolkitError(f"rattled copies (--rattled, --rattle-sigma): need a count >= 0 and a sigma > 0 "
+                           f"(got {rattled}, {rattle_sigma})")
     interval = float(interval if interval is not None else defaults["interval"])
     equilibration = float(equilibration if equilibration is not None else defaults["equilibration"])
     melt_time = float(melt_time if melt_time is not None else defaults["melt_time"])
