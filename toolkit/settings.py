@@ -303,7 +303,8 @@ class GenerateSettings(_Section):
     jobs: int = option(1, "state points run at the same time", ge=1, results=False)
     composition: str | None = option(None, "alloys (cuzr): composition such as Cu50Zr50 (default Cu64Zr36)")
     rattled: int = option(0, "rattled copies of samples appended (every atom displaced by a Gaussian; energies and "
-                          "forces from the same potential): pairs on the repulsive wall MD never reaches", ge=0)
+                          "forces from the same potential): pairs on the repulsive wall MD never reaches; "
+                          "training.train_tail of the same number keeps them out of validation and test", ge=0)
     rattle_sigma: float = option(0.1, "their displacement per Cartesian component", gt=0, unit="length units")
 
 
