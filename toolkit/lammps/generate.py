@@ -293,6 +293,11 @@ def _run_state(system: System, sp: StatePoint, index: int, sp_dir: Path, variabl
     return structures
 
 
+def is_rattled(structure: Structure) -> bool:
+    """Whether a structure is a rattled copy written by :func:`generate` (its comment line says so)."""
+    return any(" rattled " in c for c in structure.comments)
+
+
 def _rattle(system: System, structures: list[Structure], rows: list[dict], n: int, sigma: float, seed: int,
             lmp) -> tuple[list[Structure], list[dict]]:
     """``n`` rattled copies of samples (Gaussian ``sigma`` per component) with the potential's energies and forces."""

@@ -112,8 +112,9 @@ def data_min_distance(path: str | os.PathLike, probe: float = 4.0) -> float:
     """
     from ..structures import read_structures
     from ..symfuncs.neighbors import shortest_distance
+    from .generate import is_rattled
 
-    structures = [s for s in read_structures(path) if not any(" rattled " in c for c in s.comments)]
+    structures = [s for s in read_structures(path) if not is_rattled(s)]
     return shortest_distance(structures, probe)
 
 
