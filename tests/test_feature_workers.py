@@ -80,3 +80,32 @@ def test_finished_symfuncs_leaves_no_process_behind(shared, tmp_path):
     left = [line.strip() for line in ps.splitlines() if int(line.split()[1]) == p.pid]
     assert left == []
     assert (tmp_path / "f.h5").is_file()
+
+
+def test_sending_a_function_set_to_a_helper_leaves_its_tensors_alone(shared):
+    """A set pickled for a helper (torch's multiprocessing pickler, as the pool's feeder thread does) travels
+    as its definitions: none of its tensors is moved into shared memory under a running computation, and
+    the rebuilt set computes the same numbers."""
+    import io
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch
+
+    from toolkit.n2p2.settings import read_input_nn
+    from toolkit.structures import read_structures
+    from toolkit.symfuncs import SymmetryFunctionSet
+
+    st = read_input_nn(shared / "al_eam_22" / "input.nn")
+    sfset = SymmetryFunctionSet(st.symfuncs, st.elements)
+    buf = io.BytesIO()
+    ForkingPickler(buf).dump(sfset)
+    plan_tensors = [x for radial, angular in sfset._plans.values() for g in radial + angular
+                    for x in vars(g).values() if isinstance(x, torch.Tensor)]
+    assert len(plan_tensors) > 10
+    assert not any(x.is_shared() for x in plan_tensors)
+    rebuilt = ForkingPickler.loads(buf.getvalue())
+    assert rebuilt is not sfset and rebuilt.elements == sfset.elements
+    assert [sf for sf in rebuilt.symfuncs()] == sfset.symfuncs()
+    s = read_structures(shared / "al_eam_22" / "input.data")[:1]
+    np.testing.assert_array_equal(rebuilt.compute(s).per_element["Al"].values.numpy(),
+                                  sfset.compute(s).per_element["Al"].values.numpy())

@@ -366,6 +366,13 @@ class SymmetryFunctionSet:
         self._element_index = {e: i for i, e in enumerate(self.elements)}
         self._plans = {e: _plan(sfs) for e, sfs in self.by_element.items()}
 
+    def __reduce__(self):
+        # Pickled as its definitions, rebuilt on arrival (well under a millisecond). Pickling the plans'
+        # tensors would let torch's multiprocessing pickler move them into shared memory from the pool's
+        # feeder thread (share_memory_ swaps the buffer and frees the old one) while this process computes
+        # with them: an intermittent read of freed memory (an index of 23 in a 1-element table).
+        return SymmetryFunctionSet, (self.symfuncs(), list(self.elements))
+
     # -- description --------------------------------------------------------
     @property
     def n_features(self) -> dict[str, int]:
