@@ -115,6 +115,35 @@ def test_predict_command_writes_csvs(shared, tmp_path):
     assert np.allclose(e["energy"], ref[:, 3], rtol=1e-7, atol=1e-9)
 
 
+def test_predict_command_writes_errors_per_structure_and_per_state(shared, tmp_path):
+    """errors.csv agrees with n2p2's energy.comp / forces.comp; with a states.csv beside the data the errors
+    are grouped per state point (bias = mean error per atom, force RMSE over every component)."""
+    import shutil
+
+    data = tmp_path / "data" / "input.data"
+    data.parent.mkdir()
+    shutil.copy(shared / "lj" / "input.data", data)
+    temperature = np.where(np.arange(101) < 40, 100.0, 250.0)
+    pd.DataFrame({"structure": range(101), "state": (temperature > 100).astype(int), "start": "liquid",
+                  "temperature": temperature}).to_csv(data.with_name("states.csv"), index=False)
+    r = hdnnp("predict", shared / "lj", data, "-o", tmp_path / "pred")
+    assert r.returncode == 0, r.stderr
+    err = pd.read_csv(tmp_path / "pred" / "errors.csv")
+    ec, fc = read_comp(shared / "lj" / "energy.comp"), read_comp(shared / "lj" / "forces.comp")
+    assert list(err.columns) == ["structure", "n_atoms", "energy_error", "force_rmse"] and len(err) == 101
+    np.testing.assert_allclose(err["energy_error"], (ec[:, 3] - ec[:, 2]) / ec[:, 1], atol=2e-8)
+    f_rmse = [np.sqrt(np.mean((fc[fc[:, 0] == s, 3] - fc[fc[:, 0] == s, 2]) ** 2)) for s in range(101)]
+    np.testing.assert_allclose(err["force_rmse"], f_rmse, rtol=1e-6, atol=2e-7)   # comp: 9 digits
+    by = pd.read_csv(tmp_path / "pred" / "errors_by_state.csv")
+    assert by["temperature"].tolist() == [100.0, 250.0] and by["n"].tolist() == [40, 61]
+    hot = err["structure"] >= 40
+    assert by["energy_bias"].iloc[1] == pytest.approx(err.loc[hot, "energy_error"].mean(), rel=1e-9)
+    assert by["force_rmse"].iloc[0] == pytest.approx(np.sqrt(np.mean(np.square(err.loc[~hot, "force_rmse"]))),
+                                                      rel=1e-9)   # two atoms in every structure
+    assert (tmp_path / "pred" / "errors_by_state.png").stat().st_size > 1000
+    assert "RMSE against the data's 101 reference structures" in r.stdout
+
+
 def test_symfuncs_command_stores_values_and_definitions(shared, tmp_path):
     from toolkit.features import FeatureFile
 

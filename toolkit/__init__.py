@@ -17,6 +17,7 @@ Names are imported on first use, so ``import toolkit`` stays fast:
   an :class:`Experiment`), :func:`train_model`, :class:`HDNNP`;
 * selection: :class:`AdaptiveGroupLasso`, :class:`CURSelector`, :class:`PearsonSelector`;
 * potentials: :func:`load_potential`, :func:`save_model`, :func:`export_n2p2`, :class:`HDNNPCalculator`;
+  their errors against reference data: :func:`structure_errors`, :func:`errors_by_state`;
 * molecular dynamics: :func:`quench`, :func:`analyze`, :func:`diffusion_table`, :func:`rdf_table`.
 """
 
@@ -50,6 +51,8 @@ _EXPORTS = {
     "save_model": ".potential",
     "export_n2p2": ".export",
     "HDNNPCalculator": ".calculator",
+    "structure_errors": ".prediction_errors",
+    "errors_by_state": ".prediction_errors",
     "quench": ".lammps.quench",
     "analyze": ".lammps.analysis",
     "diffusion_table": ".lammps.analysis",

@@ -23,7 +23,8 @@ from .structures import DEFAULT_MIN_DISTANCE, check_elements, check_min_distance
 # arguments before paying for them.
 
 #: Output files of :func:`predict_files` (the command refuses to replace them without --force).
-OUTPUTS = ("energies.csv", "forces.csv", "extrapolation.csv", "predict.json")
+OUTPUTS = ("energies.csv", "forces.csv", "extrapolation.csv", "predict.json", "errors.csv", "errors_by_state.csv",
+           "errors_by_state.png")
 
 #: As n2p2 and the LAMMPS plugin: no "fake" extrapolation warnings at the range boundaries.
 EW_EPS = 1000.0 * np.finfo(float).eps
@@ -79,6 +80,10 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
     """Write ``OUT/energies.csv`` (structure,n_atoms,energy), ``OUT/forces.csv`` (structure,atom,fx,fy,fz)
     and ``OUT/extrapolation.csv`` (structures with atoms outside the scaling range).
 
+    Where the data have reference energies (and forces) also ``OUT/errors.csv`` (per structure: energy
+    error per atom, force RMSE); with the ``states.csv`` of ``hdnnp generate`` beside the data, the same per
+    state point, ``OUT/errors_by_state.csv`` and ``.png`` (:mod:`toolkit.prediction_errors`).
+
     Structures and atoms are numbered from 0 in file order; physical units of the data.
     ``min_distance`` (length units; ``None``/0: off): refuse structures with atoms closer than this.
     Extrapolating structures are also reported as warnings (the first ``report_lines``).
@@ -93,7 +98,7 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
     check_elements(structures, model.elements, source=data, potential=f"the potential {potential}")
     check_min_distance(structures, min_distance, source=data)
     p = next(model.parameters())
-    e_rows, f_frames, ew = [], [], []
+    e_rows, f_frames, f_arrays, ew = [], [], [], []
     from rich.progress import Progress
 
     with Progress(transient=True, disable=not show_progress) as progress:
@@ -112,6 +117,7 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
                                          "finite (NaN/inf); nothing was written")
                 e_rows.append({"structure": start + k, "n_atoms": len(s), "energy": float(E[k])})
                 if forces:
+                    f_arrays.append(f)
                     f_frames.append(pd.DataFrame({"structure": start + k, "atom": range(len(s)),
                                                   "fx": f[:, 0], "fy": f[:, 1], "fz": f[:, 2]}))
                 offset += len(s)
@@ -128,9 +134,11 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
     paths["extrapolation"] = out / "extrapolation.csv"
     with atomic_write(paths["extrapolation"]) as fh:
         pd.DataFrame(ew, columns=EXTRAPOLATION_COLUMNS).to_csv(fh, index=False, float_format="%.17g")
+    summary = _write_errors(structures, [r["energy"] for r in e_rows], f_arrays if forces else None, data, out,
+                            paths)
     write_json(out / "predict.json", provenance({"potential": str(potential), "data": str(data),
                                                  "min_distance": min_distance,
-                                                 "extrapolating_structures": len(ew)}))
+                                                 "extrapolating_structures": len(ew), "errors": summary}))
     if ew:
         for rec in ew[:report_lines]:
             warnings.warn(InputWarning(extrapolation_message(rec)), stacklevel=2)
@@ -140,3 +148,29 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
                                    f"{n_atoms} atoms in all: the potential was not trained on such environments; "
                                    f"see {paths['extrapolation']}"), stacklevel=2)
     return paths
+
+
+def _write_errors(structures, energies, forces, data, out: Path, paths: dict) -> dict | None:
+    """errors.csv (and errors_by_state.csv/.png with a states.csv beside the data); the overall RMSEs."""
+    from .prediction_errors import errors_by_state, plot_errors_by_state, read_states, structure_errors
+
+    errors = structure_errors(structures, energies, forces)
+    if errors.empty:
+        return None
+    paths["errors"] = out / "errors.csv"
+    with atomic_write(paths["errors"]) as fh:
+        errors.to_csv(fh, index=False, float_format="%.10g")
+    f = errors.dropna(subset=["force_rmse"])
+    summary = {"structures": len(errors), "energy_rmse": float(np.sqrt((errors["energy_error"] ** 2).mean())),
+               "force_rmse": (float(np.sqrt((f["force_rmse"] ** 2 * f["n_atoms"]).sum() / f["n_atoms"].sum()))
+                              if len(f) else None)}
+    states = read_states(Path(data).with_name("states.csv"), len(structures))
+    if states is not None:
+        by_state = errors_by_state(errors, states)
+        paths["errors_by_state"] = out / "errors_by_state.csv"
+        with atomic_write(paths["errors_by_state"]) as fh:
+            by_state.to_csv(fh, index=False, float_format="%.10g")
+        png = plot_errors_by_state(by_state, out / "errors_by_state.png", title=f"errors per state point: {data}")
+        if png is not None:
+            paths["errors_by_state_plot"] = png
+    return summary

@@ -5,7 +5,10 @@ def register(sub):
     p = sub.add_parser("predict", help="energies and forces of structures with a potential (CSV)",
                        description="Predict energies and forces. POTENTIAL: an n2p2 directory or a model.pt; "
                                    "DATA: n2p2 input.data or any file ASE reads. Writes OUT/energies.csv "
-                                   "(structure,n_atoms,energy) and OUT/forces.csv (structure,atom,fx,fy,fz).")
+                                   "(structure,n_atoms,energy) and OUT/forces.csv (structure,atom,fx,fy,fz); where the data "
+                                   "have reference values OUT/errors.csv, and with the states.csv of hdnnp "
+                                   "generate beside the data, the errors per state point "
+                                   "(OUT/errors_by_state.csv/.png).")
     p.add_argument("potential")
     p.add_argument("data")
     p.add_argument("-o", "--out", required=True, help="output directory")
@@ -27,3 +30,10 @@ def run(args):
                           min_distance=args.min_distance)
     for p in paths.values():
         print(f"wrote {p}")
+    if "errors" in paths:
+        import json
+
+        e = json.loads((paths["energies"].parent / "predict.json").read_text())["settings"]["errors"]
+        forces = f", forces {e['force_rmse']:.4g} (energy/length)" if e.get("force_rmse") is not None else ""
+        print(f"RMSE against the data's {e['structures']} reference structures: energy {e['energy_rmse']:.4g} "
+              f"per atom{forces}")
