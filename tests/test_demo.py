@@ -70,6 +70,37 @@ def test_every_artefact_is_written(demo):
 
 
 @pytest.mark.slow
+def test_the_potentials_errors_per_state_point_are_measured(demo):
+    """potentials/errors/<name>/: each sampled structure's error is the potential's prediction minus the data's
+    reference; the per-state table groups them (the data's two starts and two temperatures) and the report
+    shows it."""
+    import numpy as np
+
+    from toolkit.potential import load_potential
+    from toolkit.structures import read_structures
+
+    out = demo["out"]
+    structures = read_structures(out / "data" / "input.data")
+    rep = json.loads((out / "report.json").read_text())
+    for name in ("selected", "full"):
+        err = _csv(out / "potentials" / "errors" / name / "errors.csv")
+        by = _csv(out / "potentials" / "errors" / name / "errors_by_state.csv")
+        assert len(err) == len(structures)      # 24 structures, 6 per state point: every one sampled
+        model = load_potential(out / "potentials" / name)
+        for row in err[::7]:
+            s = structures[int(row["structure"])]
+            p = model.predict(s)
+            assert float(row["energy_error"]) == pytest.approx((p.energy - s.energy) / len(s), rel=1e-6, abs=1e-9)
+            assert float(row["force_rmse"]) == pytest.approx(np.sqrt(np.mean((p.forces - s.forces) ** 2)), rel=1e-6)
+        assert sorted((r["start"], float(r["temperature"])) for r in by) == \
+            [("fcc", 1.0), ("fcc", 1.5), ("liquid", 1.0), ("liquid", 1.5)]
+        assert sum(int(r["n"]) for r in by) == len(structures)
+        assert [float(r["energy_bias"]) for r in by] == pytest.approx(
+            [float(r["energy_bias"]) for r in rep["state_errors"][name]], rel=1e-12)
+    assert "Errors per state point" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
 def test_every_step_prints_progress_and_time(demo):
     text = "\n".join(demo["lines"])
     for k in range(1, len(STEPS) + 1):

@@ -74,6 +74,38 @@ def extrapolation_message(rec: dict) -> str:
             f"(range {rec['min']:.6g} .. {rec['max']:.6g})")
 
 
+def predict_structures(model, structures, forces: bool = True, batch_atoms: int = 4096, show_progress: bool = False,
+                       source="data"):
+    """Predicted total energies (list), forces (list of (N_s, 3) arrays, or None) and the extrapolation records
+    (:func:`find_extrapolation`) of ``structures``, in chunks of about ``batch_atoms`` atoms; units of the
+    potential. Non-finite results raise :class:`StructureError` naming ``source`` and the structure."""
+    from rich.progress import Progress
+
+    from .features import structure_chunks
+    p = next(model.parameters())
+    energies, f_arrays, ew = [], [], []
+    with Progress(transient=True, disable=not show_progress) as progress:
+        task = progress.add_task("predicting", total=len(structures))
+        for start, stop in structure_chunks(structures, batch_atoms):
+            batch = structures[start:stop]
+            feats = model.sfset.compute(batch, derivatives=False, dtype=p.dtype, device=p.device)
+            ew += find_extrapolation(model, feats, first=start)
+            E, _, F, _, _ = model.predict_batch(batch, forces=forces, features=feats)
+            offset = 0
+            for k, s in enumerate(batch):
+                f = F[offset:offset + len(s)].detach().cpu().numpy() if forces else None
+                if not np.isfinite(float(E[k])) or (f is not None and not np.all(np.isfinite(f))):
+                    raise StructureError(f"{source}: structure {start + k}: the predicted "
+                                         f"{'energy' if not np.isfinite(float(E[k])) else 'forces'} are not "
+                                         "finite (NaN/inf); nothing was written")
+                energies.append(float(E[k]))
+                if forces:
+                    f_arrays.append(f)
+                offset += len(s)
+            progress.update(task, advance=len(batch))
+    return energies, (f_arrays if forces else None), ew
+
+
 def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir: str | os.PathLike,
                   forces: bool = True, batch_atoms: int = 4096, show_progress: bool = True,
                   min_distance: float | None = DEFAULT_MIN_DISTANCE, report_lines: int = 10) -> dict[str, Path]:
@@ -90,38 +122,17 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
     """
     import pandas as pd
 
-    from .features import structure_chunks
     from .potential import load_potential
     from .provenance import provenance
     structures = read_structures(data)
     model = load_potential(potential)
     check_elements(structures, model.elements, source=data, potential=f"the potential {potential}")
     check_min_distance(structures, min_distance, source=data)
-    p = next(model.parameters())
-    e_rows, f_frames, f_arrays, ew = [], [], [], []
-    from rich.progress import Progress
-
-    with Progress(transient=True, disable=not show_progress) as progress:
-        task = progress.add_task("predicting", total=len(structures))
-        for start, stop in structure_chunks(structures, batch_atoms):
-            batch = structures[start:stop]
-            feats = model.sfset.compute(batch, derivatives=False, dtype=p.dtype, device=p.device)
-            ew += find_extrapolation(model, feats, first=start)
-            E, _, F, _, s_index = model.predict_batch(batch, forces=forces, features=feats)
-            offset = 0
-            for k, s in enumerate(batch):
-                f = F[offset:offset + len(s)].cpu().numpy() if forces else None
-                if not np.isfinite(float(E[k])) or (f is not None and not np.all(np.isfinite(f))):
-                    raise StructureError(f"{data}: structure {start + k}: the predicted "
-                                         f"{'energy' if not np.isfinite(float(E[k])) else 'forces'} are not "
-                                         "finite (NaN/inf); nothing was written")
-                e_rows.append({"structure": start + k, "n_atoms": len(s), "energy": float(E[k])})
-                if forces:
-                    f_arrays.append(f)
-                    f_frames.append(pd.DataFrame({"structure": start + k, "atom": range(len(s)),
-                                                  "fx": f[:, 0], "fy": f[:, 1], "fz": f[:, 2]}))
-                offset += len(s)
-            progress.update(task, advance=len(batch))
+    energies, f_arrays, ew = predict_structures(model, structures, forces=forces, batch_atoms=batch_atoms,
+                                                show_progress=show_progress, source=data)
+    e_rows = [{"structure": k, "n_atoms": len(s), "energy": e} for k, (s, e) in enumerate(zip(structures, energies))]
+    f_frames = [pd.DataFrame({"structure": k, "atom": range(len(f)), "fx": f[:, 0], "fy": f[:, 1], "fz": f[:, 2]})
+                for k, f in enumerate(f_arrays or [])]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"energies": out / "energies.csv"}
@@ -134,8 +145,7 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
     paths["extrapolation"] = out / "extrapolation.csv"
     with atomic_write(paths["extrapolation"]) as fh:
         pd.DataFrame(ew, columns=EXTRAPOLATION_COLUMNS).to_csv(fh, index=False, float_format="%.17g")
-    summary = _write_errors(structures, [r["energy"] for r in e_rows], f_arrays if forces else None, data, out,
-                            paths)
+    summary = _write_errors(structures, energies, f_arrays, data, out, paths)
     write_json(out / "predict.json", provenance({"potential": str(potential), "data": str(data),
                                                  "min_distance": min_distance,
                                                  "extrapolating_structures": len(ew), "errors": summary}))

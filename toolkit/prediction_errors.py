@@ -54,6 +54,18 @@ def read_states(path: str | Path, n_structures: int):
     return states
 
 
+def sample_by_state(states, per_state: int) -> list[int]:
+    """At most ``per_state`` structures of every state point (and kind of start), evenly spaced in its
+    trajectory: the structure indices, sorted."""
+    keys = [c for c in STATE_COLUMNS if c in states]
+    picked = []
+    for _, g in states.groupby(keys, dropna=False, sort=False):
+        idx = g["structure"].to_numpy()
+        take = np.unique(np.linspace(0, len(idx) - 1, min(per_state, len(idx))).round().astype(int))
+        picked += idx[take].tolist()
+    return sorted(picked)
+
+
 def errors_by_state(errors, states):
     """Per state point (the :data:`STATE_COLUMNS` of ``states``; rattled copies apart from MD samples):
     ``n``, ``energy_bias`` (mean error per atom), ``energy_rmse`` (per atom), ``force_rmse`` (over every

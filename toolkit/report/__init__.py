@@ -57,6 +57,7 @@ def _numbers(info: dict, rows: list[dict], timings: dict) -> dict:
         "test_rmse": sel.get("test_rmse"),
         "ttests": sel.get("ttests"),
         "md_check": info["md_check"],
+        "state_errors": info["state_errors"],
         "guard": info["guard"],
         "comparison": {k: v["comparison"] for k, v in info["md"].items() if k != "reference"},
         "md_failed": info["md_failed"],
@@ -99,6 +100,7 @@ def write_report(demo_dir: str | os.PathLike, timings: dict | None = None) -> di
     h += pages.verdict(info, rows)
     h += pages.selection(info, figs)
     h += pages.md_check(info)
+    h += pages.state_errors(info)
     h += pages.md(info, figs)
     h += pages.guard(info)
     h += pages.speed(info, figs)

@@ -14,6 +14,7 @@ measured" and FAIL):
 ``analysis/<name>/*.csv``                D, Arrhenius fits, RDF peaks, comparison
 ``analysis/<name>/species/*.csv``        partial RDFs, D per element, bond angles
 ``bench/bench.csv``                      timesteps/s
+``potentials/errors/<name>/``            errors per state point of the final potentials
 =======================================  ================================================
 
 A potential with a FAILED run (the guard of :func:`toolkit.lammps.quench.quench`)
@@ -161,9 +162,13 @@ def collect(demo_dir: str | os.PathLike) -> dict:
             rec = read_json(d / name / "done.json")
             steps[name] = {"seconds": rec.get("seconds"), "finished": rec.get("finished")}
     gen = r.json("data/generate.json") or {}
+    state_errors = {}
+    for name in ("selected", "full"):
+        if (d / "potentials" / "errors" / name / "errors_by_state.csv").exists():
+            state_errors[name] = r.csv(f"potentials/errors/{name}/errors_by_state.csv") or []
     return {"dir": d, "demo": demo, "system": units.system, "units": units, "selected": sel,
             "path": r.csv("select/path.csv") or [], "fakes": fakes, "md_check": md_check, "config": cfg,
-            "md": md, "md_failed": md_failed, "quench": quench, "guard": guard, "speed": speed, "steps": steps,
+            "md": md, "md_failed": md_failed, "state_errors": state_errors, "quench": quench, "guard": guard, "speed": speed, "steps": steps,
             "generate": {"wall_time_s": gen.get("wall_time_s"), "n_structures": gen.get("n_structures"),
                          "settings": gen.get("settings", {}),
                          "lammps": (gen.get("versions") or {}).get("lammps_executable")},

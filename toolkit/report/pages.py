@@ -184,6 +184,40 @@ def _per_element(info: dict) -> list[str]:
     return h
 
 
+def state_errors(info: dict) -> list[str]:
+    """The final potentials' energy and force errors per state point of the data (a bias between
+    temperatures shows here before it shows in MD)."""
+    errs, u = info.get("state_errors") or {}, info["units"]
+    if not errs:
+        return []
+    h = ["<h2>Errors per state point</h2>",
+         "<p>The final potentials on evenly spaced structures of every state point of the data (training, "
+         "validation and test alike): the mean energy error per atom (its bias), its RMSE and the force RMSE. "
+         "A bias that changes with temperature tilts the liquid's energy landscape: it shifts structure and "
+         "diffusion although the average errors look small.</p>"]
+    names = [n for n in ("selected", "full") if n in errs]
+    keys = [(r.get("start"), r.get("temperature"), r.get("density_target")) for r in errs[names[0]]]
+    header = ["start", f"T ({u.temperature})", "n"]
+    for n in names:
+        header += [f"{n}: energy bias ({u.energy_rmse})", f"{n}: energy RMSE ({u.energy_rmse})",
+                   f"{n}: force RMSE ({u.force})"]
+    rows = []
+    for k, first in zip(keys, errs[names[0]]):
+        row = [g(k[0]), g(k[1], "g"), g(int(first["n"]), "d")]
+        for n in names:
+            r = next((x for x in errs[n] if (x.get("start"), x.get("temperature"), x.get("density_target")) == k), None)
+            row += ([g(r["energy_bias"] * u.energy_scale, "+.3f"), g(r["energy_rmse"] * u.energy_scale, ".3f"),
+                     g(r["force_rmse"], ".4f")] if r else ["–"] * 3)
+        rows.append(row)
+    h.append(table(header, rows))
+    d = info["dir"]
+    for n in names:
+        png = d / "potentials" / "errors" / n / "errors_by_state.png"
+        if png.exists():
+            h.append(f"<div class='fig'>{img(png, f'{n} potential: errors per state point')}</div>")
+    return h
+
+
 def md_check(info: dict) -> list[str]:
     """The MD-checked choice: the rule and what each candidate set did."""
     u = info["units"]
