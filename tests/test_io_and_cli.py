@@ -144,6 +144,14 @@ def test_predict_command_writes_errors_per_structure_and_per_state(shared, tmp_p
     assert "RMSE against the data's 101 reference structures" in r.stdout
 
 
+def test_state_units_follow_the_generated_system():
+    from toolkit.prediction_errors import state_units
+
+    assert state_units(pd.DataFrame({"system": ["cuzr-eam"]})) == ("eV/atom", "eV/Angstrom", "K")
+    assert state_units(pd.DataFrame({"system": ["lj"]})) == ("epsilon/atom", "epsilon/sigma", "epsilon/kB")
+    assert state_units(pd.DataFrame({"temperature": [1.0]})) == ("energy/atom", "energy/length", "temperature")
+
+
 def test_symfuncs_command_stores_values_and_definitions(shared, tmp_path):
     from toolkit.features import FeatureFile
 

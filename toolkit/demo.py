@@ -452,7 +452,8 @@ def _state_errors(d: _Demo, name: str, model_path: Path) -> None:
     (:mod:`toolkit.prediction_errors`), on evenly spaced structures of each; nothing without a states.csv."""
     from .potential import load_potential
     from .predict import predict_structures
-    from .prediction_errors import errors_by_state, plot_errors_by_state, read_states, sample_by_state, structure_errors
+    from .prediction_errors import (errors_by_state, plot_errors_by_state, read_states, sample_by_state, state_units,
+                                    structure_errors)
     from .structures import read_structures
 
     data = d.out / "data" / "input.data"
@@ -474,7 +475,8 @@ def _state_errors(d: _Demo, name: str, model_path: Path) -> None:
     for df, file in ((errors, "errors.csv"), (by_state, "errors_by_state.csv")):
         with atomic_write(out / file) as fh:
             df.to_csv(fh, index=False, float_format="%.10g")
-    plot_errors_by_state(by_state, out / "errors_by_state.png", title=f"{name} potential: errors per state point")
+    plot_errors_by_state(by_state, out / "errors_by_state.png", units=state_units(states),
+                         title=f"{name} potential: errors per state point")
     md = by_state[by_state["start"] != "rattled"] if "start" in by_state else by_state
     d.echo(f"    {name}: errors on {len(errors)} structures of {len(by_state)} state points; MD samples: energy bias "
            f"{md['energy_bias'].min():+.3g} to {md['energy_bias'].max():+.3g} per atom, force RMSE "

@@ -162,7 +162,7 @@ def predict_files(potential: str | os.PathLike, data: str | os.PathLike, out_dir
 
 def _write_errors(structures, energies, forces, data, out: Path, paths: dict) -> dict | None:
     """errors.csv (and errors_by_state.csv/.png with a states.csv beside the data); the overall RMSEs."""
-    from .prediction_errors import errors_by_state, plot_errors_by_state, read_states, structure_errors
+    from .prediction_errors import errors_by_state, plot_errors_by_state, read_states, state_units, structure_errors
 
     errors = structure_errors(structures, energies, forces)
     if errors.empty:
@@ -180,7 +180,8 @@ def _write_errors(structures, energies, forces, data, out: Path, paths: dict) ->
         paths["errors_by_state"] = out / "errors_by_state.csv"
         with atomic_write(paths["errors_by_state"]) as fh:
             by_state.to_csv(fh, index=False, float_format="%.10g")
-        png = plot_errors_by_state(by_state, out / "errors_by_state.png", title=f"errors per state point: {data}")
+        png = plot_errors_by_state(by_state, out / "errors_by_state.png", units=state_units(states),
+                                   title=f"errors per state point: {data}")
         if png is not None:
             paths["errors_by_state_plot"] = png
     return summary

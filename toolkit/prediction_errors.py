@@ -85,10 +85,24 @@ def errors_by_state(errors, states):
     return pd.DataFrame(rows, columns=[*keys, "n", "energy_bias", "energy_rmse", "force_rmse"])
 
 
-def plot_errors_by_state(by_state, path: Path, units: tuple[str, str] = ("energy/atom", "energy/length"),
+def state_units(states) -> tuple[str, str, str]:
+    """(energy per atom, force, temperature) units of a ``states.csv``'s system (its ``system`` column, a
+    built-in system of :mod:`toolkit.lammps.systems`); generic names for another or none."""
+    from .errors import ToolkitError
+    from .lammps.systems import get_system
+
+    try:
+        s = get_system(str(states["system"].iloc[0]))
+    except (KeyError, IndexError, ToolkitError):
+        return "energy/atom", "energy/length", "temperature"
+    return f"{s.energy_unit}/atom", f"{s.energy_unit}/{s.length_unit}", s.temperature_unit
+
+
+def plot_errors_by_state(by_state, path: Path, units: tuple[str, str, str] = ("energy/atom", "energy/length", "K"),
                          title: str = "") -> Path | None:
     """Energy bias (+- RMSE) and force RMSE against temperature, one line per kind of start
-    (liquid, crystal, rattled copies ...). None if the states have no temperature."""
+    (liquid, crystal, rattled copies ...); ``units``: energy per atom, force, temperature
+    (:func:`state_units`). None if the states have no temperature."""
     from .plotting import pyplot, save_figure
 
     if "temperature" not in by_state or by_state["temperature"].isna().all():
@@ -101,9 +115,9 @@ def plot_errors_by_state(by_state, path: Path, units: tuple[str, str] = ("energy
         a.errorbar(g["temperature"], g["energy_bias"], yerr=g["energy_rmse"], marker="o", capsize=3, label=str(start))
         b.plot(g["temperature"], g["force_rmse"], marker="o", label=str(start))
     a.axhline(0.0, color="0.6", lw=0.8)
-    a.set_xlabel("temperature (K)")
+    a.set_xlabel(f"temperature ({units[2]})")
     a.set_ylabel(f"energy error, mean +- RMSE ({units[0]})")
-    b.set_xlabel("temperature (K)")
+    b.set_xlabel(f"temperature ({units[2]})")
     b.set_ylabel(f"force RMSE ({units[1]})")
     a.legend(fontsize=7)
     if title:
