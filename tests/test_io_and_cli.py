@@ -152,6 +152,22 @@ def test_state_units_follow_the_generated_system():
     assert state_units(pd.DataFrame({"temperature": [1.0]})) == ("energy/atom", "energy/length", "temperature")
 
 
+def test_a_states_file_that_does_not_fit_the_data_is_named_and_not_used(shared, tmp_path):
+    import shutil
+
+    data = tmp_path / "input.data"
+    shutil.copy(shared / "lj" / "input.data", data)
+    pd.DataFrame({"structure": range(50), "temperature": 1.0}).to_csv(tmp_path / "states.csv", index=False)
+    r = hdnnp("predict", shared / "lj", data, "-o", tmp_path / "pred")
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {tmp_path / 'states.csv'}: not one row per structure of the data (50 rows, 101 structures" \
+        in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "pred" / "errors.csv").is_file() and not (tmp_path / "pred" / "errors_by_state.csv").exists()
+    (tmp_path / "states.csv").write_bytes(b"structure,temperature\n0,1\n1,\"2\n")   # an unclosed quote
+    r = hdnnp("predict", shared / "lj", data, "-o", tmp_path / "pred2")
+    assert r.returncode == 0 and f"{tmp_path / 'states.csv'}: unreadable" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_symfuncs_command_stores_values_and_definitions(shared, tmp_path):
     from toolkit.features import FeatureFile
 

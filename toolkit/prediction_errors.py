@@ -41,15 +41,27 @@ def structure_errors(structures: Sequence[Structure], energies: Sequence[float],
 
 
 def read_states(path: str | Path, n_structures: int):
-    """``states.csv`` beside a data file (``hdnnp generate``), or None if absent or not one row per structure."""
+    """``states.csv`` beside a data file (``hdnnp generate``), or None if absent; one that cannot be read or
+    does not have one row per structure (``structure`` 0, 1, ...) is not used, with a warning naming it."""
+    import warnings
+
     import pandas as pd
+
+    from .errors import InputWarning
 
     path = Path(path)
     if not path.is_file():
         return None
-    states = pd.read_csv(path)
+    try:
+        states = pd.read_csv(path)
+    except (OSError, ValueError) as exc:     # pandas' parser errors are ValueErrors
+        warnings.warn(InputWarning(f"{path}: unreadable ({exc}); no errors per state point"), stacklevel=2)
+        return None
     if "structure" not in states or len(states) != n_structures \
             or not np.array_equal(states["structure"].to_numpy(), np.arange(n_structures)):
+        warnings.warn(InputWarning(f"{path}: not one row per structure of the data ({len(states)} rows, "
+                                   f"{n_structures} structures, column 'structure' 0, 1, ...); "
+                                   "no errors per state point"), stacklevel=2)
         return None
     return states
 
