@@ -168,7 +168,8 @@ def collect(demo_dir: str | os.PathLike) -> dict:
             state_errors[name] = r.csv(f"potentials/errors/{name}/errors_by_state.csv") or []
     return {"dir": d, "demo": demo, "system": units.system, "units": units, "selected": sel,
             "path": r.csv("select/path.csv") or [], "fakes": fakes, "md_check": md_check, "config": cfg,
-            "md": md, "md_failed": md_failed, "state_errors": state_errors, "quench": quench, "guard": guard, "speed": speed, "steps": steps,
+            "md": md, "md_failed": md_failed, "state_errors": state_errors, "quench": quench, "guard": guard,
+            "speed": speed, "steps": steps,
             "generate": {"wall_time_s": gen.get("wall_time_s"), "n_structures": gen.get("n_structures"),
                          "settings": gen.get("settings", {}),
                          "lammps": (gen.get("versions") or {}).get("lammps_executable")},

@@ -196,16 +196,27 @@ def state_errors(info: dict) -> list[str]:
          "A bias that changes with temperature tilts the liquid's energy landscape: it shifts structure and "
          "diffusion although the average errors look small.</p>"]
     names = [n for n in ("selected", "full") if n in errs]
-    keys = [(r.get("start"), r.get("temperature"), r.get("density_target")) for r in errs[names[0]]]
-    header = ["start", f"T ({u.temperature})", "n"]
+    first = errs[names[0]]
+
+    def key(r):   # the state point's index and the kind of start (MD samples or rattled copies): never NaN
+        return r.get("state"), r.get("start")
+
+    def varies(col):
+        vals = {r.get(col) for r in first if isinstance(r.get(col), float) and np.isfinite(r.get(col))}
+        return len(vals) > 1
+
+    extra = [(c, label) for c, label in (("density_target", f"density ({u.density})"), ("pressure_target", "pressure"))
+             if varies(c)]
+    header = ["start", f"T ({u.temperature})", *[label for _, label in extra], "n"]
     for n in names:
         header += [f"{n}: energy bias ({u.energy_rmse})", f"{n}: energy RMSE ({u.energy_rmse})",
                    f"{n}: force RMSE ({u.force})"]
     rows = []
-    for k, first in zip(keys, errs[names[0]]):
-        row = [g(k[0]), g(k[1], "g"), g(int(first["n"]), "d")]
+    for f in first:
+        row = [g(f.get("start")), g(f.get("temperature"), "g"), *[g(f.get(c), "g") for c, _ in extra],
+               g(int(f["n"]), "d")]
         for n in names:
-            r = next((x for x in errs[n] if (x.get("start"), x.get("temperature"), x.get("density_target")) == k), None)
+            r = next((x for x in errs[n] if key(x) == key(f)), None)
             row += ([g(r["energy_bias"] * u.energy_scale, "+.3f"), g(r["energy_rmse"] * u.energy_scale, ".3f"),
                      g(r["force_rmse"], ".4f")] if r else ["–"] * 3)
         rows.append(row)
