@@ -438,8 +438,7 @@ def _step_potentials(d: _Demo) -> None:
     if s.force_epochs > 0:
         selected_src = _checked_refit(d, _force_refit(d.out, s, d.seed, chosen_model, d.echo), chosen_model)
     export("selected", selected_src)
-    for name, src in (("selected", selected_src), ("full", d.out / "select" / "full" / "model.pt")):
-        _state_errors(d, name, src)
+    _state_errors(d, {"selected": selected_src, "full": d.out / "select" / "full" / "model.pt"})
     st.finish([pot_dir / n / f for n in ("selected", "full") for f in ("input.nn", "scaling.data")])
 
 
@@ -447,9 +446,11 @@ def _step_potentials(d: _Demo) -> None:
 ERROR_STRUCTURES_PER_STATE, ERROR_STRUCTURES = 30, 300
 
 
-def _state_errors(d: _Demo, name: str, model_path: Path) -> None:
-    """potentials/errors/<name>/: the potential's energy and force errors per state point of the data
-    (:mod:`toolkit.prediction_errors`), on evenly spaced structures of each; nothing without a states.csv."""
+def _state_errors(d: _Demo, models: dict[str, Path]) -> None:
+    """potentials/errors/<name>/: each potential's energy and force errors per state point of the data
+    (:mod:`toolkit.prediction_errors`), on the same evenly spaced structures of each; nothing without a
+    states.csv."""
+    from .fileio import atomic_write
     from .potential import load_potential
     from .predict import predict_structures
     from .prediction_errors import (errors_by_state, plot_errors_by_state, read_states, sample_by_state, state_units,
@@ -463,24 +464,23 @@ def _state_errors(d: _Demo, name: str, model_path: Path) -> None:
         return
     n_groups = max(1, len(states.groupby([c for c in ("state", "start") if c in states], dropna=False)))
     take = sample_by_state(states, max(5, min(ERROR_STRUCTURES_PER_STATE, ERROR_STRUCTURES // n_groups)))
-    model = load_potential(model_path)
-    energies, forces, _ = predict_structures(model, [structures[i] for i in take], source=data)
-    errors = structure_errors([structures[i] for i in take], energies, forces)
-    errors["structure"] = [take[k] for k in errors["structure"]]
-    by_state = errors_by_state(errors, states)
-    out = d.out / "potentials" / "errors" / name
-    out.mkdir(parents=True, exist_ok=True)
-    from .fileio import atomic_write
-
-    for df, file in ((errors, "errors.csv"), (by_state, "errors_by_state.csv")):
-        with atomic_write(out / file) as fh:
-            df.to_csv(fh, index=False, float_format="%.10g")
-    plot_errors_by_state(by_state, out / "errors_by_state.png", units=state_units(states),
-                         title=f"{name} potential: errors per state point")
-    md = by_state[by_state["start"] != "rattled"] if "start" in by_state else by_state
-    d.echo(f"    {name}: errors on {len(errors)} structures of {len(by_state)} state points; MD samples: energy bias "
-           f"{md['energy_bias'].min():+.3g} to {md['energy_bias'].max():+.3g} per atom, force RMSE "
-           f"{md['force_rmse'].min():.3g} to {md['force_rmse'].max():.3g} -> {out}")
+    sample = [structures[i] for i in take]
+    for name, model_path in models.items():
+        energies, forces, _ = predict_structures(load_potential(model_path), sample, source=data)
+        errors = structure_errors(sample, energies, forces)
+        errors["structure"] = [take[k] for k in errors["structure"]]
+        by_state = errors_by_state(errors, states)
+        out = d.out / "potentials" / "errors" / name
+        out.mkdir(parents=True, exist_ok=True)
+        for df, file in ((errors, "errors.csv"), (by_state, "errors_by_state.csv")):
+            with atomic_write(out / file) as fh:
+                df.to_csv(fh, index=False, float_format="%.10g")
+        plot_errors_by_state(by_state, out / "errors_by_state.png", units=state_units(states),
+                             title=f"{name} potential: errors per state point")
+        md = by_state[by_state["start"] != "rattled"] if "start" in by_state else by_state
+        d.echo(f"    {name}: errors on {len(errors)} structures of {len(by_state)} state points; MD samples: energy "
+               f"bias {md['energy_bias'].min():+.3g} to {md['energy_bias'].max():+.3g} per atom, force RMSE "
+               f"{md['force_rmse'].min():.3g} to {md['force_rmse'].max():.3g} -> {out}")
 
 
 def _checked_refit(d: _Demo, refit_model: Path, chosen_model: Path) -> Path:
