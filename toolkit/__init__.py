@@ -25,6 +25,12 @@ from __future__ import annotations
 
 import importlib
 
+from .allocator import reuse_freed_memory as _reuse_freed_memory
+
+# every process that imports the toolkit (commands, notebooks, feature helpers) allocates tensors of tens to
+# hundreds of MB at every training step: glibc's default mmap/munmap of each cost more system time than the work
+_reuse_freed_memory()
+
 __version__ = "0.1.0"
 
 #: public name -> module that defines it
