@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -51,22 +50,27 @@ def _env(setting: str) -> dict:
     return env
 
 
-def _timed(cmd: list[str], setting: str) -> tuple[subprocess.CompletedProcess, dict]:
-    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    proc = subprocess.run(cmd, env=_env(setting), capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode:
-        sys.exit(f"error: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return proc, {"wall_s": time.perf_counter() - t0, "user_s": after.ru_utime - before.ru_utime,
-                  "sys_s": after.ru_stime - before.ru_stime, "peak_rss_mb": after.ru_maxrss / 1024}
+def _timed(cmd: list[str], setting: str) -> tuple[str, dict]:
+    """stdout and the resources of one child process (``wait4``: its own peak RSS, not the maximum of all)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=_env(setting), stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        wall = time.perf_counter() - t0
+        out.seek(0), err.seek(0)
+        if proc.returncode:
+            sys.exit(f"error: {' '.join(cmd)} failed:\n{err.read()[-2000:]}")
+        return out.read(), {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
+                            "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def bench_tensors(mb: float, repeats: int) -> list[dict]:
     rows = []
     for rep in range(repeats):
         for setting in ("system", "toolkit"):
-            proc, _ = _timed([sys.executable, "-c", TENSORS, str(mb)], setting)
-            faults, seconds = map(float, proc.stdout.split())
+            out, _ = _timed([sys.executable, "-c", TENSORS, str(mb)], setting)
+            faults, seconds = map(float, out.split())
             rows.append({"case": f"tensors {mb:g} MB", "setting": setting, "repeat": rep,
                          "minor_faults": faults, "seconds": seconds})
     return rows

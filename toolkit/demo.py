@@ -772,8 +772,7 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
                      "patience": s.force_epochs, "init_model": str(chosen_model),
                      "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
                      "train_tail": tail,
-                     # the full potential's quench beside it takes seconds, the refit minutes: every core
-                     "progress": False, "threads": max(s.threads, s.jobs) if s.threads else None},
+                     "progress": False, "threads": s.threads or None},
     }
     cfg = _write_config(cfg_dict, work / "config.yaml")
     setup_torch(cfg)
