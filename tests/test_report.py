@@ -138,7 +138,8 @@ def _species(d, name, temps, elements, d_ratio, theta):
          "D_std": 0.01, "n_runs": 2, "D_sem": 0.007} for i, e in enumerate(elements) for t in temps])
     pairs = [f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i:]]
     _write_csv(s / "partial_rdf_peaks.csv", [{"source": name, "temperature": t, "pair": p, "r_peak": 2.7 + 0.1 * k,
-                                              "g_peak": 2.5, "n_frames": 20} for k, p in enumerate(pairs) for t in temps])
+                                              "g_peak": 2.5, "r_peak_sem": 0.0, "g_peak_sem": 0.025,
+                                              "n_frames": 20, "n_runs": 2} for k, p in enumerate(pairs) for t in temps])
     _write_csv(s / "partial_rdf.csv", [{"source": name, "temperature": t, "pair": p, "r": 0.1 * k, "g": min(1.0, 0.03 * k)}
                                        for p in pairs for t in temps for k in range(1, 40)])
     _write_csv(s / "arrhenius_elements.csv", [{"source": name, "element": e, "D0": 30.0 + i, "Ea": 0.41 + 0.1 * i,
@@ -363,7 +364,9 @@ def test_cuzr_rows_per_element(demos, tmp_path):
         for t in (2000.0, 1800.0):
             _find(rows, f"D of {e} within 10% of EAM (Mendelev)", temperature=t, element=e)
     for p in ("Cu-Cu", "Cu-Zr", "Zr-Zr"):
-        _find(rows, f"partial RDF {p} first peak", temperature=2000.0, pair=p)
+        row = _find(rows, f"partial RDF {p} first peak", temperature=2000.0, pair=p)
+        # each side's height 2.5 +- 0.025 (1 %): the deviation's standard error sqrt(2) %
+        assert "height +0.00% ± 1.41% (2.5 vs 2.5)" in row["value"] and "(± standard error over runs)" in row["value"]
     assert not [r for r in rows if r["criterion"].startswith("D within")]  # partial D replaces the total
     page = (d / "report.html").read_text()
     assert "Per element" in page and "<b>Cu</b> keeps" in page and "Mendelev EAM for Cu-Zr" in page

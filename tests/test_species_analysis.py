@@ -143,6 +143,20 @@ def test_species_tables_of_a_silicon_quench(tmp_path):
     assert tables["arrhenius_elements"]["Ea"].iloc[0] > 0
     d_cmp, p_cmp = compare_species(tables, tables)
     assert np.allclose(d_cmp["D_ratio"], 1.0) and np.allclose(p_cmp["r_peak_dev"], 0.0)
+    # the peak is that of the average over every frame of both runs; its standard error from each run's own peak
+    from toolkit.lammps.partials import partial_first_peaks, partial_rdfs
+    from toolkit.lammps.systems import get_system
+
+    cut = get_system("si-sw").rdf_cutoff
+    trajs = sorted(md.glob("run_*/T_2000/traj.lammpstrj"))
+    row = peaks.set_index("temperature").loc[2000.0]
+    r, both, _ = partial_rdfs(trajs, cut, type_names={1: "Si"})
+    assert row["g_peak"] == pytest.approx(partial_first_peaks(r, both)[("Si", "Si")][1], rel=1e-9)
+    own = [partial_first_peaks(*partial_rdfs([f], cut, type_names={1: "Si"})[:2])[("Si", "Si")] for f in trajs]
+    assert row["n_runs"] == 2 and row["g_peak_sem"] == pytest.approx(abs(own[0][1] - own[1][1]) / 2, rel=1e-9)
+    assert row["r_peak_sem"] == pytest.approx(abs(own[0][0] - own[1][0]) / 2, rel=1e-9, abs=1e-12)
+    assert p_cmp.set_index("temperature").loc[2000.0, "g_peak_dev_sem"] == pytest.approx(
+        math.sqrt(2) * row["g_peak_sem"] / row["g_peak"], rel=1e-9)
 
 
 @pytest.mark.slow

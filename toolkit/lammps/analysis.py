@@ -43,7 +43,8 @@ from .arrhenius import fit_arrhenius
 from .msd import fit_diffusion, msd_multi_origin, read_msd, read_unwrapped
 from .quench import step_name
 from .guard import FALLBACK_MIN_DISTANCE
-from .rdf import compute_rdf, first_peak
+from ..stats import ratio_sem
+from .rdf import compute_rdf, first_peak, peak_sem
 from .systems import get_system
 
 
@@ -159,8 +160,7 @@ def rdf_table(md_dir: str | os.PathLike, cutoff: float | None = None, bins: int 
             raise ToolkitError(f"{md_dir}: the runs at T = {t:g} have different RDF bins (different boxes)")
         g = sum(gi * k for _, gi, k in per_run) / n  # = the average over every frame of every run
         rp, gp = first_peak(r, g)
-        run_peaks = np.array([first_peak(r, gi) for _, gi, _ in per_run])
-        sem = (run_peaks.std(axis=0, ddof=1) / np.sqrt(len(dirs)) if len(dirs) > 1 else np.full(2, np.nan))
+        sem = peak_sem(r, [gi for _, gi, _ in per_run])
         dr = float(r[1] - r[0]) if len(r) > 1 else 0.0
         occupied = np.flatnonzero(g > 0)
         r_min = float(r[occupied[0]] - dr / 2) if len(occupied) else float("nan")
@@ -273,10 +273,10 @@ def analyze(md_dir: str | os.PathLike, reference_dir: str | os.PathLike | None =
         })
         for q in ("r_peak", "g_peak"):
             comparison[f"{q}_rel_dev"] = comparison[q] / comparison[f"{q}_reference"] - 1
-            # standard error of the ratio from both sides' errors over runs (first order; NaN if either has one run)
-            sa = np.array([pa.loc[t, f"{q}_sem"] for t in common], float) / comparison[q].to_numpy()
-            sb = np.array([pb.loc[t, f"{q}_sem"] for t in common], float) / comparison[f"{q}_reference"].to_numpy()
-            comparison[f"{q}_rel_dev_sem"] = (1 + comparison[f"{q}_rel_dev"]) * np.hypot(sa, sb)
+            # from both sides' standard errors over runs (NaN if either has one run)
+            comparison[f"{q}_rel_dev_sem"] = ratio_sem(
+                comparison[q], [pa.loc[t, f"{q}_sem"] for t in common],
+                comparison[f"{q}_reference"], [pb.loc[t, f"{q}_sem"] for t in common])
         _save_csv(comparison, out_dir / "comparison.csv")
 
     _save_csv(diffusion_runs, out_dir / "diffusion_runs.csv")

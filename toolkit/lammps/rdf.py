@@ -148,3 +148,17 @@ def first_peak(r: np.ndarray, g: np.ndarray, r_max: float | None = None) -> tupl
     dr = r[1] - r[0]
     dx = float(np.clip(dx, -dr, dr))
     return float(r[i] + dx), float(a * dx * dx + b * dx + c)
+
+
+def peak_sem(r: np.ndarray, per_run: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Standard errors (position, height) of :func:`first_peak` over runs, each run's own g(r) its sample.
+
+    The runs (independent velocity seeds) are the independent samples, as for D;
+    NaN for a single run.
+    """
+    if len(per_run) < 2:
+        return float("nan"), float("nan")
+    peaks = np.array([first_peak(r, g) for g in per_run])
+    sem = peaks.std(axis=0, ddof=1) / np.sqrt(len(per_run))
+    return float(sem[0]), float(sem[1])
+

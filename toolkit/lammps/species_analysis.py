@@ -6,7 +6,7 @@ DataFrames, :func:`write_species_tables` writes them to ``out_dir``:
 
 =======================  ========================================================
 partial_rdf.csv          g_ab(r) per temperature (long format: pair, r, g)
-partial_rdf_peaks.csv    first-peak position and height of every pair and temperature
+partial_rdf_peaks.csv    first-peak position and height of every pair and temperature (standard errors over runs)
 diffusion_elements.csv   D of every element, run and temperature (all time origins)
 diffusion_elements_summary.csv   per element and temperature: mean D, standard error, runs
 arrhenius_elements.csv   D0, Ea with standard errors per element
@@ -29,11 +29,12 @@ import numpy as np
 
 from ..errors import ToolkitError
 from ..fileio import atomic_write, read_json
+from ..stats import ratio_sem
 from .angles import angle_peak, bond_angle_distribution, first_minimum
 from .msd import read_unwrapped
 from .partials import dump_types, element_arrhenius, element_diffusion, partial_first_peaks, partial_rdfs
 from .quench import step_name
-from .rdf import compute_rdf
+from .rdf import compute_rdf, peak_sem
 from .systems import get_system
 
 
@@ -73,12 +74,18 @@ def species_tables(md_dir: str | os.PathLike, label: str | None = None, rdf_cuto
     rdf_rows, peak_rows, d_rows, bad_rows, bad_peaks = [], [], [], [], []
     for t, dirs in steps.items():
         trajs = [d / "traj.lammpstrj" for d in dirs]
-        r, partials, n = partial_rdfs(trajs, cutoff, bins=rdf_bins, type_names=names)
+        per_run = [partial_rdfs([tr], cutoff, bins=rdf_bins, type_names=names) for tr in trajs]
+        r, n = per_run[0][0], sum(k for _, _, k in per_run)
+        if any(len(x) != len(r) or not np.allclose(x, r) or set(p) != set(per_run[0][1]) for x, p, _ in per_run):
+            raise ToolkitError(f"{md_dir}: the runs at T = {t:g} have different RDF bins or pairs")
+        # the average over every frame of every run
+        partials = {pair: sum(p[pair] * k for _, p, k in per_run) / n for pair in per_run[0][1]}
         for (a, b), g in partials.items():
             rdf_rows.append(pd.DataFrame({"source": label, "temperature": t, "pair": f"{a}-{b}", "r": r, "g": g}))
         for (a, b), (rp, gp) in partial_first_peaks(r, partials).items():
+            r_sem, g_sem = peak_sem(r, [p[(a, b)] for _, p, _ in per_run])
             peak_rows.append({"source": label, "temperature": t, "pair": f"{a}-{b}", "r_peak": rp, "g_peak": gp,
-                              "n_frames": n})
+                              "r_peak_sem": r_sem, "g_peak_sem": g_sem, "n_frames": n, "n_runs": len(dirs)})
         for d in dirs:
             tt, pos = read_unwrapped(d / "traj.lammpstrj", proto["timestep"])
             elements = [names[k] for k in dump_types(d / "traj.lammpstrj")]
@@ -135,13 +142,18 @@ def compare_species(tables: dict, reference: dict):
     d = tables["diffusion_elements_summary"].merge(reference["diffusion_elements_summary"], on=keys,
                                                    suffixes=("", "_ref"))
     d["D_ratio"] = d["D_mean"] / d["D_mean_ref"]
-    d["D_ratio_sem"] = d["D_ratio"] * np.sqrt((d["D_sem"] / d["D_mean"]) ** 2 + (d["D_sem_ref"] / d["D_mean_ref"]) ** 2)
+    d["D_ratio_sem"] = ratio_sem(d["D_mean"], d["D_sem"], d["D_mean_ref"], d["D_sem_ref"])
     p = tables["partial_rdf_peaks"].merge(reference["partial_rdf_peaks"], on=["pair", "temperature"],
                                           suffixes=("", "_ref"))
-    p["r_peak_dev"] = p["r_peak"] / p["r_peak_ref"] - 1
-    p["g_peak_dev"] = p["g_peak"] / p["g_peak_ref"] - 1
+    sem = []
+    for q in ("r_peak", "g_peak"):
+        p[f"{q}_dev"] = p[q] / p[f"{q}_ref"] - 1
+        if f"{q}_sem" in p and f"{q}_sem_ref" in p:  # tables written before the peaks had standard errors: none
+            p[f"{q}_dev_sem"] = ratio_sem(p[q], p[f"{q}_sem"], p[f"{q}_ref"], p[f"{q}_sem_ref"])
+            sem.append(f"{q}_dev_sem")
     return (d[keys + ["D_mean", "D_mean_ref", "D_ratio", "D_ratio_sem"]],
-            p[["pair", "temperature", "r_peak", "r_peak_ref", "r_peak_dev", "g_peak", "g_peak_ref", "g_peak_dev"]])
+            p[["pair", "temperature", "r_peak", "r_peak_ref", "r_peak_dev", "g_peak", "g_peak_ref", "g_peak_dev",
+               *sem]])
 
 
 def write_species_tables(md_dir: str | os.PathLike, out_dir: str | os.PathLike, **kwargs) -> dict:

@@ -31,9 +31,9 @@ md_guard                  the choice passed the MD check; every MD run checked b
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from ..stats import ratio_sem
 
 FAKE_PREFIX = "fake_"
 NOT_MEASURED = "not measured"
@@ -54,9 +54,9 @@ def _finite(*xs) -> bool:
 
 def ratio_error(a, sa, b, sb) -> float:
     """Standard error of a / b from the standard errors of a and b (independent; NaN if any is unknown)."""
-    if not _finite(a, sa, b, sb) or a == 0 or b == 0:
+    if not _finite(a, sa, b, sb):
         return float("nan")
-    return abs(a / b) * math.sqrt((sa / a) ** 2 + (sb / b) ** 2)
+    return ratio_sem(a, sa, b, sb)
 
 
 def _pm(x, s, fmt=".4g") -> str:
@@ -326,9 +326,12 @@ def _partial_rdf_rows(info: dict, tol: float) -> list[dict]:
                 rows.append(_missing(crit, tol, _why_no_species(info), temperature=t, pair=pair))
                 continue
             worst = max(abs(r["g_peak_dev"]), abs(r["r_peak_dev"]))
+            dev = {q: f"{r[f'{q}_dev']:+.2%}" + (f" ± {r[f'{q}_dev_sem']:.2%}" if _finite(r.get(f"{q}_dev_sem")) else "")
+                   for q in ("g_peak", "r_peak")}
+            se = " (± standard error over runs)" if _finite(r.get("g_peak_dev_sem")) else ""
             rows.append(_row(crit, worst, tol, worst <= tol,
-                             f"height {r['g_peak_dev']:+.2%} ({r['g_peak']:.3g} vs {r['g_peak_ref']:.3g}), position "
-                             f"{r['r_peak_dev']:+.2%} ({r['r_peak']:.3g} vs {r['r_peak_ref']:.3g} {u.length})",
+                             f"height {dev['g_peak']} ({r['g_peak']:.3g} vs {r['g_peak_ref']:.3g}), position "
+                             f"{dev['r_peak']} ({r['r_peak']:.3g} vs {r['r_peak_ref']:.3g} {u.length}){se}",
                              temperature=t, pair=pair))
     return rows
 
