@@ -4,11 +4,11 @@ By default glibc serves every allocation above 32 MB with a fresh ``mmap`` and
 returns it with ``munmap`` when freed. Training with forces allocates and frees
 derivative-sized tensors (tens to hundreds of MB) at every step, so each step
 page-faults all of them in anew, and the kernel zeroes every page: the final
-Cu-Zr refit of ``hdnnp demo --system cuzr`` spent 41 s of system time against
-29 s of user time (8 L-BFGS epochs on one core). With
-:func:`reuse_freed_memory` the same epochs took 1.5 s of system time and
-2.6x less wall time, with bit-identical results; the peak resident memory grew
-by 15 % (2.15 -> 2.47 GB: freed memory stays with the process).
+Cu-Zr refit of ``hdnnp demo --system cuzr`` spent 42 s of system time against
+32 s of user time (8 L-BFGS epochs on one core). With
+:func:`reuse_freed_memory` the same epochs took 1.4 s of system time and
+2.3x less wall time, with bit-identical results; the peak resident memory grew
+by 7-11 % (freed memory stays with the process, docs/scale.md).
 ``benchmarks/bench_allocator.py`` measures it.
 
 This is what ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in the
