@@ -39,11 +39,11 @@ import numpy as np
 from ..errors import ToolkitError
 from ..fileio import atomic_path, atomic_write, read_json, write_json
 from ..provenance import provenance
+from ..stats import ratio_sem
 from .arrhenius import fit_arrhenius
 from .msd import fit_diffusion, msd_multi_origin, read_msd, read_unwrapped
 from .quench import step_name
 from .guard import FALLBACK_MIN_DISTANCE
-from ..stats import ratio_sem
 from .rdf import compute_rdf, first_peak, peak_sem
 from .systems import get_system
 

@@ -161,4 +161,3 @@ def peak_sem(r: np.ndarray, per_run: Sequence[np.ndarray]) -> tuple[float, float
     peaks = np.array([first_peak(r, g) for g in per_run])
     sem = peaks.std(axis=0, ddof=1) / np.sqrt(len(per_run))
     return float(sem[0]), float(sem[1])
-

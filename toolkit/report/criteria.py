@@ -59,6 +59,12 @@ def ratio_error(a, sa, b, sb) -> float:
     return ratio_sem(a, sa, b, sb)
 
 
+def deviation_text(row: dict, q: str) -> str:
+    """``row[q_dev]`` (a relative deviation) as a signed percentage, ``± row[q_dev_sem]`` when known."""
+    sem = row.get(f"{q}_dev_sem")
+    return f"{row[f'{q}_dev']:+.2%}" + (f" ± {sem:.2%}" if _finite(sem) else "")
+
+
 def _pm(x, s, fmt=".4g") -> str:
     return f"{x:{fmt}}" + (f" ± {s:.2g}" if _finite(s) else "")
 
@@ -326,12 +332,11 @@ def _partial_rdf_rows(info: dict, tol: float) -> list[dict]:
                 rows.append(_missing(crit, tol, _why_no_species(info), temperature=t, pair=pair))
                 continue
             worst = max(abs(r["g_peak_dev"]), abs(r["r_peak_dev"]))
-            dev = {q: f"{r[f'{q}_dev']:+.2%}" + (f" ± {r[f'{q}_dev_sem']:.2%}" if _finite(r.get(f"{q}_dev_sem")) else "")
-                   for q in ("g_peak", "r_peak")}
             se = " (± standard error over runs)" if _finite(r.get("g_peak_dev_sem")) else ""
             rows.append(_row(crit, worst, tol, worst <= tol,
-                             f"height {dev['g_peak']} ({r['g_peak']:.3g} vs {r['g_peak_ref']:.3g}), position "
-                             f"{dev['r_peak']} ({r['r_peak']:.3g} vs {r['r_peak_ref']:.3g} {u.length}){se}",
+                             f"height {deviation_text(r, 'g_peak')} ({r['g_peak']:.3g} vs {r['g_peak_ref']:.3g}), "
+                             f"position {deviation_text(r, 'r_peak')} ({r['r_peak']:.3g} vs {r['r_peak_ref']:.3g} "
+                             f"{u.length}){se}",
                              temperature=t, pair=pair))
     return rows
 

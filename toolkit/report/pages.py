@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import read_json
-from .criteria import NOT_MEASURED, ratio_error
+from .criteria import NOT_MEASURED, deviation_text, ratio_error
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -364,12 +364,6 @@ def _full_note(info: dict) -> list[str]:
     return []
 
 
-def _dev(row: dict, q: str) -> str:
-    """``row[q_dev]`` as a signed percentage, with its standard error over runs when known."""
-    sem = row.get(f"{q}_dev_sem")
-    return f"{row[f'{q}_dev']:+.2%}" + (f" ± {sem:.2%}" if sem is not None and np.isfinite(sem) else "")
-
-
 def _species(info: dict, figs: dict) -> list[str]:
     """Per-element D and partial RDF peaks (alloys), bond-angle peaks (covalent liquids)."""
     from .criteria import species_comparison
@@ -384,8 +378,9 @@ def _species(info: dict, figs: dict) -> list[str]:
                          f"{r['D_ratio']:.3f} ± {g(r['D_ratio_sem'], '.2g')}"] for r in d_cmp.to_dict("records")]))
         h.append(table(["pair", f"T ({u.temperature})", f"r peak ({u.length})", "reference", "deviation", "g peak",
                         "reference", "deviation"],
-                       [[r["pair"], g(r["temperature"], "g"), g(r["r_peak"]), g(r["r_peak_ref"]), _dev(r, "r_peak"),
-                         g(r["g_peak"]), g(r["g_peak_ref"]), _dev(r, "g_peak")] for r in p_cmp.to_dict("records")]))
+                       [[r["pair"], g(r["temperature"], "g"), g(r["r_peak"]), g(r["r_peak_ref"]),
+                         deviation_text(r, "r_peak"), g(r["g_peak"]), g(r["g_peak_ref"]), deviation_text(r, "g_peak")]
+                        for r in p_cmp.to_dict("records")]))
         h.append(_fig(figs, "partial_rdf", "partial RDFs"))
     fits = [(u.reference_label if n == "reference" else n, f) for n in ("reference", "selected", "full")
             for f in ((info["md"].get(n) or {}).get("species", {}).get("arrhenius_elements") or [])]
