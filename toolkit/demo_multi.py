@@ -8,7 +8,7 @@
   sets of at most 50, 2 x 25 hidden units, data of the liquid at the quench
   density (2.45 g/cm^3) at 1,500-2,600 K, quench 2,500 K -> 1,500 K in 200 K
   steps (the melt with SW), the study's unweighted penalty. Measured: 33 of 33
-  rows PASS in 28 min 40 s on 2 cores (47 functions, D within 7.8 % of SW's;
+  rows PASS in 27 min 55 s on 2 cores (47 functions, D within 7.8 % of SW's;
   docs/getting_started.md).
 * ``cuzr-eam``: Cu64Zr36 with Mendelev's EAM, element-resolved candidates
   (``symfuncs.candidates: cuzr``, 108 per element, radial to the EAM's reach),
