@@ -139,6 +139,7 @@ def plot_radial_rdf(symfuncs, selected: Sequence[bool], r: np.ndarray, g: np.nda
     ax.set_xlabel(f"r ({length_unit})")
     ax.set_ylabel("radial term exp(-η (r - rs)²) fc(r)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="upper right")
+    if k:  # a set of angular functions only has no bold curve to name
+        ax.legend(fontsize=7, loc="upper right")
     ax.set_title("selected radial functions (bold) and the RDF")
     return _save(fig, path)
