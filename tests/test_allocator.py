@@ -49,3 +49,13 @@ def test_large_tensors_come_from_the_heap_after_import_and_not_with_hdnnp_malloc
     assert mapped_off >= mb64 > heap_off
     # toolkit: the heap serves it, and a freed block stays there for the next one
     assert mapped_on < mb64 <= heap_on
+
+
+def test_an_unknown_hdnnp_malloc_value_is_named_in_a_warning(monkeypatch, capsys):
+    import toolkit.allocator as a
+
+    monkeypatch.setattr(a, "_state", None)
+    monkeypatch.setenv("HDNNP_MALLOC", "sytem")
+    a.reuse_freed_memory()
+    assert capsys.readouterr().err == ("warning: HDNNP_MALLOC='sytem' is neither 'system' nor 'toolkit': "
+                                       "the toolkit's setting is used\n")

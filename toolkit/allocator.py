@@ -15,7 +15,8 @@ This is what ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in the
 environment would do, set from inside the process with ``mallopt(3)``: it acts
 on allocations from then on. ``import toolkit`` calls it, so every command,
 notebook and feature helper process has it. ``HDNNP_MALLOC=system`` in the
-environment leaves malloc alone; so do other C libraries (musl, macOS, Windows).
+environment leaves malloc alone (``toolkit``, the default, sets it; anything else is
+warned about); so do other C libraries (musl, macOS, Windows).
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ def reuse_freed_memory() -> bool:
     if _state is not None:
         return _state
     _state = False
-    if os.environ.get("HDNNP_MALLOC", "").strip().lower() == "system" or not sys.platform.startswith("linux"):
+    choice = os.environ.get("HDNNP_MALLOC", "").strip().lower()
+    if choice not in ("", "toolkit", "system"):
+        # one line on stderr: this runs at import, before a command could format a warning
+        print(f"warning: HDNNP_MALLOC={choice!r} is neither 'system' nor 'toolkit': the toolkit's setting is used",
+              file=sys.stderr)
+    if choice == "system" or not sys.platform.startswith("linux"):
         return False
     import ctypes
 
