@@ -29,7 +29,7 @@ def test_si_and_cuzr_presets():
     assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
     assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1700.0, 1400.0)
     assert cuzr.runs_selected == 4 and cuzr.runs_reference == 6 and cuzr.measurement == 60.0
-    assert cuzr.data_rattled == 40 and cuzr.max_per_element == 36 and cuzr.refit_force_atoms == 64
+    assert cuzr.data_rattled == 40 and cuzr.max_per_element == 36 and cuzr.refit_force_atoms == 128
     assert cuzr.force_weight == 0.02 and cuzr.select_force_weight == 1.0   # the refit weighs energies more
     assert max(cuzr.data_temperatures) >= cuzr.md_temperatures[0] and min(cuzr.data_temperatures) <= 1400.0
     assert make_sizes(full=True, system="si-sw").measurement == 1000.0
