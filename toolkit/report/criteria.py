@@ -52,13 +52,6 @@ def _finite(*xs) -> bool:
     return all(x is not None and isinstance(x, (int, float)) and np.isfinite(x) for x in xs)
 
 
-def ratio_error(a, sa, b, sb) -> float:
-    """Standard error of a / b from the standard errors of a and b (independent; NaN if any is unknown)."""
-    if not _finite(a, sa, b, sb):
-        return float("nan")
-    return ratio_sem(a, sa, b, sb)
-
-
 def deviation_text(row: dict, q: str) -> str:
     """``row[q_dev]`` (a relative deviation) as a signed percentage, ``± row[q_dev_sem]`` when known."""
     sem = row.get(f"{q}_dev_sem")
@@ -236,7 +229,7 @@ def _d_rows(info: dict, tol: float) -> list[dict]:
             continue
         a = dif.get(("selected", t), {})
         b = dif.get((ref_src, t), {})
-        err = ratio_error(c["D"], a.get("D_sem"), c["D_reference"], b.get("D_sem"))
+        err = ratio_sem(c["D"], a.get("D_sem"), c["D_reference"], b.get("D_sem"))
         dev = c["D_ratio"] - 1.0
         se = ("± standard error over runs" if _finite(err) else
               "no standard error: a single run of " + ("both" if not (_finite(a.get("D_sem")) or _finite(b.get("D_sem")))

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import read_json
-from .criteria import NOT_MEASURED, deviation_text, ratio_error
+from ..stats import ratio_sem
+from .criteria import NOT_MEASURED, deviation_text
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -322,7 +323,7 @@ def md(info: dict, figs: dict) -> list[str]:
         dif = {(r["source"], r["temperature"]): r for r in m["diffusion"]}
         for c in m["comparison"]:
             a, b = dif.get((name, c["temperature"]), {}), dif.get((ref_src, c["temperature"]), {})
-            err = ratio_error(c["D"], a.get("D_sem"), c["D_reference"], b.get("D_sem"))
+            err = ratio_sem(c["D"], a.get("D_sem"), c["D_reference"], b.get("D_sem"))
             drows.append([name, g(c["temperature"], "g"), f"{g(c['D'])} ± {g(a.get('D_sem'), '.2g')}",
                           f"{g(c['D_reference'])} ± {g(b.get('D_sem'), '.2g')}", f"{c['D_ratio']:.3f} ± {g(err, '.2g')}",
                           f"{c['r_peak_rel_dev']:+.2%}", f"{c['g_peak_rel_dev']:+.2%}"])
