@@ -501,3 +501,64 @@ def test_estimator_takes_stop_ratio_from_the_settings():
     est = AdaptiveGroupLasso.from_settings(SelectionSettings(stop_ratio=2.0), TrainSettings(progress=False))
     assert est.stop_ratio == 2.0 and est.get_params()["stop_ratio"] == 2.0
     assert AdaptiveGroupLasso().stop_ratio is None
+
+
+def test_refine_bracket_where_the_choice_could_improve():
+    """selection.refine: the bracket is (choice, next lambda) when the choice is within tolerance, (too-large
+    set, choice) when the choice is the best allowed set, None when nothing lies between."""
+    from toolkit.selection.path import refine_bracket
+    from toolkit.settings import SelectionSettings
+
+    def rec(step, lam, cu, zr, f):
+        return {"lambda": lam, "n_selected": cu + zr, "step": step, "val_rmse_forces_refit": f,
+                "selected_idx": {"Cu": list(range(cu)), "Zr": list(range(zr))}}
+
+    # Cu 37 > 36 at lambda 30: the allowed 41-function set is the best small one -> bisect (30, 65)
+    path = [rec(0, 3.0, 100, 68, 0.029), rec(1, 14.0, 40, 34, 0.045), rec(2, 30.0, 37, 18, 0.062),
+            rec(3, 65.0, 20, 21, 0.082)]
+    s = SelectionSettings(max_features=72, max_per_element=36, tolerance=1.2, metric="forces")
+    lo, hi = refine_bracket(path, 0.09, s, "forces")
+    assert (lo["step"], hi["step"]) == (2, 3)
+    # no limit per element: 55 functions are the best allowed, and 74 > 72 before them -> bisect (14, 30)
+    lo, hi = refine_bracket(path, 0.09, s.replace(max_per_element=None), "forces")
+    assert (lo["step"], hi["step"]) == (1, 2)
+    # a choice within tolerance (0.045 <= 1.6 x 0.029, 74 <= 80): a smaller one may lie before lambda 30
+    lo, hi = refine_bracket(path, 0.09, s.replace(max_features=80, max_per_element=None, tolerance=1.6), "forces")
+    assert (lo["step"], hi["step"]) == (1, 2)
+    # the choice's neighbour differs by one function: nothing to bisect
+    path[2] = rec(2, 30.0, 40, 33, 0.070)
+    assert refine_bracket(path, 0.09, s.replace(max_features=80, max_per_element=None, tolerance=1.6),
+                          "forces") is None
+    assert refine_bracket(path[:1], 0.09, s, "forces") is None  # no allowed set
+
+
+def test_path_refinement_adds_lambdas_in_the_bracket(lj_features, tmp_path):
+    """refine = 2: two more lambdas, each the geometric mean of its bracket, numbered after the grid, warm
+    started and resumed like the grid's; the path comes back sorted by lambda."""
+    from toolkit.selection.path import choose_step, refine_bracket, run_path
+    from toolkit.settings import SelectionSettings
+
+    path, _ = lj_features
+    exp = prepare(path, ModelSpec(hidden=[6]), split=(0.5, 0.25, 0.25), dtype=torch.float64)
+    st = TrainSettings(epochs=30, batch_size=2, lr=1e-2, weight_decay=0.0, progress=False)
+    full = exp.new_networks(seed=0)
+    train(full, exp.data, exp.train, exp.val, st)
+    grid = [0.1, 3.16]
+    s = SelectionSettings(lambdas=grid, gl_epochs=5, agl_epochs=5, refit_epochs=1, max_features=4, tolerance=1.0)
+    base = run_path(exp, full, 1.0, s, st, tmp_path / "grid", save_models=False, echo=lambda m: None)
+    assert [r["n_selected"] for r in base][0] > 4 >= base[1]["n_selected"]   # the bracket: too large, allowed
+    lo, hi = refine_bracket(base, 1.0, s, "energy")
+    lines = []
+    refined = run_path(exp, full, 1.0, s.replace(refine=2), st, tmp_path / "ref", save_models=False, echo=lines.append)
+    lams = [r["lambda"] for r in refined]
+    assert lams == sorted(lams) and len(refined) == 4
+    assert sorted(r["step"] for r in refined) == [0, 1, 2, 3]
+    first = next(r for r in refined if r["step"] == 2)
+    assert first["lambda"] == pytest.approx((lo["lambda"] * hi["lambda"]) ** 0.5, rel=1e-12)
+    assert sum("refining the grid" in m for m in lines) == 2
+    # the grid allowed only a 1-function set (6 > max_features before it); the bisections find a larger allowed one
+    assert choose_step(base, 1.0, 4, 1.0)["n_selected"] == 1
+    better = choose_step(refined, 1.0, 4, 1.0)
+    assert 1 < better["n_selected"] <= 4 and better["val_rmse_refit"] < choose_step(base, 1.0, 4, 1.0)["val_rmse_refit"]
+    again = run_path(exp, full, 1.0, s.replace(refine=2), st, tmp_path / "ref", save_models=False, echo=lines.append)
+    assert [r["lambda"] for r in again] == lams and sum("done before" in m for m in lines) == 4

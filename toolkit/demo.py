@@ -235,6 +235,7 @@ def selection_config(sizes: DemoSizes, seed: int, structures: Path, features: Pa
                       "max_features": sizes.max_features, "tolerance": float(sizes.tolerance),
                       **({"max_per_element": sizes.max_per_element} if sizes.max_per_element else {}),
                       **({"stop_ratio": float(sizes.stop_ratio)} if sizes.stop_ratio else {}),
+                      **({"refine": sizes.refine} if sizes.refine else {}),
                       "repeats": sizes.repeats, "repeat_epochs": sizes.repeat_epochs,
                       "fakes": sizes.fakes, "fakes_seed": seed, "parallel_fakes": sizes.jobs > 1, "baselines": ["cur", "pearson"],
                       "md_check": sizes.md_check, "md_check_distance_margin": float(sizes.guard_distance_margin),

@@ -540,6 +540,10 @@ class SelectionSettings(_Section):
                                       "functions and whose refit validation error exceeds stop_ratio x the "
                                       "reference (larger lambdas give smaller, worse sets the rule would not take); "
                                       "null: every lambda", gt=1)
+    refine: int = option(0, "more lambdas after the grid, each bisecting (in log lambda) the bracket where the "
+                         "choice could improve: between a choice within tolerance and the next larger lambda, or "
+                         "between the best allowed set and a smaller lambda whose set is too large "
+                         "(max_features, max_per_element)", ge=0)
     metric: str = option("auto", "error the choice compares: energy, forces (needs training.force_weight > 0), or "
                          "auto (forces when the path trains on forces)", choices=("auto", "energy", "forces"))
     baselines: list[str] = option(factory=lambda: ["cur", "pearson"], doc="baseline selectors",
@@ -746,6 +750,8 @@ class DemoSizes(_Section):
     max_features: int = option(8, "largest set the choice may return", gt=0)
     max_per_element: int | None = option(None, "largest number of functions the choice may keep for one element "
                                          "(alloys; null: no limit)", gt=0)
+    refine: int = option(0, "more lambdas bisecting the grid where the choice could improve (selection.refine)",
+                         ge=0)
     tolerance: float = option(1.05, "chosen set: refit validation RMSE <= tolerance x the best", ge=1)
     repeats: int = option(2, "seeds per set for the test-RMSE comparison", ge=0)
     repeat_epochs: int = option(40, "epochs of each repeat", gt=0)

@@ -44,7 +44,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
       log-spaced over ``[lambda_max * lambda_ratio, lambda_max]`` with ``lambda_max``
       from the data (:mod:`toolkit.selection.lambdas`);
     * ``gamma``, ``prox``, ``angular_cost``, ``gl_epochs``, ``agl_epochs``, ``refit_epochs``,
-      ``refit_optimizer``, ``stop_ratio``: the path (the ``selection:`` keys of
+      ``refit_optimizer``, ``stop_ratio``, ``refine`` (more lambdas where the choice could improve): the path (the ``selection:`` keys of
       :class:`~toolkit.settings.SelectionSettings`);
     * ``max_features``, ``max_per_element`` (alloys: at most this many per element), ``tolerance``, ``metric`` (``auto``: forces when ``training`` trains on
       forces, else energy): the choice of the set;
@@ -57,8 +57,8 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
       (:func:`toolkit.symfuncs.cost.md_costs`; replaces the ``angular_cost`` rule).
 
     Learned: ``support_``, ``support_by_element_``, ``n_features_in_`` (base class);
-    ``lambdas_`` and ``lambda_max_`` (None when ``lambdas`` were given); ``path_`` (one record
-    per lambda: ``lambda``, ``n_selected``, ``selected``, ``selected_idx``, ``group_norms``
+    ``lambdas_`` (the grid) and ``lambda_max_`` (None when ``lambdas`` were given); ``path_`` (one record
+    per lambda of the grid and of the refinement, by lambda: ``lambda``, ``n_selected``, ``selected``, ``selected_idx``, ``group_norms``
     (the AGL group norms per element), validation and test RMSEs of the refit);
     ``chosen_`` (the chosen record), ``lambda_``, ``metric_``, ``full_val_rmse_``,
     ``reference_val_rmse_``; ``coef_`` (the chosen AGL group norms over all columns, zero
@@ -72,7 +72,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
                  agl_epochs: int | None = None, refit_epochs: int | None = None, refit_optimizer: str | None = None,
                  max_features: int = _D.max_features, max_per_element: int | None = _D.max_per_element,
                  tolerance: float = _D.tolerance,
-                 stop_ratio: float | None = _D.stop_ratio, metric: str = _D.metric,
+                 stop_ratio: float | None = _D.stop_ratio, refine: int = _D.refine, metric: str = _D.metric,
                  training: TrainSettings | None = None, model=None, split=DEFAULT_SPLIT, split_seed: int = 0,
                  checkpoint_dir: str | Path | None = None, save_models: bool = False, provenance: dict | None = None,
                  callback: Callable[[str], None] | None = None, function_cost: dict | None = None):
@@ -90,6 +90,7 @@ class AdaptiveGroupLasso(StructureSelectorMixin, BaseEstimator):
         self.max_per_element = max_per_element
         self.tolerance = tolerance
         self.stop_ratio = stop_ratio
+        self.refine = refine
         self.metric = metric
         self.training = training
         self.model = model

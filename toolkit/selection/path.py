@@ -37,6 +37,11 @@ smallest set (ties: lower RMSE); else the best RMSE among sets of at most
 ``max_features``; else the smallest set. (Measuring against the best refit,
 not only the full model, keeps the rule meaningful when the full model is the
 hardest to train, as with many collinear candidates.)
+
+``selection.refine`` bisects the grid where the rule's answer could improve
+(:func:`refine_bracket`): after the grid, up to ``refine`` more lambdas, each
+the geometric mean of the bracket's two, warm-started from the lower one's
+group-lasso solution; their steps are numbered after the grid's.
 """
 
 from __future__ import annotations
@@ -189,15 +194,63 @@ def run_path(exp: Experiment, full_nets: nn.ModuleDict, full_val_rmse: float, se
                    echo or logging.getLogger("toolkit.selection").info, on_refit, cost)
     records: list[dict] = []
     warm = copy.deepcopy(full_nets)
-    for k, lam in enumerate(sorted(float(l) for l in settings.lambda_values())):
+    gl_solutions: dict[int, nn.ModuleDict] = {}  # step -> its GL solution, the warm start of a refinement
+
+    def one(k: int, lam: float, warm: nn.ModuleDict) -> tuple[dict, nn.ModuleDict]:
         step = path_dir / f"step_{k:03d}" if path_dir is not None else None
         rec = run.resume(step, lam, warm, full_nets)
         if rec is None:
             rec, warm = run.step(k, lam, warm, step)
+        gl_solutions[k] = copy.deepcopy(warm)
+        return rec, warm
+
+    grid = sorted(float(l) for l in settings.lambda_values())
+    for k, lam in enumerate(grid):
+        rec, warm = one(k, lam, warm)
         records.append(rec)
         if rec["n_selected"] == 0 or _past_the_choice(records, rec, full_val_rmse, settings, run.metric):
             break
+    for k in range(len(grid), len(grid) + settings.refine):
+        bracket = refine_bracket(records, full_val_rmse, settings, run.metric)
+        if bracket is None:
+            break
+        lo, hi = bracket
+        lam = math.sqrt(lo["lambda"] * hi["lambda"])
+        run.echo(f"refining the grid between lambda {lo['lambda']:.4g} ({lo['n_selected']} functions) and "
+                 f"{hi['lambda']:.4g} ({hi['n_selected']}): lambda {lam:.4g}")
+        rec, _ = one(k, lam, copy.deepcopy(gl_solutions[lo["step"]]))
+        records = sorted(records + [rec], key=lambda r: r["lambda"])
     return records
+
+
+def refine_bracket(records: Sequence[dict], full_val_rmse: float, settings: SelectionSettings,
+                   metric: str) -> tuple[dict, dict] | None:
+    """The two neighbouring lambdas of the path between which the choice rule's answer could improve, or None.
+
+    When the choice is within tolerance, a smaller set may lie between it and the next larger lambda;
+    when no small-enough set is (the choice is the best of those small enough), a larger but still
+    allowed, more accurate set may lie between it and the next smaller lambda, whose set is too large.
+    A coarse grid jumps over both (e.g. 55 functions with one element over ``max_per_element``, then
+    41): ``selection.refine`` bisects the bracket in log lambda, warm-started like the grid.
+    """
+    recs = sorted(records, key=lambda r: r["lambda"])
+    ok = [r for r in recs if r["n_selected"] > 0 and np.isfinite(r.get(metric_key(metric), np.nan))]
+    if not ok:
+        return None
+    chosen = choose_step(recs, full_val_rmse, settings.max_features, settings.tolerance, metric,
+                         settings.max_per_element)
+    i = next(j for j, r in enumerate(recs) if r is chosen)
+    small = _small_enough(chosen, settings.max_features, settings.max_per_element)
+    good = small and chosen[metric_key(metric)] <= settings.tolerance * reference_rmse(recs, full_val_rmse, metric)
+    if good:
+        pair = (chosen, recs[i + 1]) if i + 1 < len(recs) else None
+    elif small and i > 0 and not _small_enough(recs[i - 1], settings.max_features, settings.max_per_element):
+        pair = (recs[i - 1], chosen)
+    else:
+        return None
+    if pair is None or pair[0]["n_selected"] - pair[1]["n_selected"] <= 1:
+        return None  # nothing left between them
+    return pair
 
 
 def _past_the_choice(records: list[dict], rec: dict, full_val_rmse: float, settings: SelectionSettings,
