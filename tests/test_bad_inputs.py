@@ -617,6 +617,63 @@ def test_killed_symfuncs_leaves_no_worker_and_no_temporary_file(shared, tmp_path
         assert p.returncode == {"SIGTERM": 143, "Ctrl-C": 130}[how], err
 
 
+_LONG_LJ_RUN = """
+import sys
+from pathlib import Path
+from toolkit.lammps.runner import run_lammps
+d = Path(sys.argv[1])
+(d / "in.lammps").write_text(
+    "units lj\\nlattice fcc 0.8\\nregion b block 0 6 0 6 0 6\\ncreate_box 1 b\\ncreate_atoms 1 box\\n"
+    "mass 1 1\\npair_style lj/cut 2.5\\npair_coeff * * 1 1\\nvelocity all create 1.0 1\\nfix 1 all nve\\n"
+    "thermo 100\\nrun 100000000\\n")
+run_lammps(d / "in.lammps", d)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_killed_python_leaves_no_lammps_running(tmp_path, how):
+    """Kill the Python process that runs LAMMPS (even with SIGKILL): 10 s later no LAMMPS survives it."""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    p = subprocess.Popen([sys.executable, "-c", _LONG_LJ_RUN, tmp_path], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    def lammps_processes() -> set[int]:  # the lmp wrapper script and the binary, not the watchdog
+        found = set()
+        for k in _descendants(p.pid):
+            try:
+                argv = Path(f"/proc/{k}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "in.lammps" in " ".join(argv) and "-c" not in argv:
+                found.add(k)
+        return found
+
+    lmp: set[int] = set()
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and p.poll() is None and not (tmp_path / "log.lammps").exists():
+            time.sleep(0.2)
+        time.sleep(0.5)
+        lmp = lammps_processes()
+        assert p.poll() is None and lmp, "LAMMPS did not start"
+        os.kill(p.pid, getattr(signal, how))
+        p.wait(timeout=60)
+        end = time.time() + 10
+        while time.time() < end and any(_running(k) for k in lmp):
+            time.sleep(0.2)
+        assert [k for k in lmp if _running(k)] == []
+    finally:
+        for k in lmp:
+            if _running(k):
+                os.kill(k, signal.SIGKILL)
+        if p.poll() is None:
+            p.kill()
+
+
 def test_rerun_removes_temporary_files_of_a_killed_run(base, tmp_path):
     """A temporary file whose process is gone (killed by SIGKILL) is removed by the next write to that target."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -217,6 +217,40 @@ def check_log(log: str | os.PathLike, run_dir: str | os.PathLike | None = None, 
     return blocks
 
 
+# LAMMPS runs under a tiny watchdog process: it starts LAMMPS (or the MPI
+# launcher) in a session of its own and waits for its stdin to close. The pipe
+# closes when run_lammps stops the run, and also when the Python process dies in
+# any way (Ctrl-C, SIGTERM, SIGKILL, a crash), so a killed toolkit never leaves
+# LAMMPS running. It ignores SIGINT/SIGTERM so that a signal sent to the whole
+# process group cannot kill it before it has stopped LAMMPS.
+_WATCHDOG = r"""
+import os, signal, subprocess, sys, threading
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+try:
+    p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, start_new_session=True)
+except OSError as exc:
+    sys.stdout.write("cannot start LAMMPS: %s\n" % exc)
+    sys.stdout.flush()
+    os._exit(127)
+def stop():
+    sys.stdin.buffer.read()
+    if p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+threading.Thread(target=stop, daemon=True).start()
+rc = p.wait()
+sys.stdout.flush()
+os._exit(128 - rc if rc < 0 else rc)  # _exit: no interpreter shutdown under a live daemon thread
+"""
+
+
 def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None = None,
                lmp: str | Sequence[str] | None = None, variables: Mapping[str, object] | None = None,
                log: str = "log.lammps", name: str | None = None,
@@ -256,8 +290,8 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
     t0 = time.perf_counter()
     with open(out_path, "w") as out:
         try:
-            proc = subprocess.Popen(argv, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            proc = subprocess.Popen([sys.executable, "-S", "-c", _WATCHDOG, *argv], cwd=run_dir, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=env)
         except OSError as exc:
             raise LammpsError(f"{what}: cannot start LAMMPS ({' '.join(cmd)}): {exc}") from exc
         try:
@@ -279,8 +313,12 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
         except BaseException:
             _kill(proc)
             raise
+        finally:
+            proc.stdin.close()
     wall = time.perf_counter() - t0
     extra = out_path.read_text(errors="replace") if out_path.exists() else ""
+    if rc == 127 and extra.startswith("cannot start LAMMPS: "):
+        raise LammpsError(f"{what}: cannot start LAMMPS ({' '.join(cmd)}): {extra.strip()[21:]}")
     blocks = check_log(log_path, run_dir, name, extra_text=extra, max_temperature=max_temperature)
     if rc != 0:
         last = [ln for ln in (_tail(log_path, 2000) + "\n" + extra).splitlines() if ln.strip()]
@@ -296,20 +334,17 @@ def run_lammps(input_file: str | os.PathLike, run_dir: str | os.PathLike | None 
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    """End LAMMPS and its children (the process group started for it)."""
+    """End LAMMPS and its children: closing the watchdog's stdin makes it stop them."""
     if proc.poll() is not None:
         return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        proc.terminate()
+        proc.stdin.close()
+    except OSError:
+        pass
     try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=15)  # the watchdog allows LAMMPS 5 s after SIGTERM, then SIGKILL
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
+        proc.kill()
         proc.wait()
 
 
