@@ -12,7 +12,8 @@ def register(subparsers) -> None:
         "and t-tests), exports the selected and the full potential to n2p2, quenches the liquid in LAMMPS with both "
         "and with the reference potential, benchmarks their speed and writes DEMO/report.html with a PASS/FAIL "
         "table. Rerunning the same command reuses finished steps (DEMO/<step>/done.json). Default sizes on 2 "
-        "cores: LJ about 8 minutes, al, si and cuzr 22-31 minutes; --full runs the reference study's sizes (hours).",
+        "cores: LJ about 8 minutes, al, si and cuzr 22-31 minutes on a quiet machine (2-3x that on a slower one); "
+        "--full runs the reference study's sizes (hours).",
     )
     p.add_argument("-o", "--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--full", action="store_true", help="the reference study's sizes instead of the default sizes")
