@@ -275,3 +275,33 @@ def test_n2p2_templates_are_valid_input_nn():
     root = Path(__file__).resolve().parents[1] / "n2p2_templates"
     counts = {p.name: len(read_input_nn(p).symfuncs) for p in sorted(root.glob("*.input.nn"))}
     assert counts == {"al_329.input.nn": 329, "lj_22.input.nn": 22, "si_22.input.nn": 22}
+
+
+@pytest.mark.parametrize("argv, value", [
+    (["quench", "reference", "-o", "md", "--cells", "4"], ("cells", [4, 4, 4])),
+    (["quench", "reference", "-o", "md", "--cells", "2,3,4"], ("cells", [2, 3, 4])),
+    (["generate", "lj", "gen", "--temperatures", "1:2:3"], ("temperatures", [1.0, 1.5, 2.0])),
+    (["generate", "lj", "gen", "--temperatures", "0.5, 0.7,"], ("temperatures", [0.5, 0.7])),
+])
+def test_list_options_are_parsed(argv, value):
+    from toolkit.cli import build_parser
+
+    assert getattr(build_parser().parse_args(argv), value[0]) == value[1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["quench", "reference", "-o", "md", "--cells", "4,x"], "argument --cells: expected N or NX,NY,NZ"),
+    (["quench", "reference", "-o", "md", "--cells", "4,4"], "argument --cells: expected N or NX,NY,NZ"),
+    (["quench", "reference", "-o", "md", "--cells", "0"], "argument --cells: expected N or NX,NY,NZ"),
+    (["generate", "lj", "gen", "--temperatures", "1:2:x"], "argument --temperatures: expected start:stop:count"),
+    (["generate", "lj", "gen", "--temperatures", ","], "argument --temperatures: expected a comma list"),
+    (["quench", "reference", "-o", "md", "--temperatures", "1,a"], "argument --temperatures: invalid floats value"),
+])
+def test_bad_list_options_give_one_usage_error(argv, message, capsys):
+    from toolkit.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    errors = [l for l in capsys.readouterr().err.splitlines() if "error:" in l]
+    assert len(errors) == 1 and message in errors[0], errors

