@@ -558,7 +558,8 @@ def _step_analysis(d: _Demo) -> None:
     system = get_system(s.system)
     # alloys: partial RDFs and D per element; covalent liquids (a bond cutoff): bond angles (the report's criteria)
     species = len(system.elements) > 1 or system.bond_cutoff is not None
-    st = d.step("analysis", {"msd_source": s.msd_source, "fit_start": 0.2, "fit_end": 1.0,
+    fit = {"fit_start": s.msd_fit_start, "fit_end": s.msd_fit_end}
+    st = d.step("analysis", {"msd_source": s.msd_source, **fit,
                              **({"species": True} if species else {})}, "md")
     if not st.begin():
         return
@@ -568,22 +569,22 @@ def _step_analysis(d: _Demo) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below, with the comparisons
-        analyze(d.out / "md" / "reference", out_dir=an_dir / "reference", msd_source=s.msd_source)
+        analyze(d.out / "md" / "reference", out_dir=an_dir / "reference", msd_source=s.msd_source, **fit)
         if species:
-            _species_tables(d, "reference", system)
+            _species_tables(d, "reference", system, fit)
     analysed = ["reference"]
     for name in _md_names(s)[1:]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 res = analyze(d.out / "md" / name, reference_dir=d.out / "md" / "reference",
-                              out_dir=an_dir / name, msd_source=s.msd_source)
+                              out_dir=an_dir / name, msd_source=s.msd_source, **fit)
             except ToolkitError as exc:  # nothing finished (MD failed at once)
                 d.echo(f"    {name}: no analysis: {exc}")
                 continue
         analysed.append(name)
         if species:
-            _species_tables(d, name, system)
+            _species_tables(d, name, system, fit)
         for w in caught:
             d.echo(f"    warning: {w.message}")
         for _, row in res["comparison"].iterrows():
@@ -593,13 +594,13 @@ def _step_analysis(d: _Demo) -> None:
               {"analysed": analysed})
 
 
-def _species_tables(d: _Demo, name: str, system) -> None:
+def _species_tables(d: _Demo, name: str, system, fit: dict) -> None:
     """``analysis/<name>/species/``: partial RDFs, D per element, bond angles (a failure is echoed, not fatal)."""
     from .lammps.species_analysis import write_species_tables
 
     try:
         write_species_tables(d.out / "md" / name, d.out / "analysis" / name / "species", label=name,
-                             angles=system.bond_cutoff is not None)
+                             angles=system.bond_cutoff is not None, **fit)
     except ToolkitError as exc:
         d.echo(f"    {name}: no per-element analysis: {exc}")
 

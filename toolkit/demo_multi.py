@@ -90,7 +90,8 @@ SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperat
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
                                      "n_lambdas": 10, "lambda_ratio": 1e-3, "force_weight": 0.02, "force_epochs": 60,
                                      "refit_force_atoms": 128, "measurement": 60.0, "refine": 3,
-                                     "runs_selected": 4, "runs_reference": 6, "full_md_temperatures": (2000.0,)})
+                                     "runs_selected": 6, "runs_reference": 12, "msd_fit_start": 0.1,
+                                     "msd_fit_end": 0.5, "full_md_temperatures": (2000.0,)})
 CUZR_FULL = DemoSizes(**_CUZR, **{**_LARGE, "full_md_temperatures": _CUZR["md_temperatures"]})
 
 #: system -> candidate set of the demo's selection (``symfuncs.candidates``)

@@ -790,6 +790,12 @@ class DemoSizes(_Section):
     full_measurement: float = option(10.0, "the full potential's measurement", gt=0, unit="tau")
     msd_source: str = option("trajectory", "MSD from all time origins of the trajectory, or LAMMPS's msd.dat",
                              choices=("trajectory", "lammps"))
+    # the Einstein fit's lags as fractions of the longest (half the trajectory with msd_source trajectory): the
+    # long lags have few independent time origins; Cu-Zr fits 0.1-0.5 (docs/systems.md)
+    msd_fit_start: float = option(0.2, "Einstein fit from this fraction of the longest MSD lag", ge=0,
+                                  check=(lambda v: v < 1, "< 1"))
+    msd_fit_end: float = option(1.0, "Einstein fit up to this fraction of the longest MSD lag", gt=0,
+                                check=(lambda v: v <= 1, "<= 1"))
     jobs: int = option(2, "LAMMPS runs (and the fake-feature path) at the same time", ge=1)
     # MD guard rails of every quench run (toolkit/lammps/guard.py) and the MD check of the selection's top
     # sets (selection.md_check): a pair closer than the data's shortest distance x (1 - margin), or more
@@ -803,3 +809,8 @@ class DemoSizes(_Section):
     bench_steps: int = option(1000, "benchmark timesteps of lj/cut and the selected potential", gt=0)
     bench_full_steps: int = option(40, "benchmark timesteps of the full potential", gt=0)
     bench_repeats: int = option(3, "benchmark repeats (median reported)", gt=0)
+
+    def validate(self) -> None:
+        if self.msd_fit_end <= self.msd_fit_start:
+            raise SettingsError(self._key("msd_fit_end"),
+                                f"'{self._key('msd_fit_end')}' must be > '{self._key('msd_fit_start')}'")
