@@ -15,9 +15,12 @@
   data of the liquid at the quench density (7.1 g/cm^3) at 1,000-2,500 K
   (2,500 K: the melt of every quench), quench 2,000 K -> 1,400 K in 300 K
   steps with 60 ps of measurement per temperature, 4 runs of the selected
-  potential and 6 of the EAM: what a 10 % test of D of Zr needs in a
-  256-atom box within the 30-minute budget (the run-to-run scatter of D(Zr)
-  over 20 ps: 9 % at 2,000 K, 12 % at 1,400 K, 40 % at 1,100 K; docs/systems.md).
+  potential and 8 of the EAM, D from the Einstein fit over lags of 3-15 ps
+  (0.1-0.5 of the longest lag, half the trajectory): what a 10 % test of D
+  of Zr and a 2 % test of partial first peaks need in a 256-atom box within
+  the 30-minute budget (the run-to-run scatter of D(Zr) at 1,400 K: 12.8 %
+  fitting 6-30 ps, 7.5 % fitting 3-15 ps; of the Zr-Zr peak height 1.7-2.5 %;
+  ``benchmarks/cuzr_md_noise.py``, docs/systems.md).
   40 rattled copies of the samples (sigma 0.1 A) put pairs on the EAM's
   repulsive wall, which MD never reaches and every potential collapsed
   through before. Sets of at most 72 and at most 36 per element (a third of
@@ -90,7 +93,7 @@ SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperat
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
                                      "n_lambdas": 10, "lambda_ratio": 1e-3, "force_weight": 0.02, "force_epochs": 60,
                                      "refit_force_atoms": 128, "measurement": 60.0, "refine": 3,
-                                     "runs_selected": 6, "runs_reference": 12, "msd_fit_start": 0.1,
+                                     "runs_selected": 4, "runs_reference": 8, "msd_fit_start": 0.1,
                                      "msd_fit_end": 0.5, "full_md_temperatures": (2000.0,)})
 CUZR_FULL = DemoSizes(**_CUZR, **{**_LARGE, "full_md_temperatures": _CUZR["md_temperatures"]})
 
