@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from toolkit.demo import make_sizes, run_demo
@@ -20,7 +22,7 @@ _TINY = dict(configs=12, cells=(2, 2, 2), fakes=2, hidden=(6,), batch_size=4, ep
 TINY = {"si": dict(_TINY, data_temperatures=(1700.0, 2500.0), md_temperatures=(2500.0,),
                    full_md_temperatures=(2500.0,), refit_data="all", refit_force_atoms=1.0),
         "cuzr": dict(_TINY, data_temperatures=(1400.0, 2000.0), md_temperatures=(2000.0,),
-                     full_md_temperatures=(2000.0,), data_rattled=2)}
+                     full_md_temperatures=(2000.0,), data_rattled=2, msd_fit_start=0.1, msd_fit_end=0.5)}
 
 
 def test_si_and_cuzr_presets():
@@ -28,7 +30,9 @@ def test_si_and_cuzr_presets():
     assert si is SI_DEFAULT and si.system == "si-sw" and si.md_temperatures[0] == 2500.0
     assert si.md_temperatures[-1] == 1500.0 and si.hidden == (25, 25)
     assert cuzr is CUZR_DEFAULT and cuzr.md_temperatures == (2000.0, 1700.0, 1400.0)
-    assert cuzr.runs_selected == 4 and cuzr.runs_reference == 6 and cuzr.measurement == 60.0
+    assert cuzr.runs_selected == 4 and cuzr.runs_reference == 8 and cuzr.measurement == 60.0
+    # D fitted over lags of 3-15 ps: the long lags' few time origins doubled its scatter (benchmarks/cuzr_md_noise.py)
+    assert (cuzr.msd_fit_start, cuzr.msd_fit_end) == (0.1, 0.5) and (si.msd_fit_start, si.msd_fit_end) == (0.2, 1.0)
     assert cuzr.data_rattled == 40 and cuzr.max_per_element == 36 and cuzr.refit_force_atoms == 128
     assert cuzr.force_weight == 0.02 and cuzr.select_force_weight == 1.0   # the refit weighs energies more
     assert max(cuzr.data_temperatures) >= cuzr.md_temperatures[0] and min(cuzr.data_temperatures) <= 1400.0
@@ -123,6 +127,10 @@ def test_tiny_demo(tmp_path, system, name, pair_style, n_candidates, criteria):
     species = out / "analysis" / "reference" / "species"
     assert (species / "diffusion_elements_summary.csv").exists() and (species / "partial_rdf_peaks.csv").exists()
     assert (species / "bond_angle_peaks.csv").exists() == (system == "si")
+    # the preset's Einstein-fit window reaches both analyses: longest lag 0.2 ps (21 frames 0.02 ps apart)
+    t_end = {"si": 0.2, "cuzr": 0.1}[system]
+    for csv in (species / "diffusion_elements.csv", out / "analysis" / "reference" / "diffusion_runs.csv"):
+        assert np.allclose(pd.read_csv(csv)["fit_end"], t_end), csv
     rep = json.loads((out / "report.json").read_text())
     crits = [r["criterion"] for r in rep["criteria"]]
     assert rep["reference_potential"] == {"si": "Stillinger-Weber Si (Si.sw)",

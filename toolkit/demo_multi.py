@@ -26,8 +26,9 @@
   through before. Sets of at most 72 and at most 36 per element (a third of
   each element's candidates). The final refit on 128 force atoms per
   structure with force weight 0.02. Measured: 23 of 23 rows PASS in
-  21 min 56 s on 2 cores (55 functions, D within 9.6 % of the EAM's, partial
-  first peaks within 1.3 %; docs/getting_started.md).
+  36 min 03 s on a 2-core VM about 2x slower in PyTorch than the one where
+  the earlier default took 21 min 56 s (55 functions, D within 5.3 % of the
+  EAM's, partial first peaks within 1.84 %; docs/getting_started.md).
 
 Cu-Zr selects with each function's measured MD cost per step of the whole box
 as its penalty weight (``selection.cost_model: box``, :data:`COST_MODEL`), which
@@ -87,7 +88,8 @@ SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperat
 # Cu-Zr (measured, docs/systems.md): 40 rattled copies (the repulsive wall), the final refit 600 L-BFGS iterations on
 # 128 force atoms per structure (on the 16 of the selection it fits them but not the others; on 64 the Cu-Cu first
 # peak at 1700 K stayed 2.0-2.4 % high over 4 and 6 runs; 128 costs ~2 min more), 4 runs of the selected
-# potential (2 rounds on 2 cores, as 3 would take); the final refit's force weight 0.02: at 1 the energy's share of
+# potential (2 rounds on 2 cores; 6 took 16 instead of 11 min of MD) and 8 of the EAM, D fitted over lags of 3-15 ps
+# (the long lags' few time origins doubled D's scatter; benchmarks/cuzr_md_noise.py); the final refit's force weight 0.02: at 1 the energy's share of
 # the loss is ~1/4000 and the potential puts the undercooled liquid ~1.8 meV/atom too low against the hot one (errors
 # per state point), D at 1400 K 18-20 % low; at 0.02 D within 10 % at every temperature (docs/systems.md)
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
