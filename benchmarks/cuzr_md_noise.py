@@ -47,16 +47,19 @@ def run_reference(work: Path, runs: int, jobs: int, traj_every: float, seed: int
 def measure(md_dir: Path, thin: int) -> list[dict]:
     from toolkit.lammps.msd import read_unwrapped
     from toolkit.lammps.partials import dump_types, element_diffusion, partial_first_peaks, partial_rdfs
+    from toolkit.lammps.systems import get_system
 
     proto = json.loads((md_dir / "quench.json").read_text())["protocol"]
-    names, masses = {1: "Cu", 2: "Zr"}, {"Cu": 63.546, "Zr": 91.224}
+    system = get_system(proto["system"])  # the demo's types, masses and RDF cutoff
+    names = {k + 1: e for k, e in enumerate(system.elements)}
+    masses = dict(zip(system.elements, system.masses))
     rows = []
     for t in proto["temperatures"]:
         trajs = sorted(md_dir.glob(f"run_*/T_{t:g}/traj.lammpstrj"))
         per = {}
         for tr in trajs:
             for every in (1, thin):
-                r, p, n = partial_rdfs([tr], 8.0, bins=200, every=every, type_names=names)
+                r, p, n = partial_rdfs([tr], system.rdf_cutoff, bins=200, every=every, type_names=names)
                 for (a, b), (_, h) in partial_first_peaks(r, p).items():
                     per.setdefault((f"g_peak {a}-{b}", f"frames every {every * proto['traj_every']:g} ps"), []).append(h)
             tt, pos = read_unwrapped(tr, proto["timestep"])
