@@ -27,6 +27,10 @@ class BackgroundTask:
         self.thread = threading.Thread(target=target, daemon=True)
         self.thread.start()
 
+    def done(self) -> bool:
+        """Whether the function has returned (or raised)."""
+        return not self.thread.is_alive()
+
     def join(self):
         """Wait for the function; its return value, or its exception raised here."""
         self.thread.join()

@@ -735,6 +735,18 @@ def _refit_force_atoms(s: DemoSizes) -> int | float | None:
     return s.select_force_atoms if s.refit_force_atoms is None else s.refit_force_atoms
 
 
+def _refit_threads(s: DemoSizes) -> int | None:
+    """Torch threads of the final refit (None: torch's choice).
+
+    The selection trains ``jobs`` models at a time with ``threads`` each; the final
+    refit is the only training left, so it takes the threads of every job (the
+    background quench of the full potential is short at the default sizes).
+    Measured on the Cu-Zr refit: 2 threads 1.8x faster than 1 (6 s instead of
+    11 s per 10 L-BFGS iterations).
+    """
+    return s.threads * s.jobs if s.threads else None
+
+
 def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -> Path:
     """Continue training the chosen set's refit (``hdnnp train`` with ``init_model``).
 
@@ -774,7 +786,7 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
                      "patience": s.force_epochs, "init_model": str(chosen_model),
                      "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
                      "train_tail": tail,
-                     "progress": False, "threads": s.threads or None},
+                     "progress": False, "threads": _refit_threads(s)},
     }
     cfg = _write_config(cfg_dict, work / "config.yaml")
     setup_torch(cfg)

@@ -22,6 +22,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..background import BackgroundTask
 from ..config import check_inputs, check_run_dir
@@ -184,6 +185,9 @@ def run_select(cfg: Config, out_dir: str | Path, echo=print) -> Path:
     # repeats and t-tests
     rep_st = st.replace(epochs=sel.repeat_epochs or st.epochs)
     if sel.repeats > 0:
+        if fakes_thread is not None and fakes_thread.done() and st.threads:
+            # the fake-feature path has finished: the repeats take its core too
+            torch.set_num_threads(2 * int(st.threads))
         rmse = _repeats(exp, sets, rep_st, sel.repeats, out, echo, metric)
         result["test_rmse"] = {k: summarize(v) for k, v in rmse.items()}
         result["ttests"] = pairwise_ttests(rmse)
