@@ -11,7 +11,7 @@ import torch
 from toolkit.errors import InputFileError, ToolkitError
 from toolkit.training import FeatureData, ModelSpec, TrainSettings, evaluate, prepare, train
 from toolkit.training.data import scaling_affine, split_indices
-from toolkit.training.trainer import batch_forces, find_lr, internal_energies
+from toolkit.training.trainer import batch_forces, batch_loss, find_lr, internal_energies
 
 torch.set_num_threads(1)
 
@@ -395,3 +395,38 @@ def test_evaluate_of_no_structures_is_not_measured(lj_features):
     assert math.isnan(ev["rmse_energy"]) and math.isnan(ev["rmse_forces"])
     ev = evaluate(nets, exp.data, exp.val, forces=True)
     assert ev["rmse_energy"] > 0 and ev["rmse_forces"] > 0
+
+
+def test_tail_weight_weighs_the_last_structures_loss_terms(lj_features):
+    """training.tail_weight: the last structures' energy and force terms are scaled by the weight
+    (weight 1 changes nothing, weight 0 is the loss without them); RMSEs stay unweighted."""
+    path, _ = lj_features
+    spec = ModelSpec(hidden=[6, 5])
+    plain = prepare(path, spec, split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True, train_tail=4)
+    nets = plain.new_networks(seed=1)
+    idx = np.arange(12)
+    b = plain.data.batch(idx, forces=True)
+    loss, e_mse, f_mse = batch_loss(nets, b, 0.3)
+    E, F = batch_forces(nets, b, create_graph=False)
+    e_sq = (((E - b.target) / b.n_atoms) ** 2).detach().numpy()
+    f_sq = ((F - b.forces) ** 2).detach().numpy()
+    n_f = [len(a) for a in plain.data._force_atoms(idx, None)]
+    owner = np.repeat(idx, n_f)
+    for w in (1.0, 0.25, 0.0):
+        exp = prepare(path, spec, split=(0.5, 0.25, 0.25), dtype=torch.float64, forces=True, train_tail=4,
+                      tail_weight=w)
+        assert np.array_equal(exp.train, plain.train) and np.array_equal(exp.val, plain.val)
+        weights = np.where(idx >= 8, w, 1.0)
+        lw, ew, fw = (float(t.detach()) for t in batch_loss(nets, exp.data.batch(idx, forces=True), 0.3))
+        assert ew == pytest.approx(float(np.mean(weights * e_sq)), rel=1e-12)
+        assert fw == pytest.approx(float(np.mean(weights[owner][:, None] * f_sq)), rel=1e-12)
+        assert lw == pytest.approx(ew + 0.3 * fw, rel=1e-12)
+        if w == 1.0:
+            assert lw == float(loss.detach())
+        assert evaluate(nets, exp.data, idx, forces=True) == evaluate(nets, plain.data, idx, forces=True)
+    # an explicit count (here 2 of the 4 tail structures) and its bounds
+    exp = prepare(path, spec, split=(0.5, 0.25, 0.25), forces=True, train_tail=4, tail_weight=0.0,
+                  tail_weight_structures=2)
+    assert exp.data.structure_weight.tolist() == [1.0] * 10 + [0.0, 0.0]
+    with pytest.raises(ToolkitError, match="tail_weight_structures"):
+        prepare(path, spec, split=(0.5, 0.25, 0.25), forces=True, tail_weight=0.5, tail_weight_structures=13)

@@ -419,7 +419,8 @@ def _step_potentials(d: _Demo) -> None:
     chosen_model = Path(read_json(d.out / "select" / "selected.json")["chosen_model"])
     refit = {"force_weight": s.force_weight, "epochs": s.force_epochs,
              "batch_size": s.force_batch_size, "optimizer": s.force_optimizer, "dtype": s.force_dtype,
-             "force_atoms": _refit_force_atoms(s), **({"data": s.refit_data} if s.refit_data != "select" else {})}
+             "force_atoms": _refit_force_atoms(s), **({"data": s.refit_data} if s.refit_data != "select" else {}),
+             **({"rattled_weight": s.rattled_weight} if s.data_rattled and s.rattled_weight != 1.0 else {})}
     st = d.step("potentials", {"chosen": os.path.relpath(chosen_model, d.out), "refit": refit}, "select")
     if not st.begin():
         return
@@ -774,6 +775,7 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
         # the selection's MD samples first, in its order: the split of the warm start is kept
         write_n2p2(structures, [data[i] for i in md] + [data[i] for i in rest] + [data[i] for i in rattled])
     lbfgs = s.force_optimizer == "lbfgs"
+    weighted = s.data_rattled and s.rattled_weight != 1.0
     cfg_dict = {
         "data": {"structures": str(structures), "features": str(work / "features.h5"),
                  "derivatives": True, "store_dtype": s.force_dtype,
@@ -786,6 +788,9 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
                      "patience": s.force_epochs, "init_model": str(chosen_model),
                      "weight_decay": 0.0, "force_weight": float(s.force_weight), "seed": seed, "split_seed": seed,
                      "train_tail": tail,
+                     # the rattled copies are last in either structure file
+                     **({"tail_weight": float(s.rattled_weight), "tail_weight_structures": s.data_rattled}
+                        if weighted else {}),
                      "progress": False, "threads": _refit_threads(s)},
     }
     cfg = _write_config(cfg_dict, work / "config.yaml")
@@ -793,5 +798,7 @@ def _force_refit(out: Path, s: DemoSizes, seed: int, chosen_model: Path, echo) -
     how = (f"full-batch L-BFGS, {s.force_epochs} x 10 iterations" if lbfgs else f"AdamW, {s.force_epochs} epochs")
     echo(f"    the chosen refit continued on energies and forces (force weight {s.force_weight:g}, {how}, "
          f"{s.force_dtype})" + (f"; {tail} more structures of the data in its training set only"
-                                 + (f" ({s.data_rattled} rattled copies)" if s.data_rattled else "") if tail else ""))
+                                 + (f" ({s.data_rattled} rattled copies" + (f", loss weight {s.rattled_weight:g})"
+                                                                            if weighted else ")")
+                                    if s.data_rattled else "") if tail else ""))
     return run_train(cfg, work, echo=lambda m: echo(f"      {m}"))

@@ -456,6 +456,11 @@ class TrainSettings(_Section):
     train_tail: int = option(0, "the last N structures of the data go to training only and the split divides the "
                              "others as it would without them (a refit on added data keeps the validation and test "
                              "sets of the model it starts from)", ge=0)
+    tail_weight: float = option(1.0, "loss weight of the last tail_weight_structures structures (energy and force "
+                                "terms; e.g. rattled copies, whose large forces would otherwise dominate the force "
+                                "loss); RMSEs stay unweighted", ge=0)
+    tail_weight_structures: int | None = option(None, "how many of the last structures get tail_weight (null: "
+                                                "training.train_tail)", ge=0)
     dtype: str = option("float32", "training precision", choices=_FLOAT_DTYPES)
     device: str = option("cpu", "torch device", check=(_device_ok, "cpu, mps, or an available cuda[:N]/xpu[:N]"),
                          results=False)
@@ -765,6 +770,9 @@ class DemoSizes(_Section):
     refit_data: str = option("select", "structures of the final refit: select (the selection's) or all (every "
                              "structure of the data: those beyond the selection's go to training, validation and test "
                              "stay the selection's)", choices=("select", "all"))
+    rattled_weight: float = option(1.0, "loss weight of the rattled copies in the final refit (training.tail_weight): "
+                                   "their forces on the repulsive wall are large and would dominate the force loss",
+                                   ge=0)
     refit_force_atoms: int | float | None = option(
         None, "force atoms per structure of the final refit (a number or a fraction, 1.0: every atom; it stores the "
         "derivatives of the chosen functions only; null: select_force_atoms)", gt=0,

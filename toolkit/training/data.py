@@ -123,6 +123,8 @@ class Batch:
     pairs: dict[str, "PairDerivatives"] = field(default_factory=dict)
     force_atoms: torch.Tensor | None = None     # batch-local atoms whose forces are compared
     n_batch_atoms: int = 0
+    weight: torch.Tensor | None = None          # (B,) loss weight per structure (None: 1 each)
+    force_weight: torch.Tensor | None = None    # (M,) each force atom's structure's weight
 
 
 @dataclass
@@ -477,6 +479,7 @@ class FeatureData:
         self.uniform = all(len(set(self.counts[e].tolist())) <= 1 for e in self.elements)
         self._targets = None
         self.force_sampling: tuple = (None, False, 0)   # (force_atoms, resample, seed)
+        self.structure_weight: np.ndarray | None = None  # loss weight per structure (set_structure_weights)
         # appended columns (fakes), feature-major (F_x, n_rows): kept apart so that adding
         # them never copies the (large) matrix of real values
         self.extra: dict[str, torch.Tensor] = {}
@@ -778,9 +781,21 @@ class FeatureData:
                                                  torch.as_tensor(self.counts[e][idx_np], device=dev))
         b = Batch(x=x, seg=seg, target=self._targets.index_select(0, idx), n_atoms=self._natoms_t.index_select(0, idx),
                   n_structures=len(idx), n_e=n_e)
+        if self.structure_weight is not None:
+            b.weight = torch.as_tensor(self.structure_weight[idx.cpu().numpy()], dtype=self.dtype, device=dev)
         if forces:
             self._add_forces(b, idx.cpu().numpy(), epoch)
         return b
+
+    def set_structure_weights(self, weights: np.ndarray | None) -> None:
+        """Loss weight of each structure in training (energy and force terms; None: 1 each).
+
+        Evaluation (RMSEs) is unweighted."""
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != (self.n_structures,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise ToolkitError(f"structure weights: {self.n_structures} finite weights >= 0 needed")
+        self.structure_weight = weights
 
     def set_force_sampling(self, force_atoms: int | float | None = None, resample: bool = False,
                            seed: int = 0) -> None:
@@ -831,6 +846,8 @@ class FeatureData:
         b.force_atoms = torch.as_tensor(f_local, device=dev)
         b.n_batch_atoms = int(n_at.sum())
         b.forces = self._forces_int.index_select(0, torch.as_tensor(f_global)).to(dev)
+        if b.weight is not None:
+            b.force_weight = torch.repeat_interleave(b.weight, torch.as_tensor([len(a) for a in fatoms], device=dev))
         sampled = f_global if epoch is not None and self.force_sampling[0] is not None else None
         for e in self.elements:
             pd, pcounts, scounts = self.derivatives.read(e, idx, self.row_atom[e], atoms=sampled)

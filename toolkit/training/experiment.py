@@ -144,12 +144,14 @@ class Experiment:
 
 def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.1), split_seed: int = 0,
             dtype=torch.float32, forces: bool = False, device=None, memory: float | None = None,
-            train_tail: int = 0) -> Experiment:
+            train_tail: int = 0, tail_weight: float = 1.0, tail_weight_structures: int | None = None) -> Experiment:
     """Load (if a path), split, compute training-split scaling and normalisation, scale in place.
 
     ``memory`` (bytes, ``training.memory``): values and derivatives stay in the file unless they
     fit in half of it (:func:`~toolkit.training.data.held_memory`); the statistics are accumulated
-    in chunks that fit in the other half. None: everything loaded (derivatives up to 4 GB)."""
+    in chunks that fit in the other half. None: everything loaded (derivatives up to 4 GB).
+    ``tail_weight``: the loss weight of the last ``tail_weight_structures`` structures (None:
+    ``train_tail``; :meth:`~toolkit.training.data.FeatureData.set_structure_weights`)."""
     path = None
     if not isinstance(data, FeatureData):
         path = Path(data)
@@ -158,6 +160,13 @@ def prepare(data: FeatureData | str | Path, spec: ModelSpec, split=(0.8, 0.1, 0.
                                      value_memory=value_memory)
     spec.letters()
     train, val, test = split_indices(data.n_structures, split, split_seed, train_tail)
+    n_weighted = train_tail if tail_weight_structures is None else tail_weight_structures
+    if tail_weight != 1.0 and n_weighted > 0:
+        if n_weighted > data.n_structures:
+            raise ToolkitError(f"training.tail_weight_structures: {n_weighted} of {data.n_structures} structures")
+        weights = np.ones(data.n_structures)
+        weights[data.n_structures - n_weighted:] = tail_weight
+        data.set_structure_weights(weights)
     raw_stats = data.raw_stats(train, memory=memory)
     data.apply_scaling(raw_stats, spec.scaling, spec.scale_min, spec.scale_max)
     mean_e, conv_e = data.energy_normalisation(train, spec.atom_energy)

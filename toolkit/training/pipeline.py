@@ -138,7 +138,7 @@ def prepare_experiment(cfg: Config, out_dir: Path, echo=print):
     on_the_fly = t.force_weight > 0 and t.derivatives == "on_the_fly"
     exp = prepare(features, cfg.model, split=tuple(t.split), split_seed=t.split_seed, dtype=getattr(torch, t.dtype),
                   forces=t.force_weight > 0 and not on_the_fly, device=t.device, memory=t.memory_bytes,
-                  train_tail=t.train_tail)
+                  train_tail=t.train_tail, tail_weight=t.tail_weight, tail_weight_structures=t.tail_weight_structures)
     if on_the_fly:
         from ..structures import read_structures
 

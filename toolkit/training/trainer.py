@@ -110,14 +110,19 @@ def batch_forces(networks: nn.ModuleDict, batch: Batch, create_graph: bool = Tru
 
 
 def batch_loss(networks, batch: Batch, force_weight: float = 0.0, forward=None):
-    """(loss, energy MSE per atom, force MSE or None), internal units (forces: the batch's force atoms)."""
+    """(loss, energy MSE per atom, force MSE or None), internal units (forces: the batch's force atoms);
+    with ``batch.weight`` each structure's terms weighted (means over structures and force components)."""
+    w = batch.weight
     if force_weight > 0:
         E, F = batch_forces(networks, batch)
-        e_mse = (((E - batch.target) / batch.n_atoms) ** 2).mean()
-        f_mse = ((F - batch.forces) ** 2).mean()
+        e_sq = ((E - batch.target) / batch.n_atoms) ** 2
+        f_sq = (F - batch.forces) ** 2
+        e_mse = (e_sq if w is None else w * e_sq).mean()
+        f_mse = (f_sq if w is None else batch.force_weight[:, None] * f_sq).mean()
         return e_mse + force_weight * f_mse, e_mse, f_mse
     E = internal_energies(networks, batch, forward)
-    e_mse = (((E - batch.target) / batch.n_atoms) ** 2).mean()
+    e_sq = ((E - batch.target) / batch.n_atoms) ** 2
+    e_mse = (e_sq if w is None else w * e_sq).mean()
     return e_mse, e_mse, None
 
 
