@@ -92,10 +92,11 @@ SI_FULL = DemoSizes(**_SI, **{**_LARGE, "full_md_temperatures": _SI["md_temperat
 # (the long lags' few time origins doubled D's scatter; benchmarks/cuzr_md_noise.py); the final refit's force weight 0.02: at 1 the energy's share of
 # the loss is ~1/4000 and the potential puts the undercooled liquid ~1.8 meV/atom too low against the hot one (errors
 # per state point), D at 1400 K 18-20 % low; at 0.02 D within 10 % at every temperature (docs/systems.md);
-# lambdas: the 10-point grid from 1e-3 x lambda_max (a factor 2.15 apart) without its first point, whose sets of
-# 140-160 functions are twice the largest allowed (its GL step cost ~2 min of the path on 2 cores)
+# lambdas from 1e-3 x lambda_max: the grid without its first point (sets of 140-160 functions) saved no time
+# (the first steps are slow for the EAM's MD beside them) and led seed 0 to 62 functions whose like pairs' first
+# peaks were 2.6-3.8 % high (docs/systems.md)
 CUZR_DEFAULT = DemoSizes(**_CUZR, **{**_SMALL, "select_structures": 300, "select_force_atoms": 16,
-                                     "n_lambdas": 9, "lambda_ratio": 10 ** (-8 / 3), "force_weight": 0.02, "force_epochs": 60,
+                                     "n_lambdas": 10, "lambda_ratio": 1e-3, "force_weight": 0.02, "force_epochs": 60,
                                      "refit_force_atoms": 128, "measurement": 60.0, "refine": 3,
                                      "runs_selected": 4, "runs_reference": 8, "msd_fit_start": 0.1,
                                      "msd_fit_end": 0.5, "full_md_temperatures": (2000.0,)})
