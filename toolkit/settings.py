@@ -457,8 +457,8 @@ class TrainSettings(_Section):
                              "others as it would without them (a refit on added data keeps the validation and test "
                              "sets of the model it starts from)", ge=0)
     tail_weight: float = option(1.0, "loss weight of the last tail_weight_structures structures (energy and force "
-                                "terms; e.g. rattled copies, whose large forces would otherwise dominate the force "
-                                "loss); RMSEs stay unweighted", ge=0)
+                                "terms; e.g. rattled copies, whose large forces dominate the force loss); RMSEs stay "
+                                "unweighted", ge=0)
     tail_weight_structures: int | None = option(None, "how many of the last structures get tail_weight (null: "
                                                 "training.train_tail)", ge=0)
     dtype: str = option("float32", "training precision", choices=_FLOAT_DTYPES)
@@ -770,9 +770,8 @@ class DemoSizes(_Section):
     refit_data: str = option("select", "structures of the final refit: select (the selection's) or all (every "
                              "structure of the data: those beyond the selection's go to training, validation and test "
                              "stay the selection's)", choices=("select", "all"))
-    rattled_weight: float = option(1.0, "loss weight of the rattled copies in the final refit (training.tail_weight): "
-                                   "their forces on the repulsive wall are large and would dominate the force loss",
-                                   ge=0)
+    rattled_weight: float = option(1.0, "loss weight of the rattled copies in the final refit (training.tail_weight; "
+                                   "Cu-Zr: 0.25 made the potential worse on the MD samples, docs/systems.md)", ge=0)
     refit_force_atoms: int | float | None = option(
         None, "force atoms per structure of the final refit (a number or a fraction, 1.0: every atom; it stores the "
         "derivatives of the chosen functions only; null: select_force_atoms)", gt=0,
