@@ -25,10 +25,11 @@
   repulsive wall, which MD never reaches and every potential collapsed
   through before. Sets of at most 72 and at most 36 per element (a third of
   each element's candidates). The final refit on 128 force atoms per
-  structure with force weight 0.02. Measured: 23 of 23 rows PASS in
-  36 min 03 s on a 2-core VM about 2x slower in PyTorch than the one where
-  the earlier default took 21 min 56 s (55 functions, D within 5.3 % of the
-  EAM's, partial first peaks within 1.84 %; docs/getting_started.md).
+  structure with force weight 0.02, on the threads of every job. Measured:
+  23 of 23 rows PASS in 31 min 40 s on a 2-core VM about 2x slower in
+  PyTorch than the one where the earlier default took 21 min 56 s (55
+  functions, D within 8.4 % of the EAM's, partial first peaks within 0.95 %;
+  docs/getting_started.md).
 
 Cu-Zr selects with each function's measured MD cost per step of the whole box
 as its penalty weight (``selection.cost_model: box``, :data:`COST_MODEL`), which
